@@ -1,0 +1,51 @@
+// Batch gather + binarization on the device. The data set stays resident as packed u8 pixels (four
+// per u32 word; 47 MB for the training set, under lavapipe's 128 MiB binding limit where f32 would
+// not be); each step reads its images through the epoch's permutation.
+// binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
+// (image, word, epoch, stream 2)). CPU twin: `batch::gather_batch`.
+
+struct GatherParams {
+    batch: u32,
+    words: u32,        // u32 words per image (196)
+    n_index: u32,      // length of the index array
+    binarize: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: GatherParams;
+@group(0) @binding(1) var<storage, read> state: StepState;
+@group(0) @binding(2) var<storage, read> data: array<u32>;
+@group(0) @binding(3) var<storage, read> index: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+
+@compute @workgroup_size(64)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= p.batch * p.words) {
+        return;
+    }
+    let b = t / p.words;
+    let w = t % p.words;
+    // Padding rows of a final partial batch re-read the last image; the loss masks them out.
+    let pos = min(state.batch * p.batch + b, p.n_index - 1u);
+    let image = index[pos];
+    let word = data[image * p.words + w];
+    var u = vec4<f32>(0.0);
+    if (p.binarize == 1u) {
+        let r = philox4x32(vec4<u32>(image, w, state.epoch, 2u), vec2<u32>(p.seed_lo, p.seed_hi));
+        u = vec4<f32>(uniform_open(r.x), uniform_open(r.y), uniform_open(r.z), uniform_open(r.w));
+    }
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        let pix = (word >> (8u * j)) & 0xffu;
+        var v = 0.0;
+        if (p.binarize == 1u) {
+            v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
+        } else {
+            v = select(0.0, 1.0, pix > 127u);
+        }
+        x[b * p.words * 4u + w * 4u + j] = v;
+    }
+}

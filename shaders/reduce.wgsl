@@ -1,0 +1,70 @@
+// Reductions: bias gradients (column sums of an upstream gradient) and the per-batch ELBO sum.
+// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::forward`.
+
+struct ColsumParams {
+    rows: u32,
+    cols: u32,
+    in_rs: u32,
+    out_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: ColsumParams;
+@group(0) @binding(1) var<storage, read> cin: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cout: array<f32>;
+
+// One thread per column: rows are few (the batch), columns many, and each thread's reads are
+// coalesced across the warp.
+@compute @workgroup_size(64)
+fn colsum(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= cp.cols) {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < cp.rows; i = i + 1u) {
+        s = s + cin[i * cp.in_rs + j];
+    }
+    cout[cp.out_off + j] = s;
+}
+
+struct LossParams {
+    rows: u32,
+    batch: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// Bindings 5..9 so that both entry points can live in one module without sharing numbers.
+@group(0) @binding(5) var<uniform> lp: LossParams;
+@group(0) @binding(6) var<storage, read> state: StepState;
+@group(0) @binding(7) var<storage, read> loglik: array<f32>;
+@group(0) @binding(8) var<storage, read> prior_minus_q: array<f32>;
+@group(0) @binding(9) var<storage, read_write> elbo_sums: array<f32>;
+
+var<workgroup> acc: array<f32, 256>;
+
+// elbo_sums[batch] = Σ over real images of the image's ELBO averaged over its L samples; padding
+// rows (image index ≥ n_valid in a final partial batch) count zero. Summing per batch on the GPU
+// lets a whole epoch run without a read-back; the host reads the array once at the end.
+@compute @workgroup_size(256)
+fn elbo_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let samples = lp.rows / lp.batch;
+    var s = 0.0;
+    for (var r = lid.x; r < lp.rows; r = r + 256u) {
+        let image = state.batch * lp.batch + r % lp.batch;
+        if (image < state.n_valid) {
+            s = s + loglik[r] + prior_minus_q[r];
+        }
+    }
+    acc[lid.x] = s;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w = w >> 1u) {
+        if (lid.x < w) {
+            acc[lid.x] = acc[lid.x] + acc[lid.x + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        elbo_sums[state.batch] = acc[0] / f32(samples);
+    }
+}

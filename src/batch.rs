@@ -1,0 +1,75 @@
+//! Epoch order and batch assembly, shared by both devices so that they see the same batches.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ImageSet, PIXELS};
+use crate::rng;
+
+/// How grey MNIST pixels become the binary data the Bernoulli likelihood models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Binarize {
+    /// pixel > 127 → 1: a fixed data set, as in most course assignments.
+    Threshold,
+    /// pixel/255 > u with fresh Philox uniforms every epoch (dynamic binarization; evaluation uses
+    /// one fixed draw).
+    Stochastic,
+}
+
+impl Binarize {
+    pub fn code(self) -> u32 {
+        match self {
+            Binarize::Threshold => 0,
+            Binarize::Stochastic => 1,
+        }
+    }
+}
+
+/// The binarization "epoch" used for evaluation, so that test ELBOs are comparable across epochs.
+pub const EVAL_EPOCH: u32 = u32::MAX;
+
+/// The shuffled order of `n` training images for `epoch`: a pure function of (seed, epoch).
+pub fn epoch_permutation(n: usize, seed: u64, epoch: u32) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    let mix = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x0bad_5eed;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(mix);
+    idx.shuffle(&mut rng);
+    idx
+}
+
+/// Binarized images `index[start..start+batch]` (padded by repeating the last image, as the GPU
+/// gather does) into `out` as `[batch, 784]` f32.
+#[allow(clippy::too_many_arguments)]
+pub fn gather_batch(
+    set: &ImageSet,
+    index: &[u32],
+    start: usize,
+    batch: usize,
+    mode: Binarize,
+    seed: u64,
+    epoch: u32,
+    out: &mut [f32],
+) {
+    let mut u = [0.0f32; PIXELS];
+    for b in 0..batch {
+        let pos = (start + b).min(index.len() - 1);
+        let image = index[pos];
+        let pixels = set.image(image as usize);
+        let row = &mut out[b * PIXELS..(b + 1) * PIXELS];
+        match mode {
+            Binarize::Threshold => {
+                for (o, &p) in row.iter_mut().zip(pixels) {
+                    *o = if p > 127 { 1.0 } else { 0.0 };
+                }
+            }
+            Binarize::Stochastic => {
+                rng::binarize_uniforms(seed, epoch, image, PIXELS, &mut u);
+                for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
+                    *o = if p as f32 / 255.0 > ui { 1.0 } else { 0.0 };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Command-line interface: `train`, `eval`, `devices`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::{Split, TrainConfig};
+use crate::batch::Binarize;
+use crate::checkpoint;
+use crate::data::{default_data_dir, Mnist};
+use crate::error::{Error, Result};
+use crate::gpu::trainer::OptimizerOn;
+use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
+use crate::model::ModelConfig;
+use crate::optim::AdamConfig;
+use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "vae-gpu", version, about = "Variational autoencoders on MNIST with hand-written WGSL kernels (and a CPU reference path)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the Kingma & Welling (Appendix C) VAE on binarized MNIST.
+    Train(TrainArgs),
+    /// Print the train and test ELBO of a checkpoint.
+    Eval(EvalArgs),
+    /// List the GPU adapters wgpu can see.
+    Devices,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy embedded in the repo]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Use the first N test images for the test ELBO
+    #[arg(long, default_value_t = 10_000)]
+    pub test_size: usize,
+    /// Where to run: a GPU backend, `auto` (best hardware adapter, else cpu), or `cpu`
+    #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
+    pub device: DeviceKind,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Train on the first N training images
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Hold out the N training images after the training split for validation
+    #[arg(long)]
+    pub val_size: Option<usize>,
+    /// Pixel binarization [default: threshold]
+    #[arg(long, value_enum)]
+    pub binarize: Option<Binarize>,
+    /// Hidden units of encoder and decoder (Dh) [default: 500]
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Latent dimension (Dz) [default: 2]
+    #[arg(long)]
+    pub latent_dim: Option<usize>,
+    /// Images per minibatch [default: 100]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Monte Carlo samples of z per image in the ELBO [default: 1]
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Adam learning rate [default: 0.001]
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Epochs to run (after the checkpoint's, with --resume)
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u32,
+    /// Seed for initialization, shuffling and noise [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where Adam runs during GPU training
+    #[arg(long, value_enum, default_value_t = OptimizerOn::Gpu)]
+    pub optimizer_on: OptimizerOn,
+    /// Output directory for checkpoint.safetensors and metrics.jsonl
+    #[arg(long, default_value = "runs/latest")]
+    pub out: PathBuf,
+    /// Continue from this checkpoint (parameters, Adam state, epoch count)
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The checkpoint to evaluate
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+}
+
+fn load_mnist(dir: &Option<PathBuf>) -> Result<Mnist> {
+    let dir = dir.clone().unwrap_or_else(default_data_dir);
+    Ok(Mnist::load(&dir)?)
+}
+
+fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if v < lo || v > hi {
+        return Err(Error::Usage(format!("{name} {v} is out of range {lo}..={hi}")));
+    }
+    Ok(())
+}
+
+/// Merges flags with a resumed checkpoint's configuration; a flag that contradicts the checkpoint's
+/// model shape is an error, other hyperparameters may be changed on resume.
+fn train_config(a: &TrainArgs, resumed: Option<&TrainConfig>) -> Result<TrainConfig> {
+    if let Some(r) = resumed {
+        for (flag, given, have) in [("--hidden", a.hidden, r.model.hidden), ("--latent-dim", a.latent_dim, r.model.latent)] {
+            if let Some(g) = given.filter(|&g| g != have) {
+                return Err(Error::Checkpoint(format!("{flag} {g} does not match the checkpoint's {have}; drop the flag or start a new run")));
+            }
+        }
+    }
+    let def = |v: Option<usize>, from: fn(&TrainConfig) -> usize, d: usize| v.or(resumed.map(from)).unwrap_or(d);
+    let hidden = def(a.hidden, |c| c.model.hidden, 500);
+    let latent = def(a.latent_dim, |c| c.model.latent, 2);
+    let batch_size = def(a.batch_size, |c| c.batch_size, 100);
+    let samples = def(a.samples, |c| c.samples, 1);
+    check_range("--hidden", hidden, 1, 16_384)?;
+    check_range("--latent-dim", latent, 1, 1024)?;
+    check_range("--batch-size", batch_size, 1, 60_000)?;
+    check_range("--samples", samples, 1, 10_000)?;
+    check_range("--batch-size × --samples", batch_size * samples, 1, 65_535)?;
+    let lr = a.lr.or(resumed.map(|c| c.adam.lr)).unwrap_or(1e-3);
+    if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
+        return Err(Error::Usage(format!("--lr {lr} must be a positive number below 10")));
+    }
+    Ok(TrainConfig {
+        model: ModelConfig::mnist(hidden, latent),
+        batch_size,
+        samples,
+        adam: AdamConfig { lr, ..AdamConfig::default() },
+        seed: a.seed.or(resumed.map(|c| c.seed)).unwrap_or(0),
+        binarize: a.binarize.or(resumed.map(|c| c.binarize)).unwrap_or(Binarize::Threshold),
+    })
+}
+
+fn cmd_train(a: &TrainArgs) -> Result<()> {
+    let resumed = a.resume.as_deref().map(checkpoint::load).transpose()?;
+    let cfg = train_config(a, resumed.as_ref().map(|c| &c.config))?;
+    if a.epochs == 0 {
+        return Err(Error::Usage("--epochs must be at least 1".into()));
+    }
+    let train_size = a.train_size.or(resumed.as_ref().map(|c| c.train_size)).unwrap_or(60_000);
+    let val_size = a.val_size.or(resumed.as_ref().map(|c| c.val_size)).unwrap_or(0);
+    if train_size < cfg.batch_size {
+        return Err(Error::Usage(format!("--train-size {train_size} is smaller than one batch (--batch-size {})", cfg.batch_size)));
+    }
+    if a.data.device == DeviceKind::Cpu && a.optimizer_on == OptimizerOn::Gpu && std::env::args().any(|s| s == "--optimizer-on") {
+        return Err(Error::Usage("--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into()));
+    }
+    let splits = Arc::new(make_splits(load_mnist(&a.data.data)?, train_size, val_size, a.data.test_size)?);
+    let device = resolve_device(a.data.device);
+    let mut backend = make_backend(device, a.optimizer_on, &cfg, splits.clone())?;
+    let start_epoch = match &resumed {
+        Some(ck) => {
+            backend.set_state(&ck.state)?;
+            ck.epoch
+        }
+        None => 0,
+    };
+    eprintln!(
+        "training Dh={} Dz={} batch={} L={} lr={} ({} train / {} val / {} test images) on {}",
+        cfg.model.hidden,
+        cfg.model.latent,
+        cfg.batch_size,
+        cfg.samples,
+        cfg.adam.lr,
+        splits.train.len(),
+        val_size,
+        splits.test.len(),
+        backend.describe()
+    );
+    let opts = RunOptions { epochs: a.epochs, out_dir: a.out.clone(), start_epoch, show_progress: !a.quiet };
+    let s = train(backend.as_mut(), &cfg, &splits, &opts)?;
+    println!("epochs: {}", s.epochs_done);
+    println!("train ELBO: {:.3} nats/image", s.train_elbo);
+    println!("test ELBO: {:.3} nats/image", s.test_elbo);
+    println!("checkpoint: {}", s.checkpoint.display());
+    println!("metrics: {}", s.metrics.display());
+    Ok(())
+}
+
+fn cmd_eval(a: &EvalArgs) -> Result<()> {
+    let ck = checkpoint::load(&a.checkpoint)?;
+    let mnist = load_mnist(&a.data.data)?;
+    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, a.data.test_size)?);
+    let device = resolve_device(a.data.device);
+    let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
+    backend.set_state(&ck.state)?;
+    let train = backend.evaluate(Split::Train)?;
+    let test = backend.evaluate(Split::Test)?;
+    println!("checkpoint: {} (epoch {}, {} steps)", a.checkpoint.display(), ck.epoch, ck.state.step);
+    println!("device: {}", backend.describe());
+    println!("train ELBO: {train:.3} nats/image ({} images)", splits.train.len());
+    if splits.val.is_some() {
+        println!("val ELBO: {:.3} nats/image", backend.evaluate(Split::Val)?);
+    }
+    println!("test ELBO: {test:.3} nats/image ({} images)", splits.test.len());
+    Ok(())
+}
+
+fn cmd_devices() -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found; `--device cpu` works everywhere, or install a Vulkan driver (e.g. mesa-vulkan-drivers)");
+    }
+    for a in adapters {
+        println!("{}", describe_adapter(&a));
+    }
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Train(a) => cmd_train(a),
+        Command::Eval(a) => cmd_eval(a),
+        Command::Devices => cmd_devices(),
+    }
+}

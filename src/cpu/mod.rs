@@ -1,0 +1,174 @@
+//! The plain-Rust reference path: the same forward and backward pass as the WGSL kernels, written
+//! as directly as possible, generic over f32 (training, parity tests) and f64 (finite-difference
+//! gradient checks). Its only concession to speed is a blocked GEMM (matrixmultiply).
+
+pub mod reference;
+pub mod trainer;
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+/// The floating-point operations the reference path needs, for f32 and f64.
+pub trait Scalar:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+{
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
+    fn max(self, other: Self) -> Self;
+
+    /// C = alpha·A·B + beta·C with arbitrary row/column strides (matrixmultiply's sgemm/dgemm).
+    ///
+    /// # Safety
+    /// The strided index ranges of A (m×k), B (k×n) and C (m×n) must lie inside the pointers'
+    /// allocations; `gemm` below checks that before calling.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+    fn one() -> Self {
+        Self::from_f64(1.0)
+    }
+}
+
+macro_rules! impl_scalar {
+    ($t:ty, $gemm:path) => {
+        impl Scalar for $t {
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded contract of `gemm_raw`.
+                unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+impl_scalar!(f32, matrixmultiply::sgemm);
+impl_scalar!(f64, matrixmultiply::dgemm);
+
+/// A strided matrix view: element (i, j) at `data[off + i*rs + j*cs]`.
+#[derive(Clone, Copy)]
+pub struct View<'a, T> {
+    pub data: &'a [T],
+    pub off: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a, T> View<'a, T> {
+    /// Row-major matrix with `cols` columns starting at `off`.
+    pub fn rows(data: &'a [T], off: usize, cols: usize) -> Self {
+        Self { data, off, rs: cols, cs: 1 }
+    }
+    /// The transpose of a row-major matrix with `cols` columns starting at `off`.
+    pub fn transposed(data: &'a [T], off: usize, cols: usize) -> Self {
+        Self { data, off, rs: 1, cs: cols }
+    }
+    fn fits(&self, m: usize, n: usize) -> bool {
+        m == 0 || n == 0 || self.off + (m - 1) * self.rs + (n - 1) * self.cs < self.data.len()
+    }
+}
+
+/// C[m×n] (row-major, `ldc` columns apart, from `c_off`) = A·B (+ C when `accumulate`).
+/// The twin of `shaders/matmul.wgsl` without its epilogue.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: View<T>,
+    b: View<T>,
+    c: &mut [T],
+    c_off: usize,
+    ldc: usize,
+    accumulate: bool,
+) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operand out of bounds");
+    assert!(m == 0 || n == 0 || c_off + (m - 1) * ldc + n <= c.len(), "gemm output out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let beta = if accumulate { T::one() } else { T::zero() };
+    // SAFETY: bounds of all three strided ranges were checked above.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            a.data.as_ptr().add(a.off),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr().add(b.off),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr().add(c_off),
+            ldc as isize,
+            1,
+        )
+    }
+}

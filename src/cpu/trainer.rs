@@ -1,0 +1,104 @@
+//! `--device cpu`: training and evaluation on the reference path, with host Adam.
+
+use super::reference::{step, Workspace};
+use crate::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
+use crate::batch::{gather_batch, EVAL_EPOCH};
+use crate::data::PIXELS;
+use crate::error::{Error, Result};
+use crate::model::init_params;
+use crate::optim::Adam;
+use crate::rng::{noise_batch, stream};
+
+pub struct CpuBackend {
+    cfg: TrainConfig,
+    splits: SharedSplits,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    adam: Adam,
+    ws: Workspace<f32>,
+    x: Vec<f32>,
+}
+
+impl CpuBackend {
+    pub fn new(cfg: &TrainConfig, splits: SharedSplits) -> Self {
+        let params = init_params(&cfg.model, cfg.seed);
+        let n = params.len();
+        Self {
+            cfg: cfg.clone(),
+            splits,
+            grads: vec![0.0; n],
+            adam: Adam::new(cfg.adam, n),
+            ws: Workspace::new(&cfg.model, cfg.batch_size, cfg.samples),
+            x: vec![0.0; cfg.batch_size * PIXELS],
+            params,
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+        format!("cpu reference path (GEMM threads: {threads})")
+    }
+
+    fn train_epoch(&mut self, epoch: u32, perm: &[u32], progress: &mut dyn FnMut(usize)) -> Result<f64> {
+        let b = self.cfg.batch_size;
+        let steps = perm.len() / b;
+        let mut sum = 0.0;
+        for i in 0..steps {
+            let c = &self.cfg;
+            gather_batch(&self.splits.train, perm, i * b, b, c.binarize, c.seed, epoch, &mut self.x);
+            let eps = noise_batch(c.seed, stream::TRAIN_NOISE, self.adam.t, c.rows(), c.model.latent);
+            let loss = step(&c.model, &self.params, &self.x, &eps, &mut self.ws, Some(&mut self.grads));
+            sum += -(loss as f64) * b as f64;
+            self.adam.step(&mut self.params, &self.grads);
+            progress(i + 1);
+        }
+        Ok(sum / (steps * b) as f64)
+    }
+
+    fn evaluate(&mut self, split: Split) -> Result<f64> {
+        let set = self
+            .splits
+            .get(split)
+            .ok_or_else(|| Error::Usage("no validation split (set --val-size)".into()))?;
+        let n = set.len();
+        let index: Vec<u32> = (0..n as u32).collect();
+        let b = self.cfg.batch_size;
+        let c = &self.cfg;
+        let mut sum = 0.0;
+        for batch in 0..n.div_ceil(b) {
+            gather_batch(set, &index, batch * b, b, c.binarize, c.seed, EVAL_EPOCH, &mut self.x);
+            let eps = noise_batch(c.seed, stream::EVAL_NOISE, batch as u32, c.rows(), c.model.latent);
+            step(&c.model, &self.params, &self.x, &eps, &mut self.ws, None);
+            for i in 0..b.min(n - batch * b) {
+                sum += self.ws.image_elbo(i);
+            }
+        }
+        Ok(sum / n as f64)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        Ok(TrainState {
+            params: self.params.clone(),
+            m: self.adam.m.clone(),
+            v: self.adam.v.clone(),
+            step: self.adam.t,
+        })
+    }
+
+    fn set_state(&mut self, s: &TrainState) -> Result<()> {
+        let n = self.params.len();
+        if s.params.len() != n || s.m.len() != n || s.v.len() != n {
+            return Err(Error::Checkpoint(format!(
+                "state has {} parameters, the model needs {n}",
+                s.params.len()
+            )));
+        }
+        self.params.clone_from(&s.params);
+        self.adam.m.clone_from(&s.m);
+        self.adam.v.clone_from(&s.v);
+        self.adam.t = s.step;
+        Ok(())
+    }
+}

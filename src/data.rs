@@ -1,0 +1,615 @@
+//! MNIST loading from the original IDX files (gzip-compressed or raw).
+//!
+//! The crate ships its own copy under `data/mnist/` (regenerated and verified by
+//! `tools/fetch_mnist.sh`), so training works offline. Every input-dependent check
+//! returns a [`DataError`] instead of panicking: a bad data directory is a user
+//! mistake and deserves a message that says which file and how to fix it.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+/// Side length of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels per MNIST image (`IMAGE_SIDE * IMAGE_SIDE`).
+pub const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+
+/// IDX magic for a 3-D unsigned-byte tensor (images).
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// IDX magic for a 1-D unsigned-byte tensor (labels).
+const LABELS_MAGIC: u32 = 0x0000_0801;
+const IMAGES_HEADER: usize = 16;
+const LABELS_HEADER: usize = 8;
+const TRAIN_COUNT: usize = 60_000;
+const TEST_COUNT: usize = 10_000;
+const NUM_CLASSES: u8 = 10;
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// Appended to file-level errors so the user always knows the way out.
+const HINT: &str = "run tools/fetch_mnist.sh to regenerate the embedded copy, \
+                    or pass --data DIR pointing at the four MNIST IDX files (.gz or raw)";
+
+/// Error type for data loading. Implements std::error::Error + Display with messages that say
+/// which file, what was wrong, and what to do (e.g. "run tools/fetch_mnist.sh or pass --data DIR").
+#[derive(Debug)]
+pub struct DataError(pub String);
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// A set of images as raw u8 pixels, row-major 28x28 each, plus labels.
+///
+/// Pixels stay as `u8` (1/4 the memory of `f32`); conversion happens per batch.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl ImageSet {
+    /// Number of images (derived from `images`, so it is also valid for unlabeled sets).
+    pub fn len(&self) -> usize {
+        self.images.len() / PIXELS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pixels of image `i` (784 bytes, row-major). Panics if `i >= len()` (caller bug).
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    }
+
+    /// Images `[start, start+count)` as a new set (caller guarantees range validity).
+    ///
+    /// Labels are sliced too when present; an unlabeled set stays unlabeled.
+    pub fn slice(&self, start: usize, count: usize) -> ImageSet {
+        debug_assert!(
+            start
+                .checked_add(count)
+                .is_some_and(|end| end <= self.len()),
+            "slice [{start}, {start}+{count}) out of range for {} images",
+            self.len()
+        );
+        let labels = if self.labels.is_empty() {
+            Vec::new()
+        } else {
+            self.labels[start..start + count].to_vec()
+        };
+        ImageSet {
+            images: self.images[start * PIXELS..(start + count) * PIXELS].to_vec(),
+            labels,
+        }
+    }
+}
+
+/// MNIST train (60 000) and test (10 000) sets.
+pub struct Mnist {
+    pub train: ImageSet,
+    pub test: ImageSet,
+}
+
+impl Mnist {
+    /// Loads the four files from `dir`. For each file accept either `<name>.gz` (gzip) or the raw
+    /// `<name>` file (prefer .gz if both). Names: train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    /// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte. Validates: magic numbers (0x00000803 images,
+    /// 0x00000801 labels), dims 28x28, counts exactly 60000 train / 10000 test, labels count equals
+    /// image count, payload length exact (no truncation, no trailing bytes), labels all <= 9,
+    /// gzip errors reported as corrupt file. Missing file -> error naming the path tried.
+    ///
+    /// Counts are checked exactly because a partial or mixed-up download would otherwise
+    /// silently change every reported metric.
+    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        if !dir.is_dir() {
+            return Err(DataError(format!(
+                "MNIST data directory {} does not exist or is not a directory; {HINT}",
+                dir.display()
+            )));
+        }
+        Ok(Mnist {
+            train: load_set(dir, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_COUNT)?,
+            test: load_set(dir, TEST_IMAGES, TEST_LABELS, TEST_COUNT)?,
+        })
+    }
+}
+
+/// Default data directory: the crate's embedded copy, `concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")`.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))
+}
+
+/// Lower-level parsers usable on arbitrary bytes (for tests): return (count, rows, cols, pixels) / labels.
+///
+/// Accepts any dimensions (shape policy lives in [`Mnist::load`]); `what` names the source in
+/// error messages. The payload must be exactly `count * rows * cols` bytes.
+pub fn parse_idx_images(
+    bytes: &[u8],
+    what: &str,
+) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+    if bytes.len() < IMAGES_HEADER {
+        return Err(DataError(format!(
+            "{what}: truncated IDX image file: {} bytes, shorter than the {IMAGES_HEADER}-byte header",
+            bytes.len()
+        )));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IMAGES_MAGIC {
+        return Err(bad_magic(what, magic, IMAGES_MAGIC, "image"));
+    }
+    let count = be_u32(bytes, 4) as usize;
+    let rows = be_u32(bytes, 8) as usize;
+    let cols = be_u32(bytes, 12) as usize;
+    let expected = count
+        .checked_mul(rows)
+        .and_then(|n| n.checked_mul(cols))
+        .ok_or_else(|| {
+            DataError(format!(
+                "{what}: implausible IDX header ({count} images of {rows}x{cols} overflows)"
+            ))
+        })?;
+    let payload = &bytes[IMAGES_HEADER..];
+    check_payload_len(what, payload.len(), expected, || {
+        format!("{count} images of {rows}x{cols}")
+    })?;
+    Ok((count, rows, cols, payload.to_vec()))
+}
+
+/// Parses an IDX label file; rejects labels outside 0..=9 since they would index past the
+/// class range downstream.
+pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, DataError> {
+    if bytes.len() < LABELS_HEADER {
+        return Err(DataError(format!(
+            "{what}: truncated IDX label file: {} bytes, shorter than the {LABELS_HEADER}-byte header",
+            bytes.len()
+        )));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != LABELS_MAGIC {
+        return Err(bad_magic(what, magic, LABELS_MAGIC, "label"));
+    }
+    let count = be_u32(bytes, 4) as usize;
+    let payload = &bytes[LABELS_HEADER..];
+    check_payload_len(what, payload.len(), count, || format!("{count} labels"))?;
+    if let Some((i, &l)) = payload.iter().enumerate().find(|(_, &l)| l >= NUM_CLASSES) {
+        return Err(DataError(format!(
+            "{what}: label {i} is {l}, outside the valid range 0..=9"
+        )));
+    }
+    Ok(payload.to_vec())
+}
+
+/// Binarization used in training: deterministic threshold pixel > 127 -> 1.0 else 0.0.
+///
+/// Deterministic (not stochastic Bernoulli sampling) so runs are reproducible and the
+/// CPU and GPU paths see identical inputs.
+pub fn binarize_threshold(pixel: u8) -> f32 {
+    if pixel > 127 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Loads and cross-validates one images/labels pair.
+fn load_set(
+    dir: &Path,
+    images_name: &str,
+    labels_name: &str,
+    expected_count: usize,
+) -> Result<ImageSet, DataError> {
+    // Read at most one byte past the exact expected size: enough to detect trailing bytes,
+    // while a wrong or hostile file (e.g. a gzip bomb) cannot exhaust memory.
+    let img_limit = IMAGES_HEADER + expected_count * PIXELS;
+    let (img_path, img_bytes) = read_maybe_gz(dir, images_name, img_limit as u64 + 1)?;
+    let img_what = img_path.display().to_string();
+    let (count, rows, cols, images) = parse_idx_images(&img_bytes, &img_what).map_err(with_hint)?;
+    check_image_shape(&img_what, count, rows, cols, expected_count)?;
+
+    let lbl_limit = LABELS_HEADER + expected_count;
+    let (lbl_path, lbl_bytes) = read_maybe_gz(dir, labels_name, lbl_limit as u64 + 1)?;
+    let lbl_what = lbl_path.display().to_string();
+    let labels = parse_idx_labels(&lbl_bytes, &lbl_what).map_err(with_hint)?;
+    if labels.len() != count {
+        return Err(DataError(format!(
+            "{lbl_what}: has {} labels but {img_what} has {count} images; {HINT}",
+            labels.len()
+        )));
+    }
+    Ok(ImageSet { images, labels })
+}
+
+/// Enforces the MNIST shape; kept out of the parser so the parser stays format-generic.
+fn check_image_shape(
+    what: &str,
+    count: usize,
+    rows: usize,
+    cols: usize,
+    expected_count: usize,
+) -> Result<(), DataError> {
+    if rows != IMAGE_SIDE || cols != IMAGE_SIDE {
+        return Err(DataError(format!(
+            "{what}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE} (not MNIST?); {HINT}"
+        )));
+    }
+    if count != expected_count {
+        return Err(DataError(format!(
+            "{what}: contains {count} images, expected exactly {expected_count} \
+             (partial or mixed-up download?); {HINT}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `<dir>/<name>.gz` (decompressed) or else `<dir>/<name>`, at most `limit` bytes.
+/// Returns the path actually used so errors can name it.
+fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>), DataError> {
+    let gz_path = dir.join(format!("{name}.gz"));
+    let raw_path = dir.join(name);
+    let (path, gz) = if gz_path.is_file() {
+        (gz_path, true)
+    } else if raw_path.is_file() {
+        (raw_path, false)
+    } else {
+        return Err(DataError(format!(
+            "MNIST file not found: tried {} and {}; {HINT}",
+            gz_path.display(),
+            raw_path.display()
+        )));
+    };
+    let file = File::open(&path)
+        .map_err(|e| DataError(format!("{}: cannot open: {e}; {HINT}", path.display())))?;
+    let mut bytes = Vec::new();
+    if gz {
+        // The whole compressed file is small (<10 MB); buffered streaming through the decoder
+        // is as fast as reading it first, and `take` bounds the decompressed size.
+        let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
+        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 27);
+        bytes.reserve(capacity);
+        decoder
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| gzip_error(&path, e))?;
+    } else {
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| DataError(format!("{}: read failed: {e}; {HINT}", path.display())))?;
+    }
+    Ok((path, bytes))
+}
+
+fn gzip_error(path: &Path, e: io::Error) -> DataError {
+    DataError(format!(
+        "{}: corrupt gzip file ({e}); {HINT}",
+        path.display()
+    ))
+}
+
+fn with_hint(e: DataError) -> DataError {
+    DataError(format!("{}; {HINT}", e.0))
+}
+
+fn bad_magic(what: &str, got: u32, want: u32, kind: &str) -> DataError {
+    DataError(format!(
+        "{what}: bad magic number 0x{got:08x}, expected 0x{want:08x} for an IDX {kind} file \
+         (wrong file, or still compressed?)"
+    ))
+}
+
+fn check_payload_len(
+    what: &str,
+    got: usize,
+    expected: usize,
+    describe: impl Fn() -> String,
+) -> Result<(), DataError> {
+    if got < expected {
+        Err(DataError(format!(
+            "{what}: truncated: header declares {} ({expected} payload bytes) but only {got} present",
+            describe()
+        )))
+    } else if got > expected {
+        Err(DataError(format!(
+            "{what}: trailing bytes: header declares {} ({expected} payload bytes) but more data follows",
+            describe()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Caller guarantees `bytes.len() >= at + 4`.
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn idx_images(count: u32, rows: u32, cols: u32, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&IMAGES_MAGIC.to_be_bytes());
+        v.extend_from_slice(&count.to_be_bytes());
+        v.extend_from_slice(&rows.to_be_bytes());
+        v.extend_from_slice(&cols.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn idx_labels(labels: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
+        v.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+        v.extend_from_slice(labels);
+        v
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// A fresh, unique temp directory; removed on drop.
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let p = std::env::temp_dir().join(format!(
+                "vae_gpu_data_test_{tag}_{}_{n}_{nanos}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        fn write(&self, name: &str, bytes: &[u8]) {
+            std::fs::write(self.0.join(name), bytes).unwrap();
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn err_msg<T>(r: Result<T, DataError>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_valid_images_and_labels() {
+        let (n, r, c, px) = parse_idx_images(&idx_images(2, 2, 3, &[1; 12]), "x").unwrap();
+        assert_eq!((n, r, c, px.len()), (2, 2, 3, 12));
+        assert_eq!(
+            parse_idx_labels(&idx_labels(&[0, 9, 3]), "y").unwrap(),
+            vec![0, 9, 3]
+        );
+    }
+
+    #[test]
+    fn truncated_file() {
+        // Short payload.
+        let m = err_msg(parse_idx_images(&idx_images(2, 28, 28, &[0; 1000]), "img"));
+        assert!(m.contains("img") && m.contains("truncated"), "{m}");
+        // Shorter than the header.
+        let m = err_msg(parse_idx_images(&[0, 0, 8, 3, 0], "img"));
+        assert!(m.contains("truncated"), "{m}");
+        let m = err_msg(parse_idx_labels(&idx_labels(&[1, 2, 3])[..9], "lbl"));
+        assert!(m.contains("lbl") && m.contains("truncated"), "{m}");
+        let m = err_msg(parse_idx_labels(&[], "lbl"));
+        assert!(m.contains("truncated"), "{m}");
+    }
+
+    #[test]
+    fn truncated_file_on_disk() {
+        let t = TempDir::new("trunc");
+        let full = idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]);
+        t.write("t10k-images-idx3-ubyte", &full[..full.len() - 1]);
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, TEST_COUNT));
+        assert!(
+            m.contains("t10k-images-idx3-ubyte") && m.contains("truncated"),
+            "{m}"
+        );
+        assert!(m.contains("fetch_mnist.sh"), "{m}");
+    }
+
+    #[test]
+    fn bad_magic() {
+        let mut b = idx_images(1, 28, 28, &[0; PIXELS]);
+        b[3] = 0x01;
+        let m = err_msg(parse_idx_images(&b, "img"));
+        assert!(m.contains("bad magic") && m.contains("0x00000801"), "{m}");
+        // Label parser must reject an image file.
+        let m = err_msg(parse_idx_labels(&idx_images(1, 1, 1, &[0]), "lbl"));
+        assert!(m.contains("bad magic"), "{m}");
+        // A still-gzipped buffer should also be caught by the magic check.
+        let m = err_msg(parse_idx_labels(&gzip(&idx_labels(&[1])), "lbl"));
+        assert!(m.contains("bad magic"), "{m}");
+    }
+
+    #[test]
+    fn wrong_dims() {
+        // Parser accepts any shape; the MNIST policy check rejects it.
+        let (n, r, c, _) = parse_idx_images(&idx_images(3, 32, 32, &[0; 3 * 1024]), "img").unwrap();
+        let m = err_msg(check_image_shape("img", n, r, c, 3));
+        assert!(m.contains("32x32") && m.contains("28x28"), "{m}");
+        // Wrong count is rejected too.
+        let m = err_msg(check_image_shape("img", 5, 28, 28, TEST_COUNT));
+        assert!(m.contains("expected exactly 10000"), "{m}");
+        // Overflowing header must not panic.
+        let m = err_msg(parse_idx_images(
+            &idx_images(u32::MAX, u32::MAX, u32::MAX, &[]),
+            "img",
+        ));
+        assert!(m.contains("img"), "{m}");
+    }
+
+    #[test]
+    fn wrong_dims_on_disk() {
+        let t = TempDir::new("dims");
+        t.write(
+            "t10k-images-idx3-ubyte.gz",
+            &gzip(&idx_images(10_000, 27, 29, &vec![0; 10_000 * 27 * 29])),
+        );
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, TEST_COUNT));
+        assert!(m.contains("27x29"), "{m}");
+    }
+
+    #[test]
+    fn trailing_bytes() {
+        let m = err_msg(parse_idx_images(&idx_images(1, 2, 2, &[0; 5]), "img"));
+        assert!(m.contains("trailing"), "{m}");
+        let mut b = idx_labels(&[1, 2]);
+        b.push(0);
+        let m = err_msg(parse_idx_labels(&b, "lbl"));
+        assert!(m.contains("trailing"), "{m}");
+    }
+
+    #[test]
+    fn trailing_bytes_on_disk_bounded_read() {
+        // A file much larger than expected is read only up to limit+1 and reported as trailing.
+        let t = TempDir::new("trail");
+        let mut b = idx_labels(&[1, 2, 3]);
+        b.extend_from_slice(&[0; 4096]);
+        t.write("lbl.gz", &gzip(&b));
+        let (path, bytes) = read_maybe_gz(&t.0, "lbl", 12).unwrap();
+        assert!(path.ends_with("lbl.gz"));
+        assert_eq!(bytes.len(), 12);
+        let m = err_msg(parse_idx_labels(&bytes, "lbl"));
+        assert!(m.contains("trailing"), "{m}");
+    }
+
+    #[test]
+    fn label_out_of_range() {
+        let m = err_msg(parse_idx_labels(&idx_labels(&[0, 9, 10, 3]), "lbl"));
+        assert!(m.contains("label 2 is 10"), "{m}");
+        let m = err_msg(parse_idx_labels(&idx_labels(&[255]), "lbl"));
+        assert!(m.contains("255"), "{m}");
+    }
+
+    #[test]
+    fn label_count_mismatch() {
+        let t = TempDir::new("count");
+        t.write(
+            "t10k-images-idx3-ubyte",
+            &idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]),
+        );
+        t.write("t10k-labels-idx1-ubyte", &idx_labels(&[1; 9_999]));
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, TEST_COUNT));
+        assert!(
+            m.contains("9999 labels") && m.contains("10000 images"),
+            "{m}"
+        );
+        // And the valid pair loads, from raw files.
+        t.write("t10k-labels-idx1-ubyte", &idx_labels(&[7; 10_000]));
+        let set = load_set(&t.0, TEST_IMAGES, TEST_LABELS, TEST_COUNT).unwrap();
+        assert_eq!(set.len(), 10_000);
+    }
+
+    #[test]
+    fn gzip_garbage() {
+        let t = TempDir::new("gzip");
+        // Not gzip at all.
+        t.write("a.gz", b"this is definitely not gzip data");
+        let m = err_msg(read_maybe_gz(&t.0, "a", 1 << 20));
+        assert!(m.contains("a.gz") && m.contains("corrupt gzip"), "{m}");
+        // Valid gzip header, corrupted body.
+        let mut g = gzip(&idx_labels(&[1; 1000]));
+        let mid = g.len() / 2;
+        for b in &mut g[mid..mid + 8] {
+            *b ^= 0x5a;
+        }
+        t.write("b.gz", &g);
+        let m = err_msg(read_maybe_gz(&t.0, "b", 1 << 20));
+        assert!(m.contains("corrupt gzip"), "{m}");
+        // Truncated gzip stream.
+        let g = gzip(&idx_labels(&[1; 1000]));
+        t.write("c.gz", &g[..g.len() - 6]);
+        let m = err_msg(read_maybe_gz(&t.0, "c", 1 << 20));
+        assert!(m.contains("corrupt gzip"), "{m}");
+    }
+
+    #[test]
+    fn prefers_gz_over_raw() {
+        let t = TempDir::new("pref");
+        t.write("f", b"raw");
+        t.write("f.gz", &gzip(b"gz"));
+        let (p, b) = read_maybe_gz(&t.0, "f", 100).unwrap();
+        assert!(p.ends_with("f.gz"));
+        assert_eq!(b, b"gz");
+    }
+
+    #[test]
+    fn missing_file_names_paths() {
+        let t = TempDir::new("missing");
+        let m = err_msg(Mnist::load(&t.0));
+        let expected = t.0.join("train-images-idx3-ubyte.gz");
+        assert!(m.contains(&expected.display().to_string()), "{m}");
+        assert!(m.contains("--data"), "{m}");
+        let m = err_msg(Mnist::load(&t.0.join("nope")));
+        assert!(m.contains("does not exist"), "{m}");
+    }
+
+    #[test]
+    fn image_set_accessors() {
+        let set = ImageSet {
+            images: (0..3 * PIXELS).map(|i| (i / PIXELS) as u8).collect(),
+            labels: vec![4, 5, 6],
+        };
+        assert_eq!(set.len(), 3);
+        assert!(!set.is_empty());
+        assert!(set.image(1).iter().all(|&p| p == 1));
+        let s = set.slice(1, 2);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.labels, vec![5, 6]);
+        assert!(s.image(1).iter().all(|&p| p == 2));
+        assert!(set.slice(3, 0).is_empty());
+    }
+
+    #[test]
+    fn binarize() {
+        assert_eq!(binarize_threshold(0), 0.0);
+        assert_eq!(binarize_threshold(127), 0.0);
+        assert_eq!(binarize_threshold(128), 1.0);
+        assert_eq!(binarize_threshold(255), 1.0);
+    }
+
+    #[test]
+    fn loads_embedded_mnist() {
+        let m = Mnist::load(&default_data_dir()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.train.len(), 60_000);
+        assert_eq!(m.train.labels.len(), 60_000);
+        assert_eq!(m.train.images.len(), 60_000 * PIXELS);
+        assert_eq!(m.test.len(), 10_000);
+        assert_eq!(m.test.labels.len(), 10_000);
+        assert_eq!(m.train.labels[0], 5);
+        assert_eq!(m.test.labels[0], 7);
+        // Sanity: the first digit has ink in the middle and blank corners.
+        assert_eq!(m.train.image(0)[0], 0);
+        assert!(m.train.image(0).iter().any(|&p| p > 200));
+    }
+}

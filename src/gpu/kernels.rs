@@ -1,0 +1,283 @@
+//! The compute pipelines built from `shaders/`, their uniform parameter blocks, and `Dispatch`, a
+//! pre-built (pipeline, bind group, grid) triple: a training step is a list of them replayed into
+//! one compute pass, so recording a step costs the host almost nothing.
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::GpuContext;
+use crate::error::Result;
+
+const STATE: &str = include_str!("../../shaders/state.wgsl");
+const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
+const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const GAUSSIAN: &str = include_str!("../../shaders/gaussian.wgsl");
+const BERNOULLI: &str = include_str!("../../shaders/bernoulli.wgsl");
+const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+const ADAM: &str = include_str!("../../shaders/adam.wgsl");
+const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
+
+/// Matmul tile edge (must match TILE in matmul.wgsl).
+pub const MATMUL_TILE: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct StepState {
+    pub step: u32,
+    pub batch: u32,
+    pub epoch: u32,
+    pub n_valid: u32,
+}
+
+/// Epilogue flags of `MatmulParams::flags`.
+pub mod epilogue {
+    pub const BIAS: u32 = 1;
+    pub const TANH: u32 = 1 << 1;
+    pub const TANH_BACKWARD: u32 = 2 << 1;
+    pub const ACCUMULATE: u32 = 1 << 3;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub flags: u32,
+    pub a_off: u32,
+    pub a_rs: u32,
+    pub a_cs: u32,
+    pub b_off: u32,
+    pub b_rs: u32,
+    pub b_cs: u32,
+    pub c_off: u32,
+    pub c_rs: u32,
+    pub bias_off: u32,
+    pub aux_off: u32,
+    pub aux_rs: u32,
+    pub _pad: u32,
+}
+
+impl MatmulParams {
+    pub fn groups(&self) -> [u32; 3] {
+        [self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE), 1]
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GaussParams {
+    pub rows: u32,
+    pub batch: u32,
+    pub dz: u32,
+    pub stream: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub scale: f32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct BernoulliParams {
+    pub rows: u32,
+    pub batch: u32,
+    pub dim: u32,
+    pub _pad0: u32,
+    pub scale: f32,
+    pub _pad1: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ColsumParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub in_rs: u32,
+    pub out_off: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LossParams {
+    pub rows: u32,
+    pub batch: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GatherParams {
+    pub batch: u32,
+    pub words: u32,
+    pub n_index: u32,
+    pub binarize: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdamParams {
+    pub n: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdvanceParams {
+    pub count_step: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Workgroups for `threads` one-dimensional threads in groups of `wg`; spills into y past the
+/// 65535-per-dimension limit (kernels that can get that large index with `num_workgroups`).
+pub fn grid_1d(threads: usize, wg: u32) -> [u32; 3] {
+    let groups = (threads as u32).div_ceil(wg).max(1);
+    if groups <= 65535 {
+        [groups, 1, 1]
+    } else {
+        [65535, groups.div_ceil(65535), 1]
+    }
+}
+
+/// All compute pipelines, compiled once per device.
+pub struct Kernels {
+    pub matmul: wgpu::ComputePipeline,
+    pub gaussian_forward: wgpu::ComputePipeline,
+    pub gaussian_backward: wgpu::ComputePipeline,
+    pub bernoulli: wgpu::ComputePipeline,
+    pub colsum: wgpu::ComputePipeline,
+    pub elbo_sum: wgpu::ComputePipeline,
+    pub gather: wgpu::ComputePipeline,
+    pub adam: wgpu::ComputePipeline,
+    pub advance: wgpu::ComputePipeline,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let module = |label: &str, parts: &[&str]| {
+            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(parts.concat().into()),
+            })
+        };
+        let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
+            ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
+        let gaussian = module("gaussian.wgsl", &[STATE, PHILOX, GAUSSIAN]);
+        let bernoulli = module("bernoulli.wgsl", &[BERNOULLI]);
+        let reduce = module("reduce.wgsl", &[STATE, REDUCE]);
+        let gather = module("gather.wgsl", &[STATE, PHILOX, GATHER]);
+        let adam = module("adam.wgsl", &[STATE, ADAM]);
+        let advance = module("advance.wgsl", &[STATE, ADVANCE]);
+        let k = Self {
+            matmul: pipeline(&matmul, "matmul"),
+            gaussian_forward: pipeline(&gaussian, "gaussian_forward"),
+            gaussian_backward: pipeline(&gaussian, "gaussian_backward"),
+            bernoulli: pipeline(&bernoulli, "bernoulli_loglik"),
+            colsum: pipeline(&reduce, "colsum"),
+            elbo_sum: pipeline(&reduce, "elbo_sum"),
+            gather: pipeline(&gather, "gather"),
+            adam: pipeline(&adam, "adam"),
+            advance: pipeline(&advance, "advance"),
+        };
+        ctx.wait()?;
+        Ok(k)
+    }
+}
+
+/// One recorded kernel launch.
+pub struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Binds `uniform` at binding `uniform_binding` and each (binding, buffer) pair, all whole.
+    pub fn new<P: Pod>(
+        ctx: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        uniform_binding: u32,
+        uniform: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
+        groups: [u32; 3],
+    ) -> Self {
+        let ubuf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(uniform),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: uniform_binding, resource: ubuf.as_entire_binding() }];
+        entries.extend(buffers.iter().map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }));
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Self { pipeline: pipeline.clone(), bind_group, groups }
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.groups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Creates a storage buffer holding `data` (at least 4 bytes, as wgpu requires non-empty bindings).
+pub fn storage_init(ctx: &GpuContext, label: &str, data: &[u8]) -> wgpu::Buffer {
+    let mut padded;
+    let contents = if data.len() < 4 {
+        padded = data.to_vec();
+        padded.resize(4, 0);
+        &padded[..]
+    } else {
+        data
+    };
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// A zeroed storage buffer of `n` f32/u32 elements.
+pub fn storage_zeroed(ctx: &GpuContext, label: &str, n: usize) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (n.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Runs a list of dispatches in one compute pass and one submit, then waits.
+pub fn run(ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<()> {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for d in dispatches {
+            d.record(&mut pass);
+        }
+    }
+    ctx.queue.submit(Some(enc.finish()));
+    ctx.wait()
+}

@@ -1,0 +1,505 @@
+//! The device-resident trainer: data sets, parameters, Adam moments and every activation live in
+//! GPU buffers; a training step is ~22 dispatches recorded into one compute pass; an epoch is a few
+//! submits with one read-back (the per-batch ELBO sums) at its end.
+
+use bytemuck::cast_slice;
+
+use super::kernels::*;
+use super::{DeviceKind, GpuContext};
+use crate::backend::{Backend, Split, Splits, TrainConfig, TrainState};
+use crate::batch::EVAL_EPOCH;
+use crate::data::{ImageSet, PIXELS};
+use crate::error::{Error, Result};
+use crate::model::{init_params, Linear};
+use crate::optim::Adam;
+use crate::rng::stream;
+
+/// `--optimizer-on`: where Adam runs during GPU training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerOn {
+    /// adam.wgsl: steps chain on the device with no read-back; many steps per submit.
+    Gpu,
+    /// optim::Adam on the CPU: gradients are read back and parameters uploaded every step.
+    Host,
+}
+
+/// Training steps recorded per submit when Adam runs on the GPU. Large enough that per-submit cost
+/// vanishes, small enough for a responsive progress bar and to keep encoders modest.
+pub const STEPS_PER_SUBMIT: usize = 50;
+
+/// One data split on the device: packed pixels plus the identity order used for evaluation.
+struct DeviceSplit {
+    n: usize,
+    eval: Vec<Dispatch>,
+}
+
+pub struct GpuBackend {
+    pub ctx: GpuContext,
+    cfg: TrainConfig,
+    placement: OptimizerOn,
+    n_params: usize,
+    n_train: usize,
+    state: wgpu::Buffer,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    adam_m: wgpu::Buffer,
+    adam_v: wgpu::Buffer,
+    perm: wgpu::Buffer,
+    elbo_sums: wgpu::Buffer,
+    /// Staging buffer for per-step gradient read-back (host Adam).
+    grad_staging: wgpu::Buffer,
+    train_step_gpu_adam: Vec<Dispatch>,
+    train_step_no_adam: Vec<Dispatch>,
+    splits: Vec<(Split, DeviceSplit)>,
+    host_adam: Adam,
+    host_params: Vec<f32>,
+    /// Optimizer steps taken (mirrors the GPU's StepState.step).
+    t: u32,
+}
+
+/// The activation buffers of one step.
+struct Acts {
+    x: wgpu::Buffer,
+    h1: wgpu::Buffer,
+    enc: wgpu::Buffer,
+    z: wgpu::Buffer,
+    eps: wgpu::Buffer,
+    prior_minus_q: wgpu::Buffer,
+    h2: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    loglik: wgpu::Buffer,
+    dlogits: wgpu::Buffer,
+    dh2: wgpu::Buffer,
+    dz: wgpu::Buffer,
+    denc: wgpu::Buffer,
+    dh1: wgpu::Buffer,
+}
+
+fn pack_pixels(set: &ImageSet) -> &[u8] {
+    &set.images
+}
+
+impl GpuBackend {
+    pub fn new(kind: DeviceKind, cfg: &TrainConfig, splits: &Splits, placement: OptimizerOn) -> Result<Self> {
+        let ctx = GpuContext::new(kind)?;
+        let k = Kernels::new(&ctx)?;
+        let lay = cfg.model.layout();
+        let (b, rows) = (cfg.batch_size, cfg.rows());
+        let (dh, dz, d) = (cfg.model.hidden, cfg.model.latent, cfg.model.input);
+        if d != PIXELS {
+            return Err(Error::Usage(format!("the GPU gather expects {PIXELS}-pixel images, got {d}")));
+        }
+        let max_binding = ctx.limits.max_storage_buffer_binding_size;
+        let largest = [splits.train.images.len(), rows * d * 4, lay.total * 4].into_iter().max().unwrap_or(0) as u64;
+        if largest > max_binding {
+            return Err(Error::Gpu(format!(
+                "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
+                 use a smaller --train-size / --batch-size / --samples / --hidden"
+            )));
+        }
+        let params0 = init_params(&cfg.model, cfg.seed);
+        let n_params = params0.len();
+        let state = storage_zeroed(&ctx, "state", 4);
+        let params = storage_init(&ctx, "params", cast_slice(&params0));
+        let grads = storage_zeroed(&ctx, "grads", n_params);
+        let adam_m = storage_zeroed(&ctx, "adam_m", n_params);
+        let adam_v = storage_zeroed(&ctx, "adam_v", n_params);
+        let n_train = splits.train.len();
+        let perm = storage_zeroed(&ctx, "perm", n_train);
+        let max_batches = [Some(&splits.train), splits.val.as_ref(), Some(&splits.test)]
+            .into_iter()
+            .flatten()
+            .map(|s| s.len().div_ceil(b))
+            .max()
+            .unwrap_or(1);
+        let elbo_sums = storage_zeroed(&ctx, "elbo_sums", max_batches);
+        let grad_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("grad staging"),
+            size: (n_params * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let z = |label: &str, n: usize| storage_zeroed(&ctx, label, n);
+        let a = Acts {
+            x: z("x", b * d),
+            h1: z("h1", b * dh),
+            enc: z("enc", b * 2 * dz),
+            z: z("z", rows * dz),
+            eps: z("eps", rows * dz),
+            prior_minus_q: z("prior_minus_q", rows),
+            h2: z("h2", rows * dh),
+            logits: z("logits", rows * d),
+            loglik: z("loglik", rows),
+            dlogits: z("dlogits", rows * d),
+            dh2: z("dh2", rows * dh),
+            dz: z("dz", rows * dz),
+            denc: z("denc", b * 2 * dz),
+            dh1: z("dh1", b * dh),
+        };
+        let (seed_lo, seed_hi) = (cfg.seed as u32, (cfg.seed >> 32) as u32);
+        let scale = 1.0 / rows as f32;
+        let words = (d / 4) as u32;
+
+        let gather = |data: &wgpu::Buffer, index: &wgpu::Buffer, n_index: usize| {
+            let p = GatherParams {
+                batch: b as u32,
+                words,
+                n_index: n_index as u32,
+                binarize: cfg.binarize.code(),
+                seed_lo,
+                seed_hi,
+                ..Default::default()
+            };
+            Dispatch::new(&ctx, &k.gather, 0, &p, &[(1, &state), (2, data), (3, index), (4, &a.x)], grid_1d(b * words as usize, 64))
+        };
+        // Y[rows, out] = X·Wᵀ + b (+ tanh)
+        let forward_linear = |l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool| {
+            let p = MatmulParams {
+                m: rows as u32,
+                n: l.out as u32,
+                k: l.inp as u32,
+                flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
+                a_rs: l.inp as u32,
+                a_cs: 1,
+                b_off: l.w as u32,
+                b_rs: 1,
+                b_cs: l.inp as u32,
+                c_rs: l.out as u32,
+                bias_off: l.b as u32,
+                ..Default::default()
+            };
+            Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, x), (2, &params), (3, &params), (4, &params), (5, y)], p.groups())
+        };
+        // dW[out, in] = dYᵀ·X into grads, and db = colsum(dY)
+        let weight_grad = |l: &Linear, dy: &wgpu::Buffer, x: &wgpu::Buffer, rows: usize| {
+            let p = MatmulParams {
+                m: l.out as u32,
+                n: l.inp as u32,
+                k: rows as u32,
+                a_rs: 1,
+                a_cs: l.out as u32,
+                b_rs: l.inp as u32,
+                b_cs: 1,
+                c_off: l.w as u32,
+                c_rs: l.inp as u32,
+                ..Default::default()
+            };
+            let mm = Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, dy), (2, x), (3, dy), (4, dy), (5, &grads)], p.groups());
+            let cp = ColsumParams { rows: rows as u32, cols: l.out as u32, in_rs: l.out as u32, out_off: l.b as u32 };
+            let cs = Dispatch::new(&ctx, &k.colsum, 0, &cp, &[(1, dy), (2, &grads)], grid_1d(l.out, 64));
+            [mm, cs]
+        };
+        // dX[rows, in] = dY·W, times (1 - h²) when `h` (the tanh output feeding this layer) is given
+        let input_grad = |l: &Linear, dy: &wgpu::Buffer, rows: usize, h: Option<&wgpu::Buffer>, dx: &wgpu::Buffer| {
+            let p = MatmulParams {
+                m: rows as u32,
+                n: l.inp as u32,
+                k: l.out as u32,
+                flags: if h.is_some() { epilogue::TANH_BACKWARD } else { 0 },
+                a_rs: l.out as u32,
+                a_cs: 1,
+                b_off: l.w as u32,
+                b_rs: l.inp as u32,
+                b_cs: 1,
+                c_rs: l.inp as u32,
+                aux_rs: l.inp as u32,
+                ..Default::default()
+            };
+            let aux = h.unwrap_or(dy);
+            Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, dy), (2, &params), (3, &params), (4, aux), (5, dx)], p.groups())
+        };
+        let gauss = |stream: u32| GaussParams {
+            rows: rows as u32,
+            batch: b as u32,
+            dz: dz as u32,
+            stream,
+            seed_lo,
+            seed_hi,
+            scale,
+            _pad: 0,
+        };
+        let gauss_forward = |stream: u32| {
+            Dispatch::new(
+                &ctx,
+                &k.gaussian_forward,
+                0,
+                &gauss(stream),
+                &[(1, &state), (2, &a.enc), (3, &a.z), (4, &a.eps), (5, &a.prior_minus_q)],
+                grid_1d(rows, 64),
+            )
+        };
+        let forward = |gather: Dispatch, noise: u32| -> Vec<Dispatch> {
+            let bp = BernoulliParams { rows: rows as u32, batch: b as u32, dim: d as u32, scale, ..Default::default() };
+            let lp = LossParams { rows: rows as u32, batch: b as u32, _pad: [0; 2] };
+            vec![
+                gather,
+                forward_linear(&lay.enc_hidden, &a.x, b, &a.h1, true),
+                forward_linear(&lay.enc_out, &a.h1, b, &a.enc, false),
+                gauss_forward(noise),
+                forward_linear(&lay.dec_hidden, &a.z, rows, &a.h2, true),
+                forward_linear(&lay.dec_out, &a.h2, rows, &a.logits, false),
+                Dispatch::new(
+                    &ctx,
+                    &k.bernoulli,
+                    0,
+                    &bp,
+                    &[(1, &a.x), (2, &a.logits), (3, &a.dlogits), (4, &a.loglik)],
+                    [rows as u32, 1, 1],
+                ),
+                Dispatch::new(
+                    &ctx,
+                    &k.elbo_sum,
+                    5,
+                    &lp,
+                    &[(6, &state), (7, &a.loglik), (8, &a.prior_minus_q), (9, &elbo_sums)],
+                    [1, 1, 1],
+                ),
+            ]
+        };
+        let backward = || -> Vec<Dispatch> {
+            let mut v = Vec::new();
+            v.extend(weight_grad(&lay.dec_out, &a.dlogits, &a.h2, rows));
+            v.push(input_grad(&lay.dec_out, &a.dlogits, rows, Some(&a.h2), &a.dh2));
+            v.extend(weight_grad(&lay.dec_hidden, &a.dh2, &a.z, rows));
+            v.push(input_grad(&lay.dec_hidden, &a.dh2, rows, None, &a.dz));
+            v.push(Dispatch::new(
+                &ctx,
+                &k.gaussian_backward,
+                0,
+                &gauss(stream::TRAIN_NOISE),
+                &[(2, &a.enc), (3, &a.z), (4, &a.eps), (6, &a.dz), (7, &a.denc)],
+                grid_1d(b * dz, 64),
+            ));
+            v.extend(weight_grad(&lay.enc_out, &a.denc, &a.h1, b));
+            v.push(input_grad(&lay.enc_out, &a.denc, b, Some(&a.h1), &a.dh1));
+            v.extend(weight_grad(&lay.enc_hidden, &a.dh1, &a.x, b));
+            v
+        };
+        let advance = |count_step: bool| {
+            let p = AdvanceParams { count_step: count_step as u32, _pad: [0; 3] };
+            Dispatch::new(&ctx, &k.advance, 0, &p, &[(1, &state)], [1, 1, 1])
+        };
+        let ap = AdamParams {
+            n: n_params as u32,
+            lr: cfg.adam.lr,
+            beta1: cfg.adam.beta1,
+            beta2: cfg.adam.beta2,
+            eps: cfg.adam.eps,
+            _pad: [0; 3],
+        };
+
+        let mut train_data = None;
+        let mut device_splits = Vec::new();
+        for (split, set) in [(Split::Train, Some(&splits.train)), (Split::Val, splits.val.as_ref()), (Split::Test, Some(&splits.test))] {
+            let Some(set) = set else { continue };
+            let data = storage_init(&ctx, "images", pack_pixels(set));
+            let identity: Vec<u32> = (0..set.len() as u32).collect();
+            let index = storage_init(&ctx, "eval index", cast_slice(&identity));
+            let mut eval = forward(gather(&data, &index, set.len()), stream::EVAL_NOISE);
+            eval.push(advance(false));
+            device_splits.push((split, DeviceSplit { n: set.len(), eval }));
+            if split == Split::Train {
+                train_data = Some(data);
+            }
+        }
+        let train_data = train_data.ok_or_else(|| Error::Usage("empty training split".into()))?;
+        let mut train_step_no_adam = forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
+        train_step_no_adam.extend(backward());
+        let mut train_step_gpu_adam = forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
+        train_step_gpu_adam.extend(backward());
+        train_step_gpu_adam.push(Dispatch::new(
+            &ctx,
+            &k.adam,
+            0,
+            &ap,
+            &[(1, &state), (2, &params), (3, &grads), (4, &adam_m), (5, &adam_v)],
+            grid_1d(n_params, 256),
+        ));
+        train_step_gpu_adam.push(advance(true));
+        train_step_no_adam.push(advance(true));
+        ctx.check_errors()?;
+        Ok(Self {
+            host_adam: Adam::new(cfg.adam, n_params),
+            host_params: params0,
+            ctx,
+            cfg: cfg.clone(),
+            placement,
+            n_params,
+            n_train,
+            state,
+            params,
+            grads,
+            adam_m,
+            adam_v,
+            perm,
+            elbo_sums,
+            grad_staging,
+            train_step_gpu_adam,
+            train_step_no_adam,
+            splits: device_splits,
+            t: 0,
+        })
+    }
+
+    fn write_state(&self, s: StepState) {
+        self.ctx.queue.write_buffer(&self.state, 0, bytemuck::bytes_of(&s));
+    }
+
+    /// Records `count` repetitions of `step` into one compute pass and submits it.
+    fn submit_steps(&self, step: &[Dispatch], count: usize) -> wgpu::SubmissionIndex {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..count {
+                for d in step {
+                    d.record(&mut pass);
+                }
+            }
+        }
+        self.ctx.queue.submit(Some(enc.finish()))
+    }
+
+    fn wait_for(&self, idx: wgpu::SubmissionIndex) -> Result<()> {
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+        self.ctx.check_errors()
+    }
+
+    /// Runs `count` batches of `step`, `per_submit` per submit with one submit in flight ahead of
+    /// the host, calling `progress` as they complete.
+    fn run_batches(&self, step: &[Dispatch], count: usize, per_submit: usize, progress: &mut dyn FnMut(usize)) -> Result<()> {
+        let mut done = 0;
+        let mut in_flight: Option<(wgpu::SubmissionIndex, usize)> = None;
+        while done < count {
+            let n = per_submit.min(count - done);
+            let idx = self.submit_steps(step, n);
+            done += n;
+            if let Some((prev, at)) = in_flight.replace((idx, done)) {
+                self.wait_for(prev)?;
+                progress(at);
+            }
+        }
+        if let Some((idx, at)) = in_flight {
+            self.wait_for(idx)?;
+            progress(at);
+        }
+        Ok(())
+    }
+
+    fn read_elbo_sums(&self, n: usize) -> Result<Vec<f32>> {
+        self.ctx.read_f32(&self.elbo_sums, 0, n)
+    }
+
+    /// One forward + backward pass on training batch 0 of `perm` at optimizer step `step`, without
+    /// an update: returns (loss = -mean ELBO over the B·L rows, gradient). For parity tests.
+    pub fn loss_and_gradient(&mut self, epoch: u32, perm: &[u32], step: u32) -> Result<(f64, Vec<f32>)> {
+        self.upload_perm(perm)?;
+        self.write_state(StepState { step, batch: 0, epoch, n_valid: self.n_train as u32 });
+        let idx = self.submit_steps(&self.train_step_no_adam, 1);
+        self.wait_for(idx)?;
+        let sums = self.read_elbo_sums(1)?;
+        let grads = self.ctx.read_f32(&self.grads, 0, self.n_params)?;
+        Ok((-(sums[0] as f64) / self.cfg.batch_size as f64, grads))
+    }
+
+    fn upload_perm(&self, perm: &[u32]) -> Result<()> {
+        if perm.len() != self.n_train {
+            return Err(Error::Usage(format!("permutation of {} for {} training images", perm.len(), self.n_train)));
+        }
+        self.ctx.queue.write_buffer(&self.perm, 0, cast_slice(perm));
+        Ok(())
+    }
+
+    fn host_adam_steps(&mut self, steps: usize, progress: &mut dyn FnMut(usize)) -> Result<()> {
+        let bytes = (self.n_params * 4) as u64;
+        for i in 0..steps {
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for d in &self.train_step_no_adam {
+                    d.record(&mut pass);
+                }
+            }
+            enc.copy_buffer_to_buffer(&self.grads, 0, &self.grad_staging, 0, bytes);
+            self.ctx.queue.submit(Some(enc.finish()));
+            let g: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(&self.grad_staging)?);
+            self.host_adam.step(&mut self.host_params, &g);
+            self.ctx.queue.write_buffer(&self.params, 0, cast_slice(&self.host_params));
+            if (i + 1) % 10 == 0 || i + 1 == steps {
+                progress(i + 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        format!("{} [Adam on {:?}]", self.ctx.describe(), self.placement)
+    }
+
+    fn train_epoch(&mut self, epoch: u32, perm: &[u32], progress: &mut dyn FnMut(usize)) -> Result<f64> {
+        let b = self.cfg.batch_size;
+        let steps = perm.len() / b;
+        self.upload_perm(perm)?;
+        self.write_state(StepState { step: self.t, batch: 0, epoch, n_valid: self.n_train as u32 });
+        match self.placement {
+            OptimizerOn::Gpu => self.run_batches(&self.train_step_gpu_adam, steps, STEPS_PER_SUBMIT, progress)?,
+            OptimizerOn::Host => self.host_adam_steps(steps, progress)?,
+        }
+        self.t += steps as u32;
+        let sums = self.read_elbo_sums(steps)?;
+        Ok(sums.iter().map(|&s| s as f64).sum::<f64>() / (steps * b) as f64)
+    }
+
+    fn evaluate(&mut self, split: Split) -> Result<f64> {
+        let b = self.cfg.batch_size;
+        let (_, ds) = self
+            .splits
+            .iter()
+            .find(|(s, _)| *s == split)
+            .ok_or_else(|| Error::Usage("no validation split (set --val-size)".into()))?;
+        let batches = ds.n.div_ceil(b);
+        self.write_state(StepState { step: self.t, batch: 0, epoch: EVAL_EPOCH, n_valid: ds.n as u32 });
+        self.run_batches(&ds.eval, batches, STEPS_PER_SUBMIT * 2, &mut |_| {})?;
+        let sums = self.read_elbo_sums(batches)?;
+        Ok(sums.iter().map(|&s| s as f64).sum::<f64>() / ds.n as f64)
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        match self.placement {
+            OptimizerOn::Gpu => Ok(TrainState {
+                params: self.ctx.read_f32(&self.params, 0, self.n_params)?,
+                m: self.ctx.read_f32(&self.adam_m, 0, self.n_params)?,
+                v: self.ctx.read_f32(&self.adam_v, 0, self.n_params)?,
+                step: self.t,
+            }),
+            OptimizerOn::Host => Ok(TrainState {
+                params: self.host_params.clone(),
+                m: self.host_adam.m.clone(),
+                v: self.host_adam.v.clone(),
+                step: self.t,
+            }),
+        }
+    }
+
+    fn set_state(&mut self, s: &TrainState) -> Result<()> {
+        let n = self.n_params;
+        if s.params.len() != n || s.m.len() != n || s.v.len() != n {
+            return Err(Error::Checkpoint(format!("state has {} parameters, the model needs {n}", s.params.len())));
+        }
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.params, 0, cast_slice(&s.params));
+        q.write_buffer(&self.adam_m, 0, cast_slice(&s.m));
+        q.write_buffer(&self.adam_v, 0, cast_slice(&s.v));
+        self.host_params.clone_from(&s.params);
+        self.host_adam.m.clone_from(&s.m);
+        self.host_adam.v.clone_from(&s.v);
+        self.host_adam.t = s.step;
+        self.t = s.step;
+        self.ctx.wait()
+    }
+}
