@@ -128,7 +128,11 @@ pub fn train(backend: &mut dyn Backend, cfg: &TrainConfig, splits: &Splits, opts
         let seconds = t0.elapsed().as_secs_f64();
         pb.finish_and_clear();
         if !train_elbo.is_finite() {
-            let kept = if epoch > 1 { format!("the checkpoint of epoch {} is kept at {}", epoch - 1, ckpt_path.display()) } else { "no checkpoint was written".into() };
+            let kept = if ckpt_path.exists() {
+                format!("the last good checkpoint is kept at {}", ckpt_path.display())
+            } else {
+                format!("no checkpoint was written to {}", opts.out_dir.display())
+            };
             return Err(Error::Diverged(format!(
                 "the training ELBO of epoch {epoch} is {train_elbo}; {kept}. Try a smaller --lr or a different --seed"
             )));

@@ -1,0 +1,102 @@
+//! The whole ELBO step, CPU vs GPU: loss and every gradient, and whole training runs (both
+//! optimizer placements) ending at the same parameters.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use vae_gpu::backend::{Backend, Split, Splits, TrainConfig};
+use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
+use vae_gpu::cpu::reference::{step, Workspace};
+use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::{default_data_dir, Mnist, PIXELS};
+use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
+use vae_gpu::gpu::DeviceKind;
+use vae_gpu::model::{init_params, ModelConfig};
+use vae_gpu::optim::AdamConfig;
+use vae_gpu::rng::{noise_batch, stream};
+
+fn splits(train: usize, test: usize) -> Splits {
+    let m = Mnist::load(&default_data_dir()).expect("embedded MNIST");
+    Splits { train: m.train.slice(0, train), val: Some(m.train.slice(train, 30)), test: m.test.slice(0, test) }
+}
+
+fn config(hidden: usize, latent: usize, batch: usize, samples: usize, binarize: Binarize) -> TrainConfig {
+    TrainConfig {
+        model: ModelConfig::mnist(hidden, latent),
+        batch_size: batch,
+        samples,
+        adam: AdamConfig::default(),
+        seed: 42,
+        binarize,
+    }
+}
+
+fn check_step(cfg: &TrainConfig, s: &Splits) {
+    let (epoch, t) = (2u32, 17u32);
+    let perm = epoch_permutation(s.train.len(), cfg.seed, epoch);
+    let mut gpu = GpuBackend::new(DeviceKind::Auto, cfg, s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
+    let (gpu_loss, gpu_grads) = gpu.loss_and_gradient(epoch, &perm, t).expect("gpu step");
+
+    let params = init_params(&cfg.model, cfg.seed);
+    let mut x = vec![0.0f32; cfg.batch_size * PIXELS];
+    gather_batch(&s.train, &perm, 0, cfg.batch_size, cfg.binarize, cfg.seed, epoch, &mut x);
+    let eps = noise_batch(cfg.seed, stream::TRAIN_NOISE, t, cfg.rows(), cfg.model.latent);
+    let mut ws = Workspace::new(&cfg.model, cfg.batch_size, cfg.samples);
+    let mut grads = vec![0.0f32; params.len()];
+    let loss = step(&cfg.model, &params, &x, &eps, &mut ws, Some(&mut grads)) as f64;
+
+    assert!((gpu_loss - loss).abs() <= 1e-3 + 1e-5 * loss.abs(), "loss: gpu {gpu_loss} cpu {loss}");
+    // Per tensor: |g - r| <= 1e-3·max|r| + 1e-3·|r| (sums over the batch reorder on the GPU).
+    for (name, _, off, len) in cfg.model.layout().named_tensors() {
+        let (g, r) = (&gpu_grads[off..off + len], &grads[off..off + len]);
+        assert!(max_abs(r) > 0.0, "{name}: reference gradient is all zero");
+        assert_close(&format!("grad {name}"), g, r, 1e-3 * max_abs(r), 1e-3);
+    }
+}
+
+#[test]
+fn step_matches_cpu_on_a_small_odd_model() {
+    let s = splits(61, 20);
+    check_step(&config(37, 3, 7, 2, Binarize::Stochastic), &s);
+    check_step(&config(9, 5, 13, 1, Binarize::Threshold), &s);
+}
+
+#[test]
+fn step_matches_cpu_on_the_default_model() {
+    let s = splits(100, 20);
+    check_step(&config(500, 2, 100, 1, Binarize::Threshold), &s);
+}
+
+#[test]
+fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
+    let s = Arc::new(splits(300, 120));
+    let cfg = config(40, 2, 50, 2, Binarize::Threshold);
+    let mut cpu = CpuBackend::new(&cfg, s.clone());
+    let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host).unwrap_or_else(|e| panic!("{e}"));
+    let backends: [&mut dyn Backend; 3] = [&mut cpu, &mut gpu_dev, &mut gpu_host];
+    let mut results = Vec::new();
+    for b in backends {
+        let mut elbos = Vec::new();
+        for epoch in 1..=2 {
+            let perm = epoch_permutation(300, cfg.seed, epoch);
+            elbos.push(b.train_epoch(epoch, &perm, &mut |_| {}).expect("train"));
+        }
+        elbos.push(b.evaluate(Split::Test).expect("test"));
+        elbos.push(b.evaluate(Split::Val).expect("val"));
+        results.push((elbos, b.state().expect("state")));
+    }
+    let (ref_elbos, ref_state) = &results[0];
+    assert_eq!(ref_state.step, 12);
+    for (elbos, state) in &results[1..] {
+        assert_eq!(state.step, ref_state.step);
+        for (g, r) in elbos.iter().zip(ref_elbos) {
+            assert!((g - r).abs() <= 1e-2 + 1e-4 * r.abs(), "ELBO gpu {g} vs cpu {r}");
+        }
+        // 12 Adam steps of lr 1e-3: each parameter moved up to ~1.2e-2; allow 5% of one step.
+        assert_close("params after training", &state.params, &ref_state.params, 5e-5, 1e-4);
+        assert_close("adam m", &state.m, &ref_state.m, 1e-4 * max_abs(&ref_state.m), 1e-3);
+    }
+}
