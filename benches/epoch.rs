@@ -1,1 +1,69 @@
-fn main(){}
+//! Epoch time of the default model (Dh=500, Dz=2, B=100, L=1) on each device: one pass over
+//! 2,000 training images (20 steps); multiply by 30 for a full 60,000-image epoch.
+//! `cargo bench` — GPU benches run on the best adapter and fail loudly when there is none.
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vae_gpu::backend::{Backend, Splits, TrainConfig};
+use vae_gpu::batch::{epoch_permutation, Binarize};
+use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::{default_data_dir, Mnist};
+use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
+use vae_gpu::gpu::DeviceKind;
+use vae_gpu::model::ModelConfig;
+use vae_gpu::optim::AdamConfig;
+
+const IMAGES: usize = 2_000;
+
+fn setup() -> (TrainConfig, Arc<Splits>) {
+    let m = Mnist::load(&default_data_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let splits = Splits {
+        train: m.train.slice(0, IMAGES),
+        val: None,
+        test: m.test.slice(0, 100),
+    };
+    let cfg = TrainConfig {
+        model: ModelConfig::mnist(500, 2),
+        batch_size: 100,
+        samples: 1,
+        adam: AdamConfig::default(),
+        seed: 0,
+        binarize: Binarize::Threshold,
+    };
+    (cfg, Arc::new(splits))
+}
+
+fn bench_backend(c: &mut Criterion, name: &str, backend: &mut dyn Backend) {
+    let perm = epoch_permutation(IMAGES, 0, 1);
+    let mut epoch = 0;
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            epoch += 1;
+            backend
+                .train_epoch(epoch, &perm, &mut |_| {})
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+}
+
+fn epochs(c: &mut Criterion) {
+    let (cfg, splits) = setup();
+    let mut cpu = CpuBackend::new(&cfg, splits.clone());
+    bench_backend(c, "epoch_2000_images/cpu", &mut cpu);
+    for placement in [OptimizerOn::Gpu, OptimizerOn::Host] {
+        let mut gpu =
+            GpuBackend::new(DeviceKind::Auto, &cfg, &splits, placement).unwrap_or_else(|e| {
+                panic!("GPU bench needs an adapter ({e}); install mesa-vulkan-drivers for lavapipe")
+            });
+        let name = format!("epoch_2000_images/gpu_adam_on_{placement:?}").to_lowercase();
+        bench_backend(c, &name, &mut gpu);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500));
+    targets = epochs
+}
+criterion_main!(benches);

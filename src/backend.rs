@@ -73,7 +73,12 @@ pub trait Backend {
     /// indices), calling `progress(steps_done)` now and then. Returns the mean training ELBO over the
     /// epoch's images (nats per image, each averaged over its L samples). Partial last batch is
     /// dropped.
-    fn train_epoch(&mut self, epoch: u32, perm: &[u32], progress: &mut dyn FnMut(usize)) -> Result<f64>;
+    fn train_epoch(
+        &mut self,
+        epoch: u32,
+        perm: &[u32],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<f64>;
 
     /// Mean ELBO over every image of `split` (no parameter change; fixed evaluation noise).
     fn evaluate(&mut self, split: Split) -> Result<f64>;

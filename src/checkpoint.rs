@@ -31,7 +31,10 @@ pub struct Checkpoint {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash or a full disk never leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let res = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = res {
@@ -45,13 +48,20 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let layout = ck.config.model.layout();
     let s = &ck.state;
     if s.params.len() != layout.total || s.m.len() != layout.total || s.v.len() != layout.total {
-        return Err(Error::Checkpoint("state does not match the model layout".into()));
+        return Err(Error::Checkpoint(
+            "state does not match the model layout".into(),
+        ));
     }
     let mut tensors = Vec::new();
     for (name, shape, off, len) in layout.named_tensors() {
-        for (prefix, src) in [("", &s.params), ("optimizer.exp_avg.", &s.m), ("optimizer.exp_avg_sq.", &s.v)] {
+        for (prefix, src) in [
+            ("", &s.params),
+            ("optimizer.exp_avg.", &s.m),
+            ("optimizer.exp_avg_sq.", &s.v),
+        ] {
             let bytes: &[u8] = bytemuck::cast_slice(&src[off..off + len]);
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| Error::Checkpoint(e.to_string()))?;
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| Error::Checkpoint(e.to_string()))?;
             tensors.push((format!("{prefix}{name}"), view));
         }
     }
@@ -64,23 +74,42 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
         ("train_size".to_string(), ck.train_size.to_string()),
         ("val_size".to_string(), ck.val_size.to_string()),
     ]);
-    let bytes = safetensors::serialize(tensors, Some(meta)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let bytes = safetensors::serialize(tensors, Some(meta))
+        .map_err(|e| Error::Checkpoint(e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
     let bad = |what: String| Error::Checkpoint(format!("{}: {what}", path.display()));
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let meta = header.metadata().clone().unwrap_or_default();
-    let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata has no `{k}`; not written by vae-gpu?")));
+    let get = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| bad(format!("metadata has no `{k}`; not written by vae-gpu?")))
+    };
     if get("format")? != FORMAT {
-        return Err(bad(format!("format `{}`, expected `{FORMAT}`", get("format")?)));
+        return Err(bad(format!(
+            "format `{}`, expected `{FORMAT}`",
+            get("format")?
+        )));
     }
-    let config: TrainConfig = serde_json::from_str(get("config")?).map_err(|e| bad(format!("bad config ({e})")))?;
-    let num = |k: &str| -> Result<u64> { get(k)?.parse::<u64>().map_err(|e| bad(format!("bad `{k}` ({e})"))) };
-    let (epoch, step, train_size, val_size) = (num("epoch")?, num("step")?, num("train_size")?, num("val_size")?);
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
+    let config: TrainConfig =
+        serde_json::from_str(get("config")?).map_err(|e| bad(format!("bad config ({e})")))?;
+    let num = |k: &str| -> Result<u64> {
+        get(k)?
+            .parse::<u64>()
+            .map_err(|e| bad(format!("bad `{k}` ({e})")))
+    };
+    let (epoch, step, train_size, val_size) = (
+        num("epoch")?,
+        num("step")?,
+        num("train_size")?,
+        num("val_size")?,
+    );
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let layout = config.model.layout();
     let mut state = TrainState {
         params: vec![0.0; layout.total],
@@ -89,11 +118,22 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         step: step as u32,
     };
     for (name, shape, off, len) in layout.named_tensors() {
-        for (prefix, dst) in [("", &mut state.params), ("optimizer.exp_avg.", &mut state.m), ("optimizer.exp_avg_sq.", &mut state.v)] {
+        for (prefix, dst) in [
+            ("", &mut state.params),
+            ("optimizer.exp_avg.", &mut state.m),
+            ("optimizer.exp_avg_sq.", &mut state.v),
+        ] {
             let full = format!("{prefix}{name}");
-            let t = st.tensor(&full).map_err(|_| bad(format!("tensor `{full}` missing")))?;
+            let t = st
+                .tensor(&full)
+                .map_err(|_| bad(format!("tensor `{full}` missing")))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-                return Err(bad(format!("tensor `{full}` is {:?} {:?}, expected F32 {:?}", t.dtype(), t.shape(), shape)));
+                return Err(bad(format!(
+                    "tensor `{full}` is {:?} {:?}, expected F32 {:?}",
+                    t.dtype(),
+                    t.shape(),
+                    shape
+                )));
             }
             let vals: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
             dst[off..off + len].copy_from_slice(&vals);
@@ -102,5 +142,11 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     if state.params.iter().any(|p| !p.is_finite()) {
         return Err(bad("parameters contain NaN or infinity".into()));
     }
-    Ok(Checkpoint { config, state, epoch: epoch as u32, train_size: train_size as usize, val_size: val_size as usize })
+    Ok(Checkpoint {
+        config,
+        state,
+        epoch: epoch as u32,
+        train_size: train_size as usize,
+        val_size: val_size as usize,
+    })
 }

@@ -17,7 +17,11 @@ use crate::optim::AdamConfig;
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "vae-gpu", version, about = "Variational autoencoders on MNIST with hand-written WGSL kernels (and a CPU reference path)")]
+#[command(
+    name = "vae-gpu",
+    version,
+    about = "Variational autoencoders on MNIST with hand-written WGSL kernels (and a CPU reference path)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -110,7 +114,9 @@ fn load_mnist(dir: &Option<PathBuf>) -> Result<Mnist> {
 
 fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
     if v < lo || v > hi {
-        return Err(Error::Usage(format!("{name} {v} is out of range {lo}..={hi}")));
+        return Err(Error::Usage(format!(
+            "{name} {v} is out of range {lo}..={hi}"
+        )));
     }
     Ok(())
 }
@@ -119,13 +125,18 @@ fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
 /// model shape is an error, other hyperparameters may be changed on resume.
 fn train_config(a: &TrainArgs, resumed: Option<&TrainConfig>) -> Result<TrainConfig> {
     if let Some(r) = resumed {
-        for (flag, given, have) in [("--hidden", a.hidden, r.model.hidden), ("--latent-dim", a.latent_dim, r.model.latent)] {
+        for (flag, given, have) in [
+            ("--hidden", a.hidden, r.model.hidden),
+            ("--latent-dim", a.latent_dim, r.model.latent),
+        ] {
             if let Some(g) = given.filter(|&g| g != have) {
                 return Err(Error::Checkpoint(format!("{flag} {g} does not match the checkpoint's {have}; drop the flag or start a new run")));
             }
         }
     }
-    let def = |v: Option<usize>, from: fn(&TrainConfig) -> usize, d: usize| v.or(resumed.map(from)).unwrap_or(d);
+    let def = |v: Option<usize>, from: fn(&TrainConfig) -> usize, d: usize| {
+        v.or(resumed.map(from)).unwrap_or(d)
+    };
     let hidden = def(a.hidden, |c| c.model.hidden, 500);
     let latent = def(a.latent_dim, |c| c.model.latent, 2);
     let batch_size = def(a.batch_size, |c| c.batch_size, 100);
@@ -137,15 +148,23 @@ fn train_config(a: &TrainArgs, resumed: Option<&TrainConfig>) -> Result<TrainCon
     check_range("--batch-size × --samples", batch_size * samples, 1, 65_535)?;
     let lr = a.lr.or(resumed.map(|c| c.adam.lr)).unwrap_or(1e-3);
     if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
-        return Err(Error::Usage(format!("--lr {lr} must be a positive number below 10")));
+        return Err(Error::Usage(format!(
+            "--lr {lr} must be a positive number below 10"
+        )));
     }
     Ok(TrainConfig {
         model: ModelConfig::mnist(hidden, latent),
         batch_size,
         samples,
-        adam: AdamConfig { lr, ..AdamConfig::default() },
+        adam: AdamConfig {
+            lr,
+            ..AdamConfig::default()
+        },
         seed: a.seed.or(resumed.map(|c| c.seed)).unwrap_or(0),
-        binarize: a.binarize.or(resumed.map(|c| c.binarize)).unwrap_or(Binarize::Threshold),
+        binarize: a
+            .binarize
+            .or(resumed.map(|c| c.binarize))
+            .unwrap_or(Binarize::Threshold),
     })
 }
 
@@ -155,15 +174,34 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::Usage("--epochs must be at least 1".into()));
     }
-    let train_size = a.train_size.or(resumed.as_ref().map(|c| c.train_size)).unwrap_or(60_000);
-    let val_size = a.val_size.or(resumed.as_ref().map(|c| c.val_size)).unwrap_or(0);
+    let train_size = a
+        .train_size
+        .or(resumed.as_ref().map(|c| c.train_size))
+        .unwrap_or(60_000);
+    let val_size = a
+        .val_size
+        .or(resumed.as_ref().map(|c| c.val_size))
+        .unwrap_or(0);
     if train_size < cfg.batch_size {
-        return Err(Error::Usage(format!("--train-size {train_size} is smaller than one batch (--batch-size {})", cfg.batch_size)));
+        return Err(Error::Usage(format!(
+            "--train-size {train_size} is smaller than one batch (--batch-size {})",
+            cfg.batch_size
+        )));
     }
-    if a.data.device == DeviceKind::Cpu && a.optimizer_on == OptimizerOn::Gpu && std::env::args().any(|s| s == "--optimizer-on") {
-        return Err(Error::Usage("--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into()));
+    if a.data.device == DeviceKind::Cpu
+        && a.optimizer_on == OptimizerOn::Gpu
+        && std::env::args().any(|s| s == "--optimizer-on")
+    {
+        return Err(Error::Usage(
+            "--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into(),
+        ));
     }
-    let splits = Arc::new(make_splits(load_mnist(&a.data.data)?, train_size, val_size, a.data.test_size)?);
+    let splits = Arc::new(make_splits(
+        load_mnist(&a.data.data)?,
+        train_size,
+        val_size,
+        a.data.test_size,
+    )?);
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(device, a.optimizer_on, &cfg, splits.clone())?;
     let start_epoch = match &resumed {
@@ -185,7 +223,12 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         splits.test.len(),
         backend.describe()
     );
-    let opts = RunOptions { epochs: a.epochs, out_dir: a.out.clone(), start_epoch, show_progress: !a.quiet };
+    let opts = RunOptions {
+        epochs: a.epochs,
+        out_dir: a.out.clone(),
+        start_epoch,
+        show_progress: !a.quiet,
+    };
     let s = train(backend.as_mut(), &cfg, &splits, &opts)?;
     println!("epochs: {}", s.epochs_done);
     println!("train ELBO: {:.3} nats/image", s.train_elbo);
@@ -198,19 +241,35 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
 fn cmd_eval(a: &EvalArgs) -> Result<()> {
     let ck = checkpoint::load(&a.checkpoint)?;
     let mnist = load_mnist(&a.data.data)?;
-    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, a.data.test_size)?);
+    let splits = Arc::new(make_splits(
+        mnist,
+        ck.train_size,
+        ck.val_size,
+        a.data.test_size,
+    )?);
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
     backend.set_state(&ck.state)?;
     let train = backend.evaluate(Split::Train)?;
     let test = backend.evaluate(Split::Test)?;
-    println!("checkpoint: {} (epoch {}, {} steps)", a.checkpoint.display(), ck.epoch, ck.state.step);
+    println!(
+        "checkpoint: {} (epoch {}, {} steps)",
+        a.checkpoint.display(),
+        ck.epoch,
+        ck.state.step
+    );
     println!("device: {}", backend.describe());
-    println!("train ELBO: {train:.3} nats/image ({} images)", splits.train.len());
+    println!(
+        "train ELBO: {train:.3} nats/image ({} images)",
+        splits.train.len()
+    );
     if splits.val.is_some() {
         println!("val ELBO: {:.3} nats/image", backend.evaluate(Split::Val)?);
     }
-    println!("test ELBO: {test:.3} nats/image ({} images)", splits.test.len());
+    println!(
+        "test ELBO: {test:.3} nats/image ({} images)",
+        splits.test.len()
+    );
     Ok(())
 }
 

@@ -25,7 +25,11 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn mnist(hidden: usize, latent: usize) -> Self {
-        Self { input: PIXELS, hidden, latent }
+        Self {
+            input: PIXELS,
+            hidden,
+            latent,
+        }
     }
 
     pub fn layout(&self) -> ParamLayout {
@@ -62,7 +66,12 @@ impl ParamLayout {
     fn new(c: &ModelConfig) -> Self {
         let mut next = 0;
         let mut linear = |out: usize, inp: usize| {
-            let l = Linear { out, inp, w: next, b: next + out * inp };
+            let l = Linear {
+                out,
+                inp,
+                w: next,
+                b: next + out * inp,
+            };
             next += out * inp + out;
             l
         };
@@ -70,7 +79,13 @@ impl ParamLayout {
         let enc_out = linear(2 * c.latent, c.hidden);
         let dec_hidden = linear(c.hidden, c.latent);
         let dec_out = linear(c.input, c.hidden);
-        Self { enc_hidden, enc_out, dec_hidden, dec_out, total: next }
+        Self {
+            enc_hidden,
+            enc_out,
+            dec_hidden,
+            dec_out,
+            total: next,
+        }
     }
 
     pub fn layers(&self) -> [Linear; 4] {
@@ -91,7 +106,11 @@ impl ParamLayout {
         push("encoder.fc1.bias", vec![e1.out], e1.b);
         push("encoder.mean.weight", vec![dz, e2.inp], e2.w);
         push("encoder.mean.bias", vec![dz], e2.b);
-        push("encoder.logvar.weight", vec![dz, e2.inp], e2.w + dz * e2.inp);
+        push(
+            "encoder.logvar.weight",
+            vec![dz, e2.inp],
+            e2.w + dz * e2.inp,
+        );
         push("encoder.logvar.bias", vec![dz], e2.b + dz);
         push("decoder.fc1.weight", vec![d1.out, d1.inp], d1.w);
         push("decoder.fc1.bias", vec![d1.out], d1.b);

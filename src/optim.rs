@@ -13,7 +13,12 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// Kingma & Ba's defaults, also torch.optim.Adam's.
     fn default() -> Self {
-        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -29,17 +34,32 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(cfg: AdamConfig, n: usize) -> Self {
-        Self { cfg, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Self {
+            cfg,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     /// One update, identical in arithmetic to adam.wgsl (bias-corrected moments, ε outside √).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.t += 1;
-        let AdamConfig { lr, beta1, beta2, eps } = self.cfg;
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = self.cfg;
         let t = self.t as f32;
         let bc1 = 1.0 - beta1.powf(t);
         let bc2 = 1.0 - beta2.powf(t);
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+        for (((p, &g), m), v) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
             *m = beta1 * *m + (1.0 - beta1) * g;
             *v = beta2 * *v + (1.0 - beta2) * g * g;
             *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);

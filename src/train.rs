@@ -19,7 +19,12 @@ use crate::gpu::DeviceKind;
 
 /// Builds the splits: train = first `train_size` training images, val = the next `val_size`,
 /// test = first `test_size` test images.
-pub fn make_splits(mnist: Mnist, train_size: usize, val_size: usize, test_size: usize) -> Result<Splits> {
+pub fn make_splits(
+    mnist: Mnist,
+    train_size: usize,
+    val_size: usize,
+    test_size: usize,
+) -> Result<Splits> {
     let (nt, ns) = (mnist.train.len(), mnist.test.len());
     if train_size == 0 || train_size + val_size > nt {
         return Err(Error::Usage(format!(
@@ -27,10 +32,16 @@ pub fn make_splits(mnist: Mnist, train_size: usize, val_size: usize, test_size: 
         )));
     }
     if test_size == 0 || test_size > ns {
-        return Err(Error::Usage(format!("--test-size {test_size} must be between 1 and {ns}")));
+        return Err(Error::Usage(format!(
+            "--test-size {test_size} must be between 1 and {ns}"
+        )));
     }
     let val = (val_size > 0).then(|| mnist.train.slice(train_size, val_size));
-    Ok(Splits { train: mnist.train.slice(0, train_size), val, test: mnist.test.slice(0, test_size) })
+    Ok(Splits {
+        train: mnist.train.slice(0, train_size),
+        val,
+        test: mnist.test.slice(0, test_size),
+    })
 }
 
 /// Resolves `--device auto`: a hardware adapter if there is one; otherwise the CPU reference path,
@@ -40,12 +51,16 @@ pub fn resolve_device(kind: DeviceKind) -> DeviceKind {
     if kind != DeviceKind::Auto {
         return kind;
     }
-    let hardware = crate::gpu::list_adapters_on(wgpu::Backends::PRIMARY).iter().any(|a| {
-        matches!(
-            a.device_type,
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
-        )
-    });
+    let hardware = crate::gpu::list_adapters_on(wgpu::Backends::PRIMARY)
+        .iter()
+        .any(|a| {
+            matches!(
+                a.device_type,
+                wgpu::DeviceType::DiscreteGpu
+                    | wgpu::DeviceType::IntegratedGpu
+                    | wgpu::DeviceType::VirtualGpu
+            )
+        });
     if hardware {
         DeviceKind::Auto
     } else {
@@ -54,7 +69,12 @@ pub fn resolve_device(kind: DeviceKind) -> DeviceKind {
     }
 }
 
-pub fn make_backend(kind: DeviceKind, placement: OptimizerOn, cfg: &TrainConfig, splits: Arc<Splits>) -> Result<Box<dyn Backend>> {
+pub fn make_backend(
+    kind: DeviceKind,
+    placement: OptimizerOn,
+    cfg: &TrainConfig,
+    splits: Arc<Splits>,
+) -> Result<Box<dyn Backend>> {
     match kind {
         DeviceKind::Cpu => Ok(Box::new(CpuBackend::new(cfg, splits))),
         k => Ok(Box::new(GpuBackend::new(k, cfg, &splits, placement)?)),
@@ -97,7 +117,9 @@ fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar 
         return indicatif::ProgressBar::hidden();
     }
     let pb = indicatif::ProgressBar::new(steps as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("epoch {prefix:>3} [{bar:40}] {pos}/{len} steps {per_sec} eta {eta}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "epoch {prefix:>3} [{bar:40}] {pos}/{len} steps {per_sec} eta {eta}",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_prefix(epoch.to_string());
@@ -105,14 +127,23 @@ fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar 
 }
 
 fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| io_err(path, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
     writeln!(f, "{line}").map_err(|e| io_err(path, e))
 }
 
 /// Trains `opts.epochs` epochs, writing `checkpoint.safetensors` (after every epoch, atomically) and
 /// `metrics.jsonl` (one JSON object per epoch) into `opts.out_dir`. On a NaN/inf loss it stops with
 /// `Error::Diverged`, leaving the last good checkpoint in place.
-pub fn train(backend: &mut dyn Backend, cfg: &TrainConfig, splits: &Splits, opts: &RunOptions) -> Result<Summary> {
+pub fn train(
+    backend: &mut dyn Backend,
+    cfg: &TrainConfig,
+    splits: &Splits,
+    opts: &RunOptions,
+) -> Result<Summary> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| io_err(&opts.out_dir, e))?;
     let ckpt_path = opts.out_dir.join("checkpoint.safetensors");
     let metrics_path = opts.out_dir.join("metrics.jsonl");
@@ -124,12 +155,16 @@ pub fn train(backend: &mut dyn Backend, cfg: &TrainConfig, splits: &Splits, opts
         let perm = epoch_permutation(n_train, cfg.seed, epoch);
         let pb = progress_bar(steps, epoch, opts.show_progress);
         let t0 = Instant::now();
-        let train_elbo = backend.train_epoch(epoch, &perm, &mut |done| pb.set_position(done as u64))?;
+        let train_elbo =
+            backend.train_epoch(epoch, &perm, &mut |done| pb.set_position(done as u64))?;
         let seconds = t0.elapsed().as_secs_f64();
         pb.finish_and_clear();
         if !train_elbo.is_finite() {
             let kept = if ckpt_path.exists() {
-                format!("the last good checkpoint is kept at {}", ckpt_path.display())
+                format!(
+                    "the last good checkpoint is kept at {}",
+                    ckpt_path.display()
+                )
             } else {
                 format!("no checkpoint was written to {}", opts.out_dir.display())
             };
@@ -138,12 +173,18 @@ pub fn train(backend: &mut dyn Backend, cfg: &TrainConfig, splits: &Splits, opts
             )));
         }
         let t1 = Instant::now();
-        let val_elbo = if splits.val.is_some() { Some(backend.evaluate(Split::Val)?) } else { None };
+        let val_elbo = if splits.val.is_some() {
+            Some(backend.evaluate(Split::Val)?)
+        } else {
+            None
+        };
         let test_elbo = backend.evaluate(Split::Test)?;
         let eval_seconds = t1.elapsed().as_secs_f64();
         let state = backend.state()?;
         if state.params.iter().any(|p| !p.is_finite()) {
-            return Err(Error::Diverged(format!("parameters became NaN/inf in epoch {epoch}; the previous checkpoint is kept")));
+            return Err(Error::Diverged(format!(
+                "parameters became NaN/inf in epoch {epoch}; the previous checkpoint is kept"
+            )));
         }
         let ck = Checkpoint {
             config: cfg.clone(),
@@ -153,10 +194,21 @@ pub fn train(backend: &mut dyn Backend, cfg: &TrainConfig, splits: &Splits, opts
             val_size: splits.val.as_ref().map_or(0, |v| v.len()),
         };
         checkpoint::save(&ckpt_path, &ck)?;
-        let m = EpochMetrics { epoch, seconds, eval_seconds, train_elbo, val_elbo, test_elbo, steps: ck.state.step as u64, device: device.clone() };
+        let m = EpochMetrics {
+            epoch,
+            seconds,
+            eval_seconds,
+            train_elbo,
+            val_elbo,
+            test_elbo,
+            steps: ck.state.step as u64,
+            device: device.clone(),
+        };
         let line = serde_json::to_string(&m).map_err(|e| Error::Io(e.to_string()))?;
         append_line(&metrics_path, &line)?;
-        let val = val_elbo.map(|v| format!("  val {v:.2}")).unwrap_or_default();
+        let val = val_elbo
+            .map(|v| format!("  val {v:.2}"))
+            .unwrap_or_default();
         eprintln!("epoch {epoch:>3}  {seconds:6.2}s  train ELBO {train_elbo:.2}{val}  test ELBO {test_elbo:.2}");
         last_test = test_elbo;
     }

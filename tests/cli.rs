@@ -20,7 +20,11 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn fails_with(args: &[&str], needle: &str) {
@@ -28,13 +32,34 @@ fn fails_with(args: &[&str], needle: &str) {
     let t = text(&o);
     assert!(!o.status.success(), "{args:?} should fail:\n{t}");
     assert!(!t.contains("panicked"), "{args:?} panicked:\n{t}");
-    assert!(t.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected `{needle}` in:\n{t}");
+    assert!(
+        t.to_lowercase().contains(&needle.to_lowercase()),
+        "{args:?}: expected `{needle}` in:\n{t}"
+    );
 }
 
-const SMALL: &[&str] = &["--train-size", "200", "--test-size", "100", "--batch-size", "50", "--hidden", "24", "--quiet"];
+const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "50",
+    "--hidden",
+    "24",
+    "--quiet",
+];
 
 fn train(out: &Path, device: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["train", "--device", device, "--epochs", "1", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "train",
+        "--device",
+        device,
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(SMALL);
     args.extend_from_slice(extra);
     run(&args)
@@ -46,15 +71,35 @@ fn train_resume_and_eval_on_cpu() {
     let o = train(&out, "cpu", &[]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("test ELBO:") && stdout.contains("train ELBO:"), "{stdout}");
+    assert!(
+        stdout.contains("test ELBO:") && stdout.contains("train ELBO:"),
+        "{stdout}"
+    );
     let ck = out.join("checkpoint.safetensors");
     let loaded = checkpoint::load(&ck).expect("checkpoint loads");
-    assert_eq!((loaded.epoch, loaded.state.step, loaded.config.model.hidden), (1, 4, 24));
+    assert_eq!(
+        (loaded.epoch, loaded.state.step, loaded.config.model.hidden),
+        (1, 4, 24)
+    );
 
-    let o = run(&["train", "--device", "cpu", "--epochs", "1", "--quiet", "--resume", ck.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
-    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["epoch"], 2);
     assert_eq!(lines[1]["steps"], 8);
@@ -64,16 +109,31 @@ fn train_resume_and_eval_on_cpu() {
         }
     }
 
-    let o = run(&["eval", "--device", "cpu", "--test-size", "100", "--checkpoint", ck.to_str().unwrap()]);
+    let o = run(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--test-size",
+        "100",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("train ELBO") && t.contains("test ELBO") && t.contains("epoch 2"), "{t}");
+    assert!(
+        t.contains("train ELBO") && t.contains("test ELBO") && t.contains("epoch 2"),
+        "{t}"
+    );
 }
 
 #[test]
 fn train_on_the_gpu_end_to_end() {
     let out = tmp("gpu");
-    let o = train(&out, "vulkan", &["--optimizer-on", "gpu", "--val-size", "100"]);
+    let o = train(
+        &out,
+        "vulkan",
+        &["--optimizer-on", "gpu", "--val-size", "100"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let line = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
     let v: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
@@ -83,7 +143,10 @@ fn train_on_the_gpu_end_to_end() {
 
 #[test]
 fn bad_data_is_a_clear_error() {
-    fails_with(&["train", "--device", "cpu", "--data", "/nonexistent/mnist"], "fetch_mnist");
+    fails_with(
+        &["train", "--device", "cpu", "--data", "/nonexistent/mnist"],
+        "fetch_mnist",
+    );
     let dir = tmp("corrupt");
     for f in std::fs::read_dir(vae_gpu::data::default_data_dir()).expect("data dir") {
         let f = f.expect("entry").path();
@@ -92,28 +155,67 @@ fn bad_data_is_a_clear_error() {
     let bad = dir.join("t10k-images-idx3-ubyte.gz");
     let bytes = std::fs::read(&bad).expect("read");
     std::fs::write(&bad, &bytes[..bytes.len() / 2]).expect("truncate");
-    fails_with(&["train", "--device", "cpu", "--data", dir.to_str().unwrap()], "t10k-images");
+    fails_with(
+        &["train", "--device", "cpu", "--data", dir.to_str().unwrap()],
+        "t10k-images",
+    );
 }
 
 #[test]
 fn impossible_flags_are_clear_errors() {
-    fails_with(&["train", "--device", "cpu", "--batch-size", "0"], "--batch-size");
-    fails_with(&["train", "--device", "cpu", "--train-size", "70000"], "--train-size");
-    fails_with(&["train", "--device", "cpu", "--train-size", "50", "--val-size", "59990"], "--train-size");
-    fails_with(&["train", "--device", "cpu", "--test-size", "0"], "--test-size");
+    fails_with(
+        &["train", "--device", "cpu", "--batch-size", "0"],
+        "--batch-size",
+    );
+    fails_with(
+        &["train", "--device", "cpu", "--train-size", "70000"],
+        "--train-size",
+    );
+    fails_with(
+        &[
+            "train",
+            "--device",
+            "cpu",
+            "--train-size",
+            "50",
+            "--val-size",
+            "59990",
+        ],
+        "--train-size",
+    );
+    fails_with(
+        &["train", "--device", "cpu", "--test-size", "0"],
+        "--test-size",
+    );
     fails_with(&["train", "--device", "cpu", "--lr", "NaN"], "--lr");
     fails_with(&["train", "--device", "cpu", "--epochs", "0"], "--epochs");
-    fails_with(&["train", "--device", "cpu", "--hidden", "100000000"], "--hidden");
-    fails_with(&["train", "--device", "cpu", "--optimizer-on", "gpu"], "--optimizer-on");
-    fails_with(&["train", "--device", "cpu", "--train-size", "20"], "smaller than one batch");
+    fails_with(
+        &["train", "--device", "cpu", "--hidden", "100000000"],
+        "--hidden",
+    );
+    fails_with(
+        &["train", "--device", "cpu", "--optimizer-on", "gpu"],
+        "--optimizer-on",
+    );
+    fails_with(
+        &["train", "--device", "cpu", "--train-size", "20"],
+        "smaller than one batch",
+    );
     fails_with(&["train", "--device", "quantum"], "invalid value");
 }
 
 #[test]
 fn missing_backend_lists_adapters_and_suggests_cpu() {
     // No Metal on Linux (and no DX12 elsewhere): either way one of them is absent here.
-    let kind = if cfg!(target_os = "macos") { "dx12" } else { "metal" };
-    fails_with(&["train", "--device", kind, "--train-size", "100", "--quiet"], "--device cpu");
+    let kind = if cfg!(target_os = "macos") {
+        "dx12"
+    } else {
+        "metal"
+    };
+    fails_with(
+        &["train", "--device", kind, "--train-size", "100", "--quiet"],
+        "--device cpu",
+    );
 }
 
 #[test]
@@ -121,13 +223,42 @@ fn bad_checkpoints_are_clear_errors() {
     let out = tmp("ck");
     let garbage = out.join("garbage.safetensors");
     std::fs::write(&garbage, b"definitely not a checkpoint").expect("write");
-    fails_with(&["eval", "--device", "cpu", "--checkpoint", garbage.to_str().unwrap()], "checkpoint");
-    fails_with(&["eval", "--device", "cpu", "--checkpoint", out.join("missing").to_str().unwrap()], "missing");
+    fails_with(
+        &[
+            "eval",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            garbage.to_str().unwrap(),
+        ],
+        "checkpoint",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            out.join("missing").to_str().unwrap(),
+        ],
+        "missing",
+    );
 
     let o = train(&out, "cpu", &[]);
     assert!(o.status.success(), "{}", text(&o));
     let ck = out.join("checkpoint.safetensors");
-    fails_with(&["train", "--device", "cpu", "--resume", ck.to_str().unwrap(), "--hidden", "25"], "does not match");
+    fails_with(
+        &[
+            "train",
+            "--device",
+            "cpu",
+            "--resume",
+            ck.to_str().unwrap(),
+            "--hidden",
+            "25",
+        ],
+        "does not match",
+    );
 
     // A checkpoint whose Adam state is NaN makes the next epoch diverge: the run must stop with an
     // error and must not replace the last good checkpoint.
@@ -138,9 +269,21 @@ fn bad_checkpoints_are_clear_errors() {
     checkpoint::save(&nan_ck, &bad).expect("save");
     let div_out = out.join("diverged");
     fails_with(
-        &["train", "--device", "cpu", "--resume", nan_ck.to_str().unwrap(), "--out", div_out.to_str().unwrap(), "--quiet"],
+        &[
+            "train",
+            "--device",
+            "cpu",
+            "--resume",
+            nan_ck.to_str().unwrap(),
+            "--out",
+            div_out.to_str().unwrap(),
+            "--quiet",
+        ],
         "diverged",
     );
-    assert!(!div_out.join("checkpoint.safetensors").exists(), "a diverged epoch must not write a checkpoint");
+    assert!(
+        !div_out.join("checkpoint.safetensors").exists(),
+        "a diverged epoch must not write a checkpoint"
+    );
     assert_eq!(checkpoint::load(&nan_ck).expect("kept").epoch, 1);
 }

@@ -22,7 +22,14 @@ fn state_buf(ctx: &GpuContext, s: StepState) -> wgpu::Buffer {
     storage_init(ctx, "state", bytemuck::bytes_of(&s))
 }
 
-fn dispatch<P: Pod>(ctx: &GpuContext, pl: &wgpu::ComputePipeline, ub: u32, p: &P, bufs: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
+fn dispatch<P: Pod>(
+    ctx: &GpuContext,
+    pl: &wgpu::ComputePipeline,
+    ub: u32,
+    p: &P,
+    bufs: &[(u32, &wgpu::Buffer)],
+    groups: [u32; 3],
+) {
     let d = Dispatch::new(ctx, pl, ub, p, bufs, groups);
     run(ctx, &[&d]).expect("dispatch");
 }
@@ -33,11 +40,28 @@ fn read(ctx: &GpuContext, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
 
 /// CPU twin of the matmul kernel including its epilogue.
 #[allow(clippy::too_many_arguments)]
-fn matmul_cpu(p: &MatmulParams, a: &[f32], b: &[f32], bias: &[f32], aux: &[f32], c: &[f32]) -> Vec<f32> {
+fn matmul_cpu(
+    p: &MatmulParams,
+    a: &[f32],
+    b: &[f32],
+    bias: &[f32],
+    aux: &[f32],
+    c: &[f32],
+) -> Vec<f32> {
     let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
     let mut prod = vec![0.0f32; m * n];
-    let av = View { data: a, off: p.a_off as usize, rs: p.a_rs as usize, cs: p.a_cs as usize };
-    let bv = View { data: b, off: p.b_off as usize, rs: p.b_rs as usize, cs: p.b_cs as usize };
+    let av = View {
+        data: a,
+        off: p.a_off as usize,
+        rs: p.a_rs as usize,
+        cs: p.a_cs as usize,
+    };
+    let bv = View {
+        data: b,
+        off: p.b_off as usize,
+        rs: p.b_rs as usize,
+        cs: p.b_cs as usize,
+    };
     gemm(m, k, n, av, bv, &mut prod, 0, n, false);
     let mut out = c.to_vec();
     for i in 0..m {
@@ -69,14 +93,26 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
     let ctx = gpu();
     let k = Kernels::new(&ctx).expect("kernels");
     let mut r = rng(1);
-    let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 16), (65, 130, 31), (100, 500, 784)];
+    let shapes = [
+        (1, 1, 1),
+        (3, 5, 7),
+        (17, 33, 65),
+        (64, 64, 16),
+        (65, 130, 31),
+        (100, 500, 784),
+    ];
     for &(m, n, kk) in &shapes {
         // (name, a transposed?, b transposed?, flags)
         let variants = [
             ("X·Wᵀ+b, tanh", false, true, epilogue::BIAS | epilogue::TANH),
             ("dY·W, tanh'", false, false, epilogue::TANH_BACKWARD),
             ("dYᵀ·X", true, false, 0),
-            ("X·Wᵀ+b accumulate", false, true, epilogue::BIAS | epilogue::ACCUMULATE),
+            (
+                "X·Wᵀ+b accumulate",
+                false,
+                true,
+                epilogue::BIAS | epilogue::ACCUMULATE,
+            ),
         ];
         for (name, at, bt, flags) in variants {
             let (a_off, b_off, c_off, bias_off, aux_off) = (3usize, 5usize, 2usize, 1usize, 4usize);
@@ -105,12 +141,31 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
                 aux_rs: n as u32,
                 _pad: 0,
             };
-            let (ga, gb, gbias, gaux, gc) = (buf(&ctx, &a), buf(&ctx, &b), buf(&ctx, &bias), buf(&ctx, &aux), buf(&ctx, &c0));
-            dispatch(&ctx, &k.matmul, 0, &p, &[(1, &ga), (2, &gb), (3, &gbias), (4, &gaux), (5, &gc)], p.groups());
+            let (ga, gb, gbias, gaux, gc) = (
+                buf(&ctx, &a),
+                buf(&ctx, &b),
+                buf(&ctx, &bias),
+                buf(&ctx, &aux),
+                buf(&ctx, &c0),
+            );
+            dispatch(
+                &ctx,
+                &k.matmul,
+                0,
+                &p,
+                &[(1, &ga), (2, &gb), (3, &gbias), (4, &gaux), (5, &gc)],
+                p.groups(),
+            );
             let got = read(&ctx, &gc, c0.len());
             let want = matmul_cpu(&p, &a, &b, &bias, &aux, &c0);
             // Sums of k products of O(1) terms: rounding grows like sqrt(k)·ε.
-            assert_close(&format!("matmul {name} {m}x{n}x{kk}"), &got, &want, 1e-5 * (kk as f32).sqrt() * 4.0, 1e-4);
+            assert_close(
+                &format!("matmul {name} {m}x{n}x{kk}"),
+                &got,
+                &want,
+                1e-5 * (kk as f32).sqrt() * 4.0,
+                1e-4,
+            );
         }
     }
 }
@@ -125,8 +180,19 @@ fn gaussian_sample_and_backward_match_cpu() {
         let rows = batch * samples;
         let mut enc = uniform(&mut r, batch * 2 * dz, -2.0, 2.0);
         enc[0] = 30.0; // a large log-variance must stay finite
-        for (st, step, b_idx) in [(stream::TRAIN_NOISE, 11u32, 0u32), (stream::EVAL_NOISE, 999, 4)] {
-            let state = state_buf(&ctx, StepState { step, batch: b_idx, epoch: 0, n_valid: 0 });
+        for (st, step, b_idx) in [
+            (stream::TRAIN_NOISE, 11u32, 0u32),
+            (stream::EVAL_NOISE, 999, 4),
+        ] {
+            let state = state_buf(
+                &ctx,
+                StepState {
+                    step,
+                    batch: b_idx,
+                    epoch: 0,
+                    n_valid: 0,
+                },
+            );
             let scale = 1.0 / rows as f32;
             let p = GaussParams {
                 rows: rows as u32,
@@ -139,23 +205,59 @@ fn gaussian_sample_and_backward_match_cpu() {
                 _pad: 0,
             };
             let genc = buf(&ctx, &enc);
-            let (gz, geps, gpmq) = (storage_zeroed(&ctx, "z", rows * dz), storage_zeroed(&ctx, "eps", rows * dz), storage_zeroed(&ctx, "pmq", rows));
-            dispatch(&ctx, &k.gaussian_forward, 0, &p, &[(1, &state), (2, &genc), (3, &gz), (4, &geps), (5, &gpmq)], grid_1d(rows, 64));
-            let counter = if st == stream::TRAIN_NOISE { step } else { b_idx };
+            let (gz, geps, gpmq) = (
+                storage_zeroed(&ctx, "z", rows * dz),
+                storage_zeroed(&ctx, "eps", rows * dz),
+                storage_zeroed(&ctx, "pmq", rows),
+            );
+            dispatch(
+                &ctx,
+                &k.gaussian_forward,
+                0,
+                &p,
+                &[(1, &state), (2, &genc), (3, &gz), (4, &geps), (5, &gpmq)],
+                grid_1d(rows, 64),
+            );
+            let counter = if st == stream::TRAIN_NOISE {
+                step
+            } else {
+                b_idx
+            };
             let eps = noise_batch(seed, st, counter, rows, dz);
             let (mut z, mut pmq) = (vec![0.0f32; rows * dz], vec![0.0f32; rows]);
             sample_latent(dz, batch, &enc, &eps, &mut z, &mut pmq);
             assert_close("eps", &read(&ctx, &geps, rows * dz), &eps, 1e-5, 1e-5);
             assert_close("z", &read(&ctx, &gz, rows * dz), &z, 1e-4, 1e-4);
-            assert_close("log p(z) - log q(z|x)", &read(&ctx, &gpmq, rows), &pmq, 1e-3, 1e-4);
+            assert_close(
+                "log p(z) - log q(z|x)",
+                &read(&ctx, &gpmq, rows),
+                &pmq,
+                1e-3,
+                1e-4,
+            );
 
             let dz_dec = uniform(&mut r, rows * dz, -1.0, 1.0);
             let gdz = buf(&ctx, &dz_dec);
             let gdenc = storage_zeroed(&ctx, "denc", batch * 2 * dz);
-            dispatch(&ctx, &k.gaussian_backward, 0, &p, &[(2, &genc), (3, &gz), (4, &geps), (6, &gdz), (7, &gdenc)], grid_1d(batch * dz, 64));
+            dispatch(
+                &ctx,
+                &k.gaussian_backward,
+                0,
+                &p,
+                &[(2, &genc), (3, &gz), (4, &geps), (6, &gdz), (7, &gdenc)],
+                grid_1d(batch * dz, 64),
+            );
             let mut denc = vec![0.0f32; batch * 2 * dz];
-            latent_backward(dz, batch, samples, scale, &enc, &z, &eps, &dz_dec, &mut denc);
-            assert_close("d[mu, logvar]", &read(&ctx, &gdenc, denc.len()), &denc, 1e-4, 1e-3);
+            latent_backward(
+                dz, batch, samples, scale, &enc, &z, &eps, &dz_dec, &mut denc,
+            );
+            assert_close(
+                "d[mu, logvar]",
+                &read(&ctx, &gdenc, denc.len()),
+                &denc,
+                1e-4,
+                1e-3,
+            );
         }
     }
 }
@@ -167,15 +269,34 @@ fn bernoulli_loglik_and_gradient_match_cpu_including_extreme_logits() {
     let mut r = rng(3);
     for &(batch, samples, dim) in &[(3usize, 2usize, 784usize), (1, 1, 37), (5, 1, 300)] {
         let rows = batch * samples;
-        let x: Vec<f32> = uniform(&mut r, batch * dim, 0.0, 1.0).iter().map(|&u| (u > 0.7) as u8 as f32).collect();
+        let x: Vec<f32> = uniform(&mut r, batch * dim, 0.0, 1.0)
+            .iter()
+            .map(|&u| (u > 0.7) as u8 as f32)
+            .collect();
         let mut logits = uniform(&mut r, rows * dim, -8.0, 8.0);
         logits[0] = 120.0;
         logits[1] = -120.0;
         let scale = 1.0 / rows as f32;
-        let p = BernoulliParams { rows: rows as u32, batch: batch as u32, dim: dim as u32, scale, ..Default::default() };
+        let p = BernoulliParams {
+            rows: rows as u32,
+            batch: batch as u32,
+            dim: dim as u32,
+            scale,
+            ..Default::default()
+        };
         let (gx, gl) = (buf(&ctx, &x), buf(&ctx, &logits));
-        let (gdl, gll) = (storage_zeroed(&ctx, "dl", rows * dim), storage_zeroed(&ctx, "ll", rows));
-        dispatch(&ctx, &k.bernoulli, 0, &p, &[(1, &gx), (2, &gl), (3, &gdl), (4, &gll)], [rows as u32, 1, 1]);
+        let (gdl, gll) = (
+            storage_zeroed(&ctx, "dl", rows * dim),
+            storage_zeroed(&ctx, "ll", rows),
+        );
+        dispatch(
+            &ctx,
+            &k.bernoulli,
+            0,
+            &p,
+            &[(1, &gx), (2, &gl), (3, &gdl), (4, &gll)],
+            [rows as u32, 1, 1],
+        );
         let (mut ll, mut dl) = (vec![0.0f32; rows], vec![0.0f32; rows * dim]);
         bernoulli_rows(dim, batch, &x, &logits, &mut ll, Some((&mut dl, scale)));
         assert_close("log p(x|z)", &read(&ctx, &gll, rows), &ll, 1e-3, 1e-5);
@@ -192,22 +313,59 @@ fn colsum_and_elbo_sum_match_cpu() {
     let dy = uniform(&mut r, rows * cols, -1.0, 1.0);
     let gdy = buf(&ctx, &dy);
     let gout = storage_zeroed(&ctx, "out", out_off + cols);
-    let cp = ColsumParams { rows: rows as u32, cols: cols as u32, in_rs: cols as u32, out_off: out_off as u32 };
-    dispatch(&ctx, &k.colsum, 0, &cp, &[(1, &gdy), (2, &gout)], grid_1d(cols, 64));
+    let cp = ColsumParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        in_rs: cols as u32,
+        out_off: out_off as u32,
+    };
+    dispatch(
+        &ctx,
+        &k.colsum,
+        0,
+        &cp,
+        &[(1, &gdy), (2, &gout)],
+        grid_1d(cols, 64),
+    );
     let mut want = vec![0.0f32; cols];
     colsum(&dy, rows, cols, &mut want);
-    assert_close("colsum", &read(&ctx, &gout, out_off + cols)[out_off..], &want, 1e-5, 1e-5);
+    assert_close(
+        "colsum",
+        &read(&ctx, &gout, out_off + cols)[out_off..],
+        &want,
+        1e-5,
+        1e-5,
+    );
 
     // ELBO sum of batch 2 of a pass over 23 images with B = 10, L = 3: only 3 images are real.
     let (batch, samples) = (10usize, 3usize);
     let rows = batch * samples;
     let ll = uniform(&mut r, rows, -200.0, -100.0);
     let pmq = uniform(&mut r, rows, -5.0, 5.0);
-    let state = state_buf(&ctx, StepState { step: 0, batch: 2, epoch: 0, n_valid: 23 });
+    let state = state_buf(
+        &ctx,
+        StepState {
+            step: 0,
+            batch: 2,
+            epoch: 0,
+            n_valid: 23,
+        },
+    );
     let sums = storage_zeroed(&ctx, "sums", 4);
-    let lp = LossParams { rows: rows as u32, batch: batch as u32, _pad: [0; 2] };
+    let lp = LossParams {
+        rows: rows as u32,
+        batch: batch as u32,
+        _pad: [0; 2],
+    };
     let (gll, gpmq) = (buf(&ctx, &ll), buf(&ctx, &pmq));
-    dispatch(&ctx, &k.elbo_sum, 5, &lp, &[(6, &state), (7, &gll), (8, &gpmq), (9, &sums)], [1, 1, 1]);
+    dispatch(
+        &ctx,
+        &k.elbo_sum,
+        5,
+        &lp,
+        &[(6, &state), (7, &gll), (8, &gpmq), (9, &sums)],
+        [1, 1, 1],
+    );
     let mut want = 0.0f32;
     for s in 0..samples {
         for b in 0..3 {
@@ -223,15 +381,29 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
     let k = Kernels::new(&ctx).expect("kernels");
     let mut r = rng(5);
     let n = 10usize;
-    let images: Vec<u8> = uniform(&mut r, n * PIXELS, 0.0, 256.0).iter().map(|&v| v as u8).collect();
-    let set = ImageSet { images, labels: vec![0; n] };
+    let images: Vec<u8> = uniform(&mut r, n * PIXELS, 0.0, 256.0)
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    let set = ImageSet {
+        images,
+        labels: vec![0; n],
+    };
     let index: Vec<u32> = vec![3, 7, 1, 0, 9, 2, 8, 5, 4, 6];
     let batch = 4usize;
     let seed = 77u64;
     for mode in [Binarize::Threshold, Binarize::Stochastic] {
         for batch_idx in [0u32, 2] {
             // batch 2 covers positions 8..12 of 10: the last two rows are padding
-            let state = state_buf(&ctx, StepState { step: 0, batch: batch_idx, epoch: 3, n_valid: n as u32 });
+            let state = state_buf(
+                &ctx,
+                StepState {
+                    step: 0,
+                    batch: batch_idx,
+                    epoch: 3,
+                    n_valid: n as u32,
+                },
+            );
             let (gdata, gidx) = (storage_init(&ctx, "data", &set.images), buf(&ctx, &index));
             let gx = storage_zeroed(&ctx, "x", batch * PIXELS);
             let p = GatherParams {
@@ -243,10 +415,32 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
                 seed_hi: 0,
                 _pad: [0; 2],
             };
-            dispatch(&ctx, &k.gather, 0, &p, &[(1, &state), (2, &gdata), (3, &gidx), (4, &gx)], grid_1d(batch * PIXELS / 4, 64));
+            dispatch(
+                &ctx,
+                &k.gather,
+                0,
+                &p,
+                &[(1, &state), (2, &gdata), (3, &gidx), (4, &gx)],
+                grid_1d(batch * PIXELS / 4, 64),
+            );
             let mut want = vec![0.0f32; batch * PIXELS];
-            gather_batch(&set, &index, batch_idx as usize * batch, batch, mode, seed, 3, &mut want);
-            assert_close(&format!("gather {mode:?}"), &read(&ctx, &gx, batch * PIXELS), &want, 0.0, 0.0);
+            gather_batch(
+                &set,
+                &index,
+                batch_idx as usize * batch,
+                batch,
+                mode,
+                seed,
+                3,
+                &mut want,
+            );
+            assert_close(
+                &format!("gather {mode:?}"),
+                &read(&ctx, &gx, batch * PIXELS),
+                &want,
+                0.0,
+                0.0,
+            );
         }
     }
 }
@@ -257,17 +451,47 @@ fn adam_matches_host_adam() {
     let k = Kernels::new(&ctx).expect("kernels");
     let mut r = rng(6);
     let n = 1000usize;
-    let cfg = AdamConfig { lr: 1e-2, ..AdamConfig::default() };
+    let cfg = AdamConfig {
+        lr: 1e-2,
+        ..AdamConfig::default()
+    };
     let mut host = Adam::new(cfg, n);
     host.m = uniform(&mut r, n, -0.1, 0.1);
     host.v = uniform(&mut r, n, 0.0, 0.01);
     host.t = 4;
     let mut params = uniform(&mut r, n, -1.0, 1.0);
     let grads = uniform(&mut r, n, -1.0, 1.0);
-    let (gp, gg, gm, gv) = (buf(&ctx, &params), buf(&ctx, &grads), buf(&ctx, &host.m), buf(&ctx, &host.v));
-    let state = state_buf(&ctx, StepState { step: 4, batch: 0, epoch: 0, n_valid: 0 });
-    let ap = AdamParams { n: n as u32, lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, _pad: [0; 3] };
-    dispatch(&ctx, &k.adam, 0, &ap, &[(1, &state), (2, &gp), (3, &gg), (4, &gm), (5, &gv)], grid_1d(n, 256));
+    let (gp, gg, gm, gv) = (
+        buf(&ctx, &params),
+        buf(&ctx, &grads),
+        buf(&ctx, &host.m),
+        buf(&ctx, &host.v),
+    );
+    let state = state_buf(
+        &ctx,
+        StepState {
+            step: 4,
+            batch: 0,
+            epoch: 0,
+            n_valid: 0,
+        },
+    );
+    let ap = AdamParams {
+        n: n as u32,
+        lr: cfg.lr,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+        _pad: [0; 3],
+    };
+    dispatch(
+        &ctx,
+        &k.adam,
+        0,
+        &ap,
+        &[(1, &state), (2, &gp), (3, &gg), (4, &gm), (5, &gv)],
+        grid_1d(n, 256),
+    );
     host.step(&mut params, &grads);
     assert_close("adam params", &read(&ctx, &gp, n), &params, 1e-6, 1e-5);
     assert_close("adam m", &read(&ctx, &gm, n), &host.m, 1e-7, 1e-5);

@@ -19,10 +19,20 @@ use vae_gpu::rng::{noise_batch, stream};
 
 fn splits(train: usize, test: usize) -> Splits {
     let m = Mnist::load(&default_data_dir()).expect("embedded MNIST");
-    Splits { train: m.train.slice(0, train), val: Some(m.train.slice(train, 30)), test: m.test.slice(0, test) }
+    Splits {
+        train: m.train.slice(0, train),
+        val: Some(m.train.slice(train, 30)),
+        test: m.test.slice(0, test),
+    }
 }
 
-fn config(hidden: usize, latent: usize, batch: usize, samples: usize, binarize: Binarize) -> TrainConfig {
+fn config(
+    hidden: usize,
+    latent: usize,
+    batch: usize,
+    samples: usize,
+    binarize: Binarize,
+) -> TrainConfig {
     TrainConfig {
         model: ModelConfig::mnist(hidden, latent),
         batch_size: batch,
@@ -36,18 +46,37 @@ fn config(hidden: usize, latent: usize, batch: usize, samples: usize, binarize: 
 fn check_step(cfg: &TrainConfig, s: &Splits) {
     let (epoch, t) = (2u32, 17u32);
     let perm = epoch_permutation(s.train.len(), cfg.seed, epoch);
-    let mut gpu = GpuBackend::new(DeviceKind::Auto, cfg, s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu = GpuBackend::new(DeviceKind::Auto, cfg, s, OptimizerOn::Gpu)
+        .unwrap_or_else(|e| panic!("{e}"));
     let (gpu_loss, gpu_grads) = gpu.loss_and_gradient(epoch, &perm, t).expect("gpu step");
 
     let params = init_params(&cfg.model, cfg.seed);
     let mut x = vec![0.0f32; cfg.batch_size * PIXELS];
-    gather_batch(&s.train, &perm, 0, cfg.batch_size, cfg.binarize, cfg.seed, epoch, &mut x);
-    let eps = noise_batch(cfg.seed, stream::TRAIN_NOISE, t, cfg.rows(), cfg.model.latent);
+    gather_batch(
+        &s.train,
+        &perm,
+        0,
+        cfg.batch_size,
+        cfg.binarize,
+        cfg.seed,
+        epoch,
+        &mut x,
+    );
+    let eps = noise_batch(
+        cfg.seed,
+        stream::TRAIN_NOISE,
+        t,
+        cfg.rows(),
+        cfg.model.latent,
+    );
     let mut ws = Workspace::new(&cfg.model, cfg.batch_size, cfg.samples);
     let mut grads = vec![0.0f32; params.len()];
     let loss = step(&cfg.model, &params, &x, &eps, &mut ws, Some(&mut grads)) as f64;
 
-    assert!((gpu_loss - loss).abs() <= 1e-3 + 1e-5 * loss.abs(), "loss: gpu {gpu_loss} cpu {loss}");
+    assert!(
+        (gpu_loss - loss).abs() <= 1e-3 + 1e-5 * loss.abs(),
+        "loss: gpu {gpu_loss} cpu {loss}"
+    );
     // Per tensor: |g - r| <= 1e-3·max|r| + 1e-3·|r| (sums over the batch reorder on the GPU).
     for (name, _, off, len) in cfg.model.layout().named_tensors() {
         let (g, r) = (&gpu_grads[off..off + len], &grads[off..off + len]);
@@ -74,8 +103,10 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
     let s = Arc::new(splits(300, 120));
     let cfg = config(40, 2, 50, 2, Binarize::Threshold);
     let mut cpu = CpuBackend::new(&cfg, s.clone());
-    let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
-    let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host)
+        .unwrap_or_else(|e| panic!("{e}"));
     let backends: [&mut dyn Backend; 3] = [&mut cpu, &mut gpu_dev, &mut gpu_host];
     let mut results = Vec::new();
     for b in backends {
@@ -93,10 +124,25 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
     for (elbos, state) in &results[1..] {
         assert_eq!(state.step, ref_state.step);
         for (g, r) in elbos.iter().zip(ref_elbos) {
-            assert!((g - r).abs() <= 1e-2 + 1e-4 * r.abs(), "ELBO gpu {g} vs cpu {r}");
+            assert!(
+                (g - r).abs() <= 1e-2 + 1e-4 * r.abs(),
+                "ELBO gpu {g} vs cpu {r}"
+            );
         }
         // 12 Adam steps of lr 1e-3: each parameter moved up to ~1.2e-2; allow 5% of one step.
-        assert_close("params after training", &state.params, &ref_state.params, 5e-5, 1e-4);
-        assert_close("adam m", &state.m, &ref_state.m, 1e-4 * max_abs(&ref_state.m), 1e-3);
+        assert_close(
+            "params after training",
+            &state.params,
+            &ref_state.params,
+            5e-5,
+            1e-4,
+        );
+        assert_close(
+            "adam m",
+            &state.m,
+            &ref_state.m,
+            1e-4 * max_abs(&ref_state.m),
+            1e-3,
+        );
     }
 }

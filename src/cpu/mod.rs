@@ -28,7 +28,6 @@ pub trait Scalar:
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
-    fn tanh(self) -> Self;
     fn abs(self) -> Self;
     fn max(self, other: Self) -> Self;
 
@@ -77,9 +76,6 @@ macro_rules! impl_scalar {
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
-            }
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
@@ -122,11 +118,21 @@ pub struct View<'a, T> {
 impl<'a, T> View<'a, T> {
     /// Row-major matrix with `cols` columns starting at `off`.
     pub fn rows(data: &'a [T], off: usize, cols: usize) -> Self {
-        Self { data, off, rs: cols, cs: 1 }
+        Self {
+            data,
+            off,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `cols` columns starting at `off`.
     pub fn transposed(data: &'a [T], off: usize, cols: usize) -> Self {
-        Self { data, off, rs: 1, cs: cols }
+        Self {
+            data,
+            off,
+            rs: 1,
+            cs: cols,
+        }
     }
     fn fits(&self, m: usize, n: usize) -> bool {
         m == 0 || n == 0 || self.off + (m - 1) * self.rs + (n - 1) * self.cs < self.data.len()
@@ -148,7 +154,10 @@ pub fn gemm<T: Scalar>(
     accumulate: bool,
 ) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operand out of bounds");
-    assert!(m == 0 || n == 0 || c_off + (m - 1) * ldc + n <= c.len(), "gemm output out of bounds");
+    assert!(
+        m == 0 || n == 0 || c_off + (m - 1) * ldc + n <= c.len(),
+        "gemm output out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }

@@ -41,15 +41,42 @@ impl Backend for CpuBackend {
         format!("cpu reference path (GEMM threads: {threads})")
     }
 
-    fn train_epoch(&mut self, epoch: u32, perm: &[u32], progress: &mut dyn FnMut(usize)) -> Result<f64> {
+    fn train_epoch(
+        &mut self,
+        epoch: u32,
+        perm: &[u32],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<f64> {
         let b = self.cfg.batch_size;
         let steps = perm.len() / b;
         let mut sum = 0.0;
         for i in 0..steps {
             let c = &self.cfg;
-            gather_batch(&self.splits.train, perm, i * b, b, c.binarize, c.seed, epoch, &mut self.x);
-            let eps = noise_batch(c.seed, stream::TRAIN_NOISE, self.adam.t, c.rows(), c.model.latent);
-            let loss = step(&c.model, &self.params, &self.x, &eps, &mut self.ws, Some(&mut self.grads));
+            gather_batch(
+                &self.splits.train,
+                perm,
+                i * b,
+                b,
+                c.binarize,
+                c.seed,
+                epoch,
+                &mut self.x,
+            );
+            let eps = noise_batch(
+                c.seed,
+                stream::TRAIN_NOISE,
+                self.adam.t,
+                c.rows(),
+                c.model.latent,
+            );
+            let loss = step(
+                &c.model,
+                &self.params,
+                &self.x,
+                &eps,
+                &mut self.ws,
+                Some(&mut self.grads),
+            );
             sum += -(loss as f64) * b as f64;
             self.adam.step(&mut self.params, &self.grads);
             progress(i + 1);
@@ -68,8 +95,23 @@ impl Backend for CpuBackend {
         let c = &self.cfg;
         let mut sum = 0.0;
         for batch in 0..n.div_ceil(b) {
-            gather_batch(set, &index, batch * b, b, c.binarize, c.seed, EVAL_EPOCH, &mut self.x);
-            let eps = noise_batch(c.seed, stream::EVAL_NOISE, batch as u32, c.rows(), c.model.latent);
+            gather_batch(
+                set,
+                &index,
+                batch * b,
+                b,
+                c.binarize,
+                c.seed,
+                EVAL_EPOCH,
+                &mut self.x,
+            );
+            let eps = noise_batch(
+                c.seed,
+                stream::EVAL_NOISE,
+                batch as u32,
+                c.rows(),
+                c.model.latent,
+            );
             step(&c.model, &self.params, &self.x, &eps, &mut self.ws, None);
             for i in 0..b.min(n - batch * b) {
                 sum += self.ws.image_elbo(i);

@@ -62,7 +62,11 @@ pub struct MatmulParams {
 
 impl MatmulParams {
     pub fn groups(&self) -> [u32; 3] {
-        [self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE), 1]
+        [
+            self.n.div_ceil(MATMUL_TILE),
+            self.m.div_ceil(MATMUL_TILE),
+            1,
+        ]
     }
 }
 
@@ -164,20 +168,22 @@ pub struct Kernels {
 impl Kernels {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let module = |label: &str, parts: &[&str]| {
-            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(parts.concat().into()),
-            })
+            ctx.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(parts.concat().into()),
+                })
         };
         let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
-            ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: m,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
+            ctx.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: m,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
         };
         let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
         let gaussian = module("gaussian.wgsl", &[STATE, PHILOX, GAUSSIAN]);
@@ -219,19 +225,31 @@ impl Dispatch {
         buffers: &[(u32, &wgpu::Buffer)],
         groups: [u32; 3],
     ) -> Self {
-        let ubuf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(uniform),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: uniform_binding, resource: ubuf.as_entire_binding() }];
-        entries.extend(buffers.iter().map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }));
+        let ubuf = ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::bytes_of(uniform),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: uniform_binding,
+            resource: ubuf.as_entire_binding(),
+        }];
+        entries.extend(buffers.iter().map(|&(binding, b)| wgpu::BindGroupEntry {
+            binding,
+            resource: b.as_entire_binding(),
+        }));
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        Self { pipeline: pipeline.clone(), bind_group, groups }
+        Self {
+            pipeline: pipeline.clone(),
+            bind_group,
+            groups,
+        }
     }
 
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
@@ -252,11 +270,14 @@ pub fn storage_init(ctx: &GpuContext, label: &str, data: &[u8]) -> wgpu::Buffer 
     } else {
         data
     };
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-    })
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
 }
 
 /// A zeroed storage buffer of `n` f32/u32 elements.
@@ -264,7 +285,9 @@ pub fn storage_zeroed(ctx: &GpuContext, label: &str, n: usize) -> wgpu::Buffer {
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: (n.max(1) * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }

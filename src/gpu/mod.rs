@@ -73,7 +73,10 @@ fn rank(t: wgpu::DeviceType) -> u32 {
 }
 
 pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
 }
 
 /// A device and queue plus a sink for validation errors, which wgpu would otherwise turn into a
@@ -96,11 +99,19 @@ impl GpuContext {
         let adapters = pollster::block_on(inst.enumerate_adapters(kind.backends()));
         let Some(adapter) = adapters
             .into_iter()
-            .filter(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS))
+            .filter(|a| {
+                a.get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            })
             .max_by_key(|a| rank(a.get_info().device_type))
         else {
             let found: Vec<String> = list_adapters().iter().map(describe_adapter).collect();
-            let found = if found.is_empty() { "none".to_string() } else { found.join("; ") };
+            let found = if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join("; ")
+            };
             return Err(Error::Gpu(format!(
                 "no adapter with compute shaders for --device {kind:?} (adapters found: {found}); {INSTALL_HINT}"
             )));
@@ -124,12 +135,21 @@ impl GpuContext {
                 v.push(e.to_string());
             }
         }));
-        Ok(Self { device, queue, info, limits, errors })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            errors,
+        })
     }
 
     /// Fails with the first validation or device error recorded since the last check.
     pub fn check_errors(&self) -> Result<()> {
-        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if v.is_empty() {
             return Ok(());
         }
@@ -188,7 +208,12 @@ impl GpuContext {
         Ok(data)
     }
 
-    pub fn read_f32(&self, buf: &wgpu::Buffer, offset_elems: usize, len: usize) -> Result<Vec<f32>> {
+    pub fn read_f32(
+        &self,
+        buf: &wgpu::Buffer,
+        offset_elems: usize,
+        len: usize,
+    ) -> Result<Vec<f32>> {
         let bytes = self.read_bytes(buf, (offset_elems * 4) as u64, (len * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }

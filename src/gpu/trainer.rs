@@ -15,7 +15,9 @@ use crate::optim::Adam;
 use crate::rng::stream;
 
 /// `--optimizer-on`: where Adam runs during GPU training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerOn {
     /// adam.wgsl: steps chain on the device with no read-back; many steps per submit.
@@ -81,17 +83,27 @@ fn pack_pixels(set: &ImageSet) -> &[u8] {
 }
 
 impl GpuBackend {
-    pub fn new(kind: DeviceKind, cfg: &TrainConfig, splits: &Splits, placement: OptimizerOn) -> Result<Self> {
+    pub fn new(
+        kind: DeviceKind,
+        cfg: &TrainConfig,
+        splits: &Splits,
+        placement: OptimizerOn,
+    ) -> Result<Self> {
         let ctx = GpuContext::new(kind)?;
         let k = Kernels::new(&ctx)?;
         let lay = cfg.model.layout();
         let (b, rows) = (cfg.batch_size, cfg.rows());
         let (dh, dz, d) = (cfg.model.hidden, cfg.model.latent, cfg.model.input);
         if d != PIXELS {
-            return Err(Error::Usage(format!("the GPU gather expects {PIXELS}-pixel images, got {d}")));
+            return Err(Error::Usage(format!(
+                "the GPU gather expects {PIXELS}-pixel images, got {d}"
+            )));
         }
         let max_binding = ctx.limits.max_storage_buffer_binding_size;
-        let largest = [splits.train.images.len(), rows * d * 4, lay.total * 4].into_iter().max().unwrap_or(0) as u64;
+        let largest = [splits.train.images.len(), rows * d * 4, lay.total * 4]
+            .into_iter()
+            .max()
+            .unwrap_or(0) as u64;
         if largest > max_binding {
             return Err(Error::Gpu(format!(
                 "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
@@ -151,26 +163,41 @@ impl GpuBackend {
                 seed_hi,
                 ..Default::default()
             };
-            Dispatch::new(&ctx, &k.gather, 0, &p, &[(1, &state), (2, data), (3, index), (4, &a.x)], grid_1d(b * words as usize, 64))
+            Dispatch::new(
+                &ctx,
+                &k.gather,
+                0,
+                &p,
+                &[(1, &state), (2, data), (3, index), (4, &a.x)],
+                grid_1d(b * words as usize, 64),
+            )
         };
         // Y[rows, out] = X·Wᵀ + b (+ tanh)
-        let forward_linear = |l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool| {
-            let p = MatmulParams {
-                m: rows as u32,
-                n: l.out as u32,
-                k: l.inp as u32,
-                flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
-                a_rs: l.inp as u32,
-                a_cs: 1,
-                b_off: l.w as u32,
-                b_rs: 1,
-                b_cs: l.inp as u32,
-                c_rs: l.out as u32,
-                bias_off: l.b as u32,
-                ..Default::default()
+        let forward_linear =
+            |l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool| {
+                let p = MatmulParams {
+                    m: rows as u32,
+                    n: l.out as u32,
+                    k: l.inp as u32,
+                    flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
+                    a_rs: l.inp as u32,
+                    a_cs: 1,
+                    b_off: l.w as u32,
+                    b_rs: 1,
+                    b_cs: l.inp as u32,
+                    c_rs: l.out as u32,
+                    bias_off: l.b as u32,
+                    ..Default::default()
+                };
+                Dispatch::new(
+                    &ctx,
+                    &k.matmul,
+                    0,
+                    &p,
+                    &[(1, x), (2, &params), (3, &params), (4, &params), (5, y)],
+                    p.groups(),
+                )
             };
-            Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, x), (2, &params), (3, &params), (4, &params), (5, y)], p.groups())
-        };
         // dW[out, in] = dYᵀ·X into grads, and db = colsum(dY)
         let weight_grad = |l: &Linear, dy: &wgpu::Buffer, x: &wgpu::Buffer, rows: usize| {
             let p = MatmulParams {
@@ -185,18 +212,45 @@ impl GpuBackend {
                 c_rs: l.inp as u32,
                 ..Default::default()
             };
-            let mm = Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, dy), (2, x), (3, dy), (4, dy), (5, &grads)], p.groups());
-            let cp = ColsumParams { rows: rows as u32, cols: l.out as u32, in_rs: l.out as u32, out_off: l.b as u32 };
-            let cs = Dispatch::new(&ctx, &k.colsum, 0, &cp, &[(1, dy), (2, &grads)], grid_1d(l.out, 64));
+            let mm = Dispatch::new(
+                &ctx,
+                &k.matmul,
+                0,
+                &p,
+                &[(1, dy), (2, x), (3, dy), (4, dy), (5, &grads)],
+                p.groups(),
+            );
+            let cp = ColsumParams {
+                rows: rows as u32,
+                cols: l.out as u32,
+                in_rs: l.out as u32,
+                out_off: l.b as u32,
+            };
+            let cs = Dispatch::new(
+                &ctx,
+                &k.colsum,
+                0,
+                &cp,
+                &[(1, dy), (2, &grads)],
+                grid_1d(l.out, 64),
+            );
             [mm, cs]
         };
         // dX[rows, in] = dY·W, times (1 - h²) when `h` (the tanh output feeding this layer) is given
-        let input_grad = |l: &Linear, dy: &wgpu::Buffer, rows: usize, h: Option<&wgpu::Buffer>, dx: &wgpu::Buffer| {
+        let input_grad = |l: &Linear,
+                          dy: &wgpu::Buffer,
+                          rows: usize,
+                          h: Option<&wgpu::Buffer>,
+                          dx: &wgpu::Buffer| {
             let p = MatmulParams {
                 m: rows as u32,
                 n: l.inp as u32,
                 k: l.out as u32,
-                flags: if h.is_some() { epilogue::TANH_BACKWARD } else { 0 },
+                flags: if h.is_some() {
+                    epilogue::TANH_BACKWARD
+                } else {
+                    0
+                },
                 a_rs: l.out as u32,
                 a_cs: 1,
                 b_off: l.w as u32,
@@ -207,7 +261,14 @@ impl GpuBackend {
                 ..Default::default()
             };
             let aux = h.unwrap_or(dy);
-            Dispatch::new(&ctx, &k.matmul, 0, &p, &[(1, dy), (2, &params), (3, &params), (4, aux), (5, dx)], p.groups())
+            Dispatch::new(
+                &ctx,
+                &k.matmul,
+                0,
+                &p,
+                &[(1, dy), (2, &params), (3, &params), (4, aux), (5, dx)],
+                p.groups(),
+            )
         };
         let gauss = |stream: u32| GaussParams {
             rows: rows as u32,
@@ -225,13 +286,29 @@ impl GpuBackend {
                 &k.gaussian_forward,
                 0,
                 &gauss(stream),
-                &[(1, &state), (2, &a.enc), (3, &a.z), (4, &a.eps), (5, &a.prior_minus_q)],
+                &[
+                    (1, &state),
+                    (2, &a.enc),
+                    (3, &a.z),
+                    (4, &a.eps),
+                    (5, &a.prior_minus_q),
+                ],
                 grid_1d(rows, 64),
             )
         };
         let forward = |gather: Dispatch, noise: u32| -> Vec<Dispatch> {
-            let bp = BernoulliParams { rows: rows as u32, batch: b as u32, dim: d as u32, scale, ..Default::default() };
-            let lp = LossParams { rows: rows as u32, batch: b as u32, _pad: [0; 2] };
+            let bp = BernoulliParams {
+                rows: rows as u32,
+                batch: b as u32,
+                dim: d as u32,
+                scale,
+                ..Default::default()
+            };
+            let lp = LossParams {
+                rows: rows as u32,
+                batch: b as u32,
+                _pad: [0; 2],
+            };
             vec![
                 gather,
                 forward_linear(&lay.enc_hidden, &a.x, b, &a.h1, true),
@@ -252,7 +329,12 @@ impl GpuBackend {
                     &k.elbo_sum,
                     5,
                     &lp,
-                    &[(6, &state), (7, &a.loglik), (8, &a.prior_minus_q), (9, &elbo_sums)],
+                    &[
+                        (6, &state),
+                        (7, &a.loglik),
+                        (8, &a.prior_minus_q),
+                        (9, &elbo_sums),
+                    ],
                     [1, 1, 1],
                 ),
             ]
@@ -260,7 +342,13 @@ impl GpuBackend {
         let backward = || -> Vec<Dispatch> {
             let mut v = Vec::new();
             v.extend(weight_grad(&lay.dec_out, &a.dlogits, &a.h2, rows));
-            v.push(input_grad(&lay.dec_out, &a.dlogits, rows, Some(&a.h2), &a.dh2));
+            v.push(input_grad(
+                &lay.dec_out,
+                &a.dlogits,
+                rows,
+                Some(&a.h2),
+                &a.dh2,
+            ));
             v.extend(weight_grad(&lay.dec_hidden, &a.dh2, &a.z, rows));
             v.push(input_grad(&lay.dec_hidden, &a.dh2, rows, None, &a.dz));
             v.push(Dispatch::new(
@@ -268,7 +356,13 @@ impl GpuBackend {
                 &k.gaussian_backward,
                 0,
                 &gauss(stream::TRAIN_NOISE),
-                &[(2, &a.enc), (3, &a.z), (4, &a.eps), (6, &a.dz), (7, &a.denc)],
+                &[
+                    (2, &a.enc),
+                    (3, &a.z),
+                    (4, &a.eps),
+                    (6, &a.dz),
+                    (7, &a.denc),
+                ],
                 grid_1d(b * dz, 64),
             ));
             v.extend(weight_grad(&lay.enc_out, &a.denc, &a.h1, b));
@@ -277,7 +371,10 @@ impl GpuBackend {
             v
         };
         let advance = |count_step: bool| {
-            let p = AdvanceParams { count_step: count_step as u32, _pad: [0; 3] };
+            let p = AdvanceParams {
+                count_step: count_step as u32,
+                _pad: [0; 3],
+            };
             Dispatch::new(&ctx, &k.advance, 0, &p, &[(1, &state)], [1, 1, 1])
         };
         let ap = AdamParams {
@@ -291,7 +388,11 @@ impl GpuBackend {
 
         let mut train_data = None;
         let mut device_splits = Vec::new();
-        for (split, set) in [(Split::Train, Some(&splits.train)), (Split::Val, splits.val.as_ref()), (Split::Test, Some(&splits.test))] {
+        for (split, set) in [
+            (Split::Train, Some(&splits.train)),
+            (Split::Val, splits.val.as_ref()),
+            (Split::Test, Some(&splits.test)),
+        ] {
             let Some(set) = set else { continue };
             let data = storage_init(&ctx, "images", pack_pixels(set));
             let identity: Vec<u32> = (0..set.len() as u32).collect();
@@ -304,16 +405,24 @@ impl GpuBackend {
             }
         }
         let train_data = train_data.ok_or_else(|| Error::Usage("empty training split".into()))?;
-        let mut train_step_no_adam = forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
+        let mut train_step_no_adam =
+            forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
         train_step_no_adam.extend(backward());
-        let mut train_step_gpu_adam = forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
+        let mut train_step_gpu_adam =
+            forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
         train_step_gpu_adam.extend(backward());
         train_step_gpu_adam.push(Dispatch::new(
             &ctx,
             &k.adam,
             0,
             &ap,
-            &[(1, &state), (2, &params), (3, &grads), (4, &adam_m), (5, &adam_v)],
+            &[
+                (1, &state),
+                (2, &params),
+                (3, &grads),
+                (4, &adam_m),
+                (5, &adam_v),
+            ],
             grid_1d(n_params, 256),
         ));
         train_step_gpu_adam.push(advance(true));
@@ -343,7 +452,9 @@ impl GpuBackend {
     }
 
     fn write_state(&self, s: StepState) {
-        self.ctx.queue.write_buffer(&self.state, 0, bytemuck::bytes_of(&s));
+        self.ctx
+            .queue
+            .write_buffer(&self.state, 0, bytemuck::bytes_of(&s));
     }
 
     /// Records `count` repetitions of `step` into one compute pass and submits it.
@@ -363,14 +474,23 @@ impl GpuBackend {
     fn wait_for(&self, idx: wgpu::SubmissionIndex) -> Result<()> {
         self.ctx
             .device
-            .poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(idx),
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
         self.ctx.check_errors()
     }
 
     /// Runs `count` batches of `step`, `per_submit` per submit with one submit in flight ahead of
     /// the host, calling `progress` as they complete.
-    fn run_batches(&self, step: &[Dispatch], count: usize, per_submit: usize, progress: &mut dyn FnMut(usize)) -> Result<()> {
+    fn run_batches(
+        &self,
+        step: &[Dispatch],
+        count: usize,
+        per_submit: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
         let mut done = 0;
         let mut in_flight: Option<(wgpu::SubmissionIndex, usize)> = None;
         while done < count {
@@ -395,9 +515,19 @@ impl GpuBackend {
 
     /// One forward + backward pass on training batch 0 of `perm` at optimizer step `step`, without
     /// an update: returns (loss = -mean ELBO over the B·L rows, gradient). For parity tests.
-    pub fn loss_and_gradient(&mut self, epoch: u32, perm: &[u32], step: u32) -> Result<(f64, Vec<f32>)> {
+    pub fn loss_and_gradient(
+        &mut self,
+        epoch: u32,
+        perm: &[u32],
+        step: u32,
+    ) -> Result<(f64, Vec<f32>)> {
         self.upload_perm(perm)?;
-        self.write_state(StepState { step, batch: 0, epoch, n_valid: self.n_train as u32 });
+        self.write_state(StepState {
+            step,
+            batch: 0,
+            epoch,
+            n_valid: self.n_train as u32,
+        });
         let idx = self.submit_steps(&self.train_step_no_adam, 1);
         self.wait_for(idx)?;
         let sums = self.read_elbo_sums(1)?;
@@ -407,7 +537,11 @@ impl GpuBackend {
 
     fn upload_perm(&self, perm: &[u32]) -> Result<()> {
         if perm.len() != self.n_train {
-            return Err(Error::Usage(format!("permutation of {} for {} training images", perm.len(), self.n_train)));
+            return Err(Error::Usage(format!(
+                "permutation of {} for {} training images",
+                perm.len(),
+                self.n_train
+            )));
         }
         self.ctx.queue.write_buffer(&self.perm, 0, cast_slice(perm));
         Ok(())
@@ -427,7 +561,9 @@ impl GpuBackend {
             self.ctx.queue.submit(Some(enc.finish()));
             let g: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(&self.grad_staging)?);
             self.host_adam.step(&mut self.host_params, &g);
-            self.ctx.queue.write_buffer(&self.params, 0, cast_slice(&self.host_params));
+            self.ctx
+                .queue
+                .write_buffer(&self.params, 0, cast_slice(&self.host_params));
             if (i + 1) % 10 == 0 || i + 1 == steps {
                 progress(i + 1);
             }
@@ -441,13 +577,25 @@ impl Backend for GpuBackend {
         format!("{} [Adam on {:?}]", self.ctx.describe(), self.placement)
     }
 
-    fn train_epoch(&mut self, epoch: u32, perm: &[u32], progress: &mut dyn FnMut(usize)) -> Result<f64> {
+    fn train_epoch(
+        &mut self,
+        epoch: u32,
+        perm: &[u32],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<f64> {
         let b = self.cfg.batch_size;
         let steps = perm.len() / b;
         self.upload_perm(perm)?;
-        self.write_state(StepState { step: self.t, batch: 0, epoch, n_valid: self.n_train as u32 });
+        self.write_state(StepState {
+            step: self.t,
+            batch: 0,
+            epoch,
+            n_valid: self.n_train as u32,
+        });
         match self.placement {
-            OptimizerOn::Gpu => self.run_batches(&self.train_step_gpu_adam, steps, STEPS_PER_SUBMIT, progress)?,
+            OptimizerOn::Gpu => {
+                self.run_batches(&self.train_step_gpu_adam, steps, STEPS_PER_SUBMIT, progress)?
+            }
             OptimizerOn::Host => self.host_adam_steps(steps, progress)?,
         }
         self.t += steps as u32;
@@ -463,7 +611,12 @@ impl Backend for GpuBackend {
             .find(|(s, _)| *s == split)
             .ok_or_else(|| Error::Usage("no validation split (set --val-size)".into()))?;
         let batches = ds.n.div_ceil(b);
-        self.write_state(StepState { step: self.t, batch: 0, epoch: EVAL_EPOCH, n_valid: ds.n as u32 });
+        self.write_state(StepState {
+            step: self.t,
+            batch: 0,
+            epoch: EVAL_EPOCH,
+            n_valid: ds.n as u32,
+        });
         self.run_batches(&ds.eval, batches, STEPS_PER_SUBMIT * 2, &mut |_| {})?;
         let sums = self.read_elbo_sums(batches)?;
         Ok(sums.iter().map(|&s| s as f64).sum::<f64>() / ds.n as f64)
@@ -489,7 +642,10 @@ impl Backend for GpuBackend {
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
         let n = self.n_params;
         if s.params.len() != n || s.m.len() != n || s.v.len() != n {
-            return Err(Error::Checkpoint(format!("state has {} parameters, the model needs {n}", s.params.len())));
+            return Err(Error::Checkpoint(format!(
+                "state has {} parameters, the model needs {n}",
+                s.params.len()
+            )));
         }
         let q = &self.ctx.queue;
         q.write_buffer(&self.params, 0, cast_slice(&s.params));
