@@ -84,9 +84,9 @@ pub struct TrainArgs {
     /// Seed for initialization, shuffling and noise [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where Adam runs during GPU training
-    #[arg(long, value_enum, default_value_t = OptimizerOn::Gpu)]
-    pub optimizer_on: OptimizerOn,
+    /// Where Adam runs during GPU training [default: gpu]
+    #[arg(long, value_enum)]
+    pub optimizer_on: Option<OptimizerOn>,
     /// Output directory for checkpoint.safetensors and metrics.jsonl
     #[arg(long, default_value = "runs/latest")]
     pub out: PathBuf,
@@ -188,10 +188,7 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
             cfg.batch_size
         )));
     }
-    if a.data.device == DeviceKind::Cpu
-        && a.optimizer_on == OptimizerOn::Gpu
-        && std::env::args().any(|s| s == "--optimizer-on")
-    {
+    if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
             "--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into(),
         ));
@@ -203,7 +200,12 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         a.data.test_size,
     )?);
     let device = resolve_device(a.data.device);
-    let mut backend = make_backend(device, a.optimizer_on, &cfg, splits.clone())?;
+    let mut backend = make_backend(
+        device,
+        a.optimizer_on.unwrap_or(OptimizerOn::Gpu),
+        &cfg,
+        splits.clone(),
+    )?;
     let start_epoch = match &resumed {
         Some(ck) => {
             backend.set_state(&ck.state)?;

@@ -8,7 +8,7 @@ use super::kernels::*;
 use super::{DeviceKind, GpuContext};
 use crate::backend::{Backend, Split, Splits, TrainConfig, TrainState};
 use crate::batch::EVAL_EPOCH;
-use crate::data::{ImageSet, PIXELS};
+use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::model::{init_params, Linear};
 use crate::optim::Adam;
@@ -76,10 +76,6 @@ struct Acts {
     dz: wgpu::Buffer,
     denc: wgpu::Buffer,
     dh1: wgpu::Buffer,
-}
-
-fn pack_pixels(set: &ImageSet) -> &[u8] {
-    &set.images
 }
 
 impl GpuBackend {
@@ -394,7 +390,7 @@ impl GpuBackend {
             (Split::Test, Some(&splits.test)),
         ] {
             let Some(set) = set else { continue };
-            let data = storage_init(&ctx, "images", pack_pixels(set));
+            let data = storage_init(&ctx, "images", &set.images);
             let identity: Vec<u32> = (0..set.len() as u32).collect();
             let index = storage_init(&ctx, "eval index", cast_slice(&identity));
             let mut eval = forward(gather(&data, &index, set.len()), stream::EVAL_NOISE);
