@@ -65,6 +65,19 @@ pub struct TrainState {
     pub step: u32,
 }
 
+impl TrainState {
+    /// A state restored into a model must have exactly its parameter count.
+    pub fn check_len(&self, n: usize) -> Result<()> {
+        if self.params.len() != n || self.m.len() != n || self.v.len() != n {
+            return Err(crate::error::Error::Checkpoint(format!(
+                "state has {} parameters, the model needs {n}",
+                self.params.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 pub trait Backend {
     /// e.g. "cpu (2 threads)" or "NVIDIA H100 (Vulkan)".
     fn describe(&self) -> String;

@@ -47,11 +47,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let layout = ck.config.model.layout();
     let s = &ck.state;
-    if s.params.len() != layout.total || s.m.len() != layout.total || s.v.len() != layout.total {
-        return Err(Error::Checkpoint(
-            "state does not match the model layout".into(),
-        ));
-    }
+    s.check_len(layout.total)?;
     let mut tensors = Vec::new();
     for (name, shape, off, len) in layout.named_tensors() {
         for (prefix, src) in [

@@ -130,13 +130,7 @@ impl Backend for CpuBackend {
     }
 
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
-        let n = self.params.len();
-        if s.params.len() != n || s.m.len() != n || s.v.len() != n {
-            return Err(Error::Checkpoint(format!(
-                "state has {} parameters, the model needs {n}",
-                s.params.len()
-            )));
-        }
+        s.check_len(self.params.len())?;
         self.params.clone_from(&s.params);
         self.adam.m.clone_from(&s.m);
         self.adam.v.clone_from(&s.v);

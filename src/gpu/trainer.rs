@@ -636,13 +636,7 @@ impl Backend for GpuBackend {
     }
 
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
-        let n = self.n_params;
-        if s.params.len() != n || s.m.len() != n || s.v.len() != n {
-            return Err(Error::Checkpoint(format!(
-                "state has {} parameters, the model needs {n}",
-                s.params.len()
-            )));
-        }
+        s.check_len(self.n_params)?;
         let q = &self.ctx.queue;
         q.write_buffer(&self.params, 0, cast_slice(&s.params));
         q.write_buffer(&self.adam_m, 0, cast_slice(&s.m));
