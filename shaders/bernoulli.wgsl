@@ -55,3 +55,69 @@ fn bernoulli_loglik(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workg
         loglik[r] = partial[0];
     }
 }
+
+// Elementwise softplus, for log-likelihood matrices: Σ_p m_p·log p(x_p|z) = (x∘m)·l - m·softplus(l)
+// turns the likelihood of many images under many latents into two matmuls (see gpu/inference.rs).
+// Bindings 5..7 so both entry points can share this module.
+
+struct SoftplusParams {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(5) var<uniform> sp: SoftplusParams;
+@group(0) @binding(6) var<storage, read> sp_in: array<f32>;
+@group(0) @binding(7) var<storage, read_write> sp_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn softplus_elementwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i < sp.n) {
+        sp_out[i] = softplus(sp_in[i]);
+    }
+}
+
+// Masked log-likelihood of observed pixels and its gradient dll/dlogit = m·(x − σ(l)), one x row per
+// logit row: the decoder part of stochastic variational inference without the encoder, where each
+// row is one (image, sample) pair and only the observed pixels count. Bindings 8..13.
+
+struct MaskedParams {
+    rows: u32,
+    dim: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(8) var<uniform> mp: MaskedParams;
+@group(0) @binding(9) var<storage, read> m_x: array<f32>;        // [R, D]
+@group(0) @binding(10) var<storage, read> m_mask: array<f32>;    // [R, D]
+@group(0) @binding(11) var<storage, read> m_logits: array<f32>;  // [R, D]
+@group(0) @binding(12) var<storage, read_write> m_grad: array<f32>;   // [R, D]
+@group(0) @binding(13) var<storage, read_write> m_loglik: array<f32>; // [R]
+
+@compute @workgroup_size(256)
+fn bernoulli_masked(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let r = wid.x;
+    var s = 0.0;
+    for (var i = lid.x; i < mp.dim; i = i + 256u) {
+        let k = r * mp.dim + i;
+        let l = m_logits[k];
+        let xv = m_x[k];
+        let m = m_mask[k];
+        s = s + m * (xv * l - softplus(l));
+        m_grad[k] = m * (xv - sigmoid(l));
+    }
+    partial[lid.x] = s;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w = w >> 1u) {
+        if (lid.x < w) {
+            partial[lid.x] = partial[lid.x] + partial[lid.x + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        m_loglik[r] = partial[0];
+    }
+}

@@ -14,6 +14,10 @@ use crate::gpu::trainer::OptimizerOn;
 use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::model::ModelConfig;
 use crate::optim::AdamConfig;
+use crate::analysis::Grid2;
+use crate::figures::{self, GridOptions, Session};
+use crate::inference::model_ops;
+use crate::report::{write_report, ReportInputs};
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
 
 #[derive(Parser, Debug)]
@@ -35,6 +39,128 @@ pub enum Command {
     Eval(EvalArgs),
     /// List the GPU adapters wgpu can see.
     Devices,
+    /// log p(x) by numerical integration over a 2-D latent grid vs the ELBO, with posterior contours.
+    GridPosterior(GridArgs),
+    /// Ancestral samples: p(x|z) means and samples for z ~ p(z), beside real digits.
+    Samples(ModelArgs),
+    /// Inputs, reconstruction means and samples through q(z|x).
+    Reconstructions(ModelArgs),
+    /// Scatter of the means of q(z|x) for test images, coloured by digit.
+    LatentScatter(ScatterArgs),
+    /// Decoder means on a lattice of latent points (Fig. 4b of the paper).
+    Lattice(LatticeArgs),
+    /// Decoder along straight lines between the encodings of pairs of test digits.
+    Interpolate(InterpolateArgs),
+    /// Train / validation / test ELBO per epoch from a metrics.jsonl file.
+    Curves(CurvesArgs),
+    /// Every figure and the integration table of one checkpoint, with an index.html.
+    Report(ReportArgs),
+}
+
+/// What every analysis command needs: a trained model, the data and a device.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// The trained model (checkpoint.safetensors from `vae-gpu train`)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Directory with the MNIST IDX files [default: the embedded copy]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Where the network runs: a GPU backend, `auto` (best hardware adapter, else cpu), or `cpu`
+    #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
+    pub device: DeviceKind,
+    /// Output directory for figures and tables
+    #[arg(long, default_value = "figures")]
+    pub out: PathBuf,
+    /// Seed of the Monte Carlo draws (prior samples, z ~ q, ELBO estimates)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GridOptionArgs {
+    /// Number of test images (the first N) in the table
+    #[arg(long, default_value_t = 10)]
+    pub images: usize,
+    /// Lower bound of the grid on both axes
+    #[arg(long, default_value_t = -4.0, allow_hyphen_values = true)]
+    pub lower: f64,
+    /// Upper bound of the grid on both axes
+    #[arg(long, default_value_t = 4.0, allow_hyphen_values = true)]
+    pub upper: f64,
+    /// Grid spacing
+    #[arg(long, default_value_t = 0.1)]
+    pub spacing: f64,
+    /// Centre each image's grid on the mean of its q(z|x) (same extent as --lower/--upper)
+    #[arg(long)]
+    pub centre_on_q: bool,
+    /// Samples of q(z|x) in each ELBO estimate
+    #[arg(long, default_value_t = 1000)]
+    pub elbo_samples: usize,
+    /// Images drawn in the contour figures
+    #[arg(long, default_value_t = 6)]
+    pub plot_images: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct GridArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub grid: GridOptionArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScatterArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Number of test images (the first N)
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct LatticeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Points per side
+    #[arg(long, default_value_t = 20)]
+    pub size: usize,
+    /// z₁_min z₁_max z₂_min z₂_max [default: 1st–99th percentile of the test set's embedding]
+    #[arg(long, num_args = 4, allow_hyphen_values = true)]
+    pub bounds: Option<Vec<f64>>,
+}
+
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Decoded points along each line
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Interpolate between sampled z ~ q(z|x) instead of the means
+    #[arg(long)]
+    pub sampled: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CurvesArgs {
+    /// metrics.jsonl written by `vae-gpu train`
+    #[arg(long)]
+    pub metrics: PathBuf,
+    #[arg(long, default_value = "figures")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub grid: GridOptionArgs,
+    /// metrics.jsonl for the training curves [default: next to the checkpoint]
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -286,10 +412,106 @@ fn cmd_devices() -> Result<()> {
     Ok(())
 }
 
+fn session(a: &ModelArgs) -> Result<Session> {
+    let ck = checkpoint::load(&a.checkpoint)?;
+    let mnist = load_mnist(&a.data)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
+    let ops = model_ops(a.device, &ck.config.model, &ck.state.params)?;
+    Ok(Session { ck, test: mnist.test, ops, seed: a.seed })
+}
+
+fn grid_options(g: &GridOptionArgs) -> Result<GridOptions> {
+    check_range("--images", g.images, 1, 10_000)?;
+    check_range("--elbo-samples", g.elbo_samples, 2, 1_000_000)?;
+    check_range("--plot-images", g.plot_images, 1, 30)?;
+    Ok(GridOptions {
+        images: g.images,
+        grid: Grid2::square(g.lower, g.upper, g.spacing)?,
+        centre_on_q: g.centre_on_q,
+        elbo_samples: g.elbo_samples,
+        plot_images: g.plot_images,
+    })
+}
+
+fn print_paths(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
+    let opts = grid_options(&a.grid)?;
+    let mut s = session(&a.model)?;
+    let r = figures::grid_posterior(&mut s, &a.model.out, &opts)?;
+    print!("{}", figures::format_grid_table(&r.rows));
+    println!(
+        "grid {}×{} points, spacing {}; {} images in {:.2} s on {}",
+        opts.grid.nx,
+        opts.grid.ny,
+        opts.grid.dx,
+        r.rows.len(),
+        r.seconds,
+        s.ops.describe()
+    );
+    if r.rows.iter().any(|row| row.edge_mass > 1e-3) {
+        eprintln!("warning: more than 0.1% of some posterior's mass lies on the grid's edge; widen --lower/--upper or use --centre-on-q");
+    }
+    if r.rows.iter().any(|row| !row.bound_holds()) {
+        eprintln!("warning: log p(x) < ELBO beyond 3 standard errors for some image: the grid misses posterior mass");
+    }
+    print_paths(&[vec![r.csv], r.figures].concat())
+}
+
+fn cmd_report(a: &ReportArgs) -> Result<()> {
+    let opts = grid_options(&a.grid)?;
+    let ck = checkpoint::load(&a.model.checkpoint)?;
+    let splits = Arc::new(make_splits(load_mnist(&a.model.data)?, ck.train_size, ck.val_size, 10_000)?);
+    let mut backend = make_backend(resolve_device(a.model.device), OptimizerOn::Gpu, &ck.config, splits)?;
+    backend.set_state(&ck.state)?;
+    let (train_elbo, test_elbo) = (backend.evaluate(Split::Train)?, backend.evaluate(Split::Test)?);
+    let device = backend.describe();
+    drop(backend);
+    let mut s = session(&a.model)?;
+    let metrics = a.metrics.clone().or_else(|| a.model.checkpoint.parent().map(|d| d.join("metrics.jsonl")));
+    let inputs = ReportInputs { metrics, train_elbo, test_elbo, device, grid: opts };
+    let html = write_report(&mut s, &a.model.out, &inputs)?;
+    println!("train ELBO {train_elbo:.3}, test ELBO {test_elbo:.3}");
+    println!("wrote {}", html.display());
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Devices => cmd_devices(),
+        Command::GridPosterior(a) => cmd_grid_posterior(a),
+        Command::Samples(a) => print_paths(&figures::prior_samples(&mut session(a)?, &a.out)?),
+        Command::Reconstructions(a) => print_paths(&figures::reconstructions(&mut session(a)?, &a.out)?),
+        Command::LatentScatter(a) => {
+            check_range("--n", a.n, 1, 10_000)?;
+            let (p, _) = figures::latent_scatter(&mut session(&a.model)?, &a.model.out, a.n)?;
+            print_paths(&[p])
+        }
+        Command::Lattice(a) => {
+            check_range("--size", a.size, 2, 100)?;
+            let mut s = session(&a.model)?;
+            let bounds = match &a.bounds {
+                Some(b) if b.len() == 4 && b.iter().all(|v| v.is_finite()) && b[0] < b[1] && b[2] < b[3] => [b[0], b[1], b[2], b[3]],
+                Some(b) => return Err(Error::Usage(format!("--bounds {b:?} must be z1_min z1_max z2_min z2_max with min < max"))),
+                None => figures::latent_scatter(&mut s, &a.model.out, 10_000)?.1,
+            };
+            print_paths(&[figures::lattice(&mut s, &a.model.out, a.size, bounds)?])
+        }
+        Command::Interpolate(a) => {
+            check_range("--steps", a.steps, 2, 50)?;
+            print_paths(&[figures::interpolation(&mut session(&a.model)?, &a.model.out, a.steps, a.sampled)?])
+        }
+        Command::Curves(a) => {
+            std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
+            print_paths(&[figures::training_curves(&a.metrics, &a.out)?])
+        }
+        Command::Report(a) => cmd_report(a),
     }
 }

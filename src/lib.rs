@@ -1,6 +1,7 @@
 //! vae-gpu: the Kingma & Welling variational autoencoder trained with hand-written WGSL compute
 //! kernels (`gpu`), checked against a plain-Rust reference path (`cpu`).
 
+pub mod analysis;
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
@@ -8,8 +9,13 @@ pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod gpu;
+pub mod inference;
 pub mod model;
 pub mod optim;
+pub mod plots;
+pub mod report;
 pub mod rng;
+pub mod svi;
 pub mod train;

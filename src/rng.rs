@@ -18,6 +18,10 @@ pub mod stream {
     pub const EVAL_NOISE: u32 = 1;
     /// Stochastic binarization of pixels.
     pub const BINARIZE: u32 = 2;
+    /// Monte Carlo estimates and samples drawn by the analysis commands.
+    pub const ANALYSIS: u32 = 3;
+    /// Reparameterization noise of stochastic variational inference and estimator studies.
+    pub const SVI: u32 = 4;
 }
 
 /// Philox4x32 with 10 rounds: four 32-bit random words for a 128-bit counter and 64-bit key.

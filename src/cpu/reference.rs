@@ -149,6 +149,63 @@ fn linear_forward<T: Scalar>(
     }
 }
 
+/// [μ | log σ²] rows `[rows, 2·Dz]` of the encoder for binary images `x` `[rows, D]`.
+pub fn encode<T: Scalar>(cfg: &ModelConfig, params: &[T], x: &[T], rows: usize) -> Vec<T> {
+    let lay = cfg.layout();
+    let mut h1 = vec![T::zero(); rows * cfg.hidden];
+    let mut enc = vec![T::zero(); rows * 2 * cfg.latent];
+    linear_forward(&lay.enc_hidden, params, x, rows, &mut h1, true);
+    linear_forward(&lay.enc_out, params, &h1, rows, &mut enc, false);
+    enc
+}
+
+/// Bernoulli logits `[rows, D]` of the decoder for latents `z` `[rows, Dz]`.
+pub fn decode<T: Scalar>(cfg: &ModelConfig, params: &[T], z: &[T], rows: usize) -> Vec<T> {
+    let lay = cfg.layout();
+    let mut h2 = vec![T::zero(); rows * cfg.hidden];
+    let mut logits = vec![T::zero(); rows * cfg.input];
+    linear_forward(&lay.dec_hidden, params, z, rows, &mut h2, true);
+    linear_forward(&lay.dec_out, params, &h2, rows, &mut logits, false);
+    logits
+}
+
+/// Masked log-likelihood ll[r] = Σ_p m·log p(x_rp | z_r) of row-paired images and latents, and its
+/// gradient with respect to z `[rows, Dz]` through the decoder (bernoulli_masked in bernoulli.wgsl
+/// plus the decoder's backward matmuls): what stochastic variational inference needs.
+pub fn decoder_loglik_grad<T: Scalar>(
+    cfg: &ModelConfig,
+    params: &[T],
+    z: &[T],
+    x: &[T],
+    mask: &[T],
+    rows: usize,
+) -> (Vec<T>, Vec<T>) {
+    let lay = cfg.layout();
+    let d = cfg.input;
+    let mut h2 = vec![T::zero(); rows * cfg.hidden];
+    let mut logits = vec![T::zero(); rows * d];
+    linear_forward(&lay.dec_hidden, params, z, rows, &mut h2, true);
+    linear_forward(&lay.dec_out, params, &h2, rows, &mut logits, false);
+    let mut ll = vec![T::zero(); rows];
+    let mut g = vec![T::zero(); rows * d];
+    for r in 0..rows {
+        let mut s = T::zero();
+        for i in r * d..(r + 1) * d {
+            s += mask[i] * log_bernoulli(x[i], logits[i]);
+            g[i] = mask[i] * (x[i] - sigmoid(logits[i]));
+        }
+        ll[r] = s;
+    }
+    let l4 = &lay.dec_out;
+    let mut dh2 = vec![T::zero(); rows * cfg.hidden];
+    gemm(rows, l4.out, l4.inp, View::rows(&g, 0, l4.out), View::rows(params, l4.w, l4.inp), &mut dh2, 0, l4.inp, false);
+    tanh_backward(&mut dh2, &h2);
+    let l3 = &lay.dec_hidden;
+    let mut dz = vec![T::zero(); rows * cfg.latent];
+    gemm(rows, l3.out, l3.inp, View::rows(&dh2, 0, l3.out), View::rows(params, l3.w, l3.inp), &mut dz, 0, l3.inp, false);
+    (ll, dz)
+}
+
 /// Bias gradient: column sums of dY[rows, cols] (colsum in reduce.wgsl).
 pub fn colsum<T: Scalar>(dy: &[T], rows: usize, cols: usize, out: &mut [T]) {
     out[..cols].iter_mut().for_each(|v| *v = T::zero());

@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::GpuContext;
+use crate::model::Linear;
 use crate::error::Result;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
@@ -68,6 +69,60 @@ impl MatmulParams {
             1,
         ]
     }
+
+    /// Y[rows, out] = X·Wᵀ + b (+ tanh) for layer `l` of the flat parameter buffer (bound as B and
+    /// as the bias).
+    pub fn linear_forward(l: &Linear, rows: usize, tanh: bool) -> Self {
+        Self {
+            m: rows as u32,
+            n: l.out as u32,
+            k: l.inp as u32,
+            flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
+            a_rs: l.inp as u32,
+            a_cs: 1,
+            b_off: l.w as u32,
+            b_rs: 1,
+            b_cs: l.inp as u32,
+            c_rs: l.out as u32,
+            bias_off: l.b as u32,
+            ..Default::default()
+        }
+    }
+
+    /// dX[rows, in] = dY·W, times the tanh derivative 1 − h² (h bound as aux) when the layer's
+    /// input came out of a tanh.
+    pub fn linear_input_grad(l: &Linear, rows: usize, tanh_backward: bool) -> Self {
+        Self {
+            m: rows as u32,
+            n: l.inp as u32,
+            k: l.out as u32,
+            flags: if tanh_backward { epilogue::TANH_BACKWARD } else { 0 },
+            a_rs: l.out as u32,
+            a_cs: 1,
+            b_off: l.w as u32,
+            b_rs: l.inp as u32,
+            b_cs: 1,
+            c_rs: l.inp as u32,
+            aux_rs: l.inp as u32,
+            ..Default::default()
+        }
+    }
+
+    /// dW[out, in] = dYᵀ·X, written at the weight's offset of the gradient buffer.
+    pub fn linear_weight_grad(l: &Linear, rows: usize) -> Self {
+        Self {
+            m: l.out as u32,
+            n: l.inp as u32,
+            k: rows as u32,
+            a_rs: 1,
+            a_cs: l.out as u32,
+            b_rs: l.inp as u32,
+            b_cs: 1,
+            c_off: l.w as u32,
+            c_rs: l.inp as u32,
+            ..Default::default()
+        }
+    }
 }
 
 #[repr(C)]
@@ -92,6 +147,21 @@ pub struct BernoulliParams {
     pub _pad0: u32,
     pub scale: f32,
     pub _pad1: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MaskedParams {
+    pub rows: u32,
+    pub dim: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SoftplusParams {
+    pub n: u32,
+    pub _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -158,6 +228,8 @@ pub struct Kernels {
     pub gaussian_forward: wgpu::ComputePipeline,
     pub gaussian_backward: wgpu::ComputePipeline,
     pub bernoulli: wgpu::ComputePipeline,
+    pub softplus: wgpu::ComputePipeline,
+    pub bernoulli_masked: wgpu::ComputePipeline,
     pub colsum: wgpu::ComputePipeline,
     pub elbo_sum: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
@@ -197,6 +269,8 @@ impl Kernels {
             gaussian_forward: pipeline(&gaussian, "gaussian_forward"),
             gaussian_backward: pipeline(&gaussian, "gaussian_backward"),
             bernoulli: pipeline(&bernoulli, "bernoulli_loglik"),
+            softplus: pipeline(&bernoulli, "softplus_elementwise"),
+            bernoulli_masked: pipeline(&bernoulli, "bernoulli_masked"),
             colsum: pipeline(&reduce, "colsum"),
             elbo_sum: pipeline(&reduce, "elbo_sum"),
             gather: pipeline(&gather, "gather"),

@@ -3,6 +3,7 @@
 //! Host code follows wgpu's `hello_compute` example: one device and queue, storage buffers, compute
 //! pipelines with layouts derived from the shaders, and `map_async` read-backs.
 
+pub mod inference;
 pub mod kernels;
 pub mod trainer;
 

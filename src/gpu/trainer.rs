@@ -171,20 +171,7 @@ impl GpuBackend {
         // Y[rows, out] = X·Wᵀ + b (+ tanh)
         let forward_linear =
             |l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool| {
-                let p = MatmulParams {
-                    m: rows as u32,
-                    n: l.out as u32,
-                    k: l.inp as u32,
-                    flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
-                    a_rs: l.inp as u32,
-                    a_cs: 1,
-                    b_off: l.w as u32,
-                    b_rs: 1,
-                    b_cs: l.inp as u32,
-                    c_rs: l.out as u32,
-                    bias_off: l.b as u32,
-                    ..Default::default()
-                };
+                let p = MatmulParams::linear_forward(l, rows, tanh);
                 Dispatch::new(
                     &ctx,
                     &k.matmul,
@@ -196,18 +183,7 @@ impl GpuBackend {
             };
         // dW[out, in] = dYᵀ·X into grads, and db = colsum(dY)
         let weight_grad = |l: &Linear, dy: &wgpu::Buffer, x: &wgpu::Buffer, rows: usize| {
-            let p = MatmulParams {
-                m: l.out as u32,
-                n: l.inp as u32,
-                k: rows as u32,
-                a_rs: 1,
-                a_cs: l.out as u32,
-                b_rs: l.inp as u32,
-                b_cs: 1,
-                c_off: l.w as u32,
-                c_rs: l.inp as u32,
-                ..Default::default()
-            };
+            let p = MatmulParams::linear_weight_grad(l, rows);
             let mm = Dispatch::new(
                 &ctx,
                 &k.matmul,
@@ -238,24 +214,7 @@ impl GpuBackend {
                           rows: usize,
                           h: Option<&wgpu::Buffer>,
                           dx: &wgpu::Buffer| {
-            let p = MatmulParams {
-                m: rows as u32,
-                n: l.inp as u32,
-                k: l.out as u32,
-                flags: if h.is_some() {
-                    epilogue::TANH_BACKWARD
-                } else {
-                    0
-                },
-                a_rs: l.out as u32,
-                a_cs: 1,
-                b_off: l.w as u32,
-                b_rs: l.inp as u32,
-                b_cs: 1,
-                c_rs: l.inp as u32,
-                aux_rs: l.inp as u32,
-                ..Default::default()
-            };
+            let p = MatmulParams::linear_input_grad(l, rows, h.is_some());
             let aux = h.unwrap_or(dy);
             Dispatch::new(
                 &ctx,

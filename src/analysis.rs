@@ -1,0 +1,263 @@
+//! Numerical integration over a 2-D latent space and Monte Carlo ELBO estimates for single
+//! images: log p(x) = log ∫ p(x|z) p(z) dz by a Riemann sum on an equally spaced grid, evaluated
+//! with a stable log-sum-exp, next to the ELBO it bounds.
+
+use crate::cpu::reference::{log_normal, HALF_LOG_TWO_PI};
+use crate::error::{Error, Result};
+use crate::inference::ModelOps;
+use crate::rng::{noise_row, stream};
+
+/// log Σ exp(vᵢ) without overflow: shifts by the maximum. −∞ for an empty or all −∞ input.
+pub fn logsumexp(v: &[f64]) -> f64 {
+    let m = v.iter().copied().filter(|x| !x.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY || m.is_nan() {
+        return m;
+    }
+    if m == f64::INFINITY {
+        return m;
+    }
+    m + v.iter().map(|&x| (x - m).exp()).sum::<f64>().ln()
+}
+
+/// An equally spaced grid of points (x_min + j·dx, y_min + i·dy), i < ny, j < nx, row-major in i.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid2 {
+    pub x_min: f64,
+    pub y_min: f64,
+    pub dx: f64,
+    pub dy: f64,
+    pub nx: usize,
+    pub ny: usize,
+}
+
+/// Grids larger than this are refused (the log-likelihood matrix would not fit sensible memory).
+pub const MAX_GRID_POINTS: usize = 4_000_000;
+
+impl Grid2 {
+    /// The square [lo, hi]² with spacing `h`, endpoints included (the assignment's [−4, 4]², 0.1
+    /// gives 81 × 81 points).
+    pub fn square(lo: f64, hi: f64, h: f64) -> Result<Self> {
+        Self::rect([lo, lo], [hi, hi], h)
+    }
+
+    /// [lo₀, hi₀] × [lo₁, hi₁] with spacing `h`.
+    pub fn rect(lo: [f64; 2], hi: [f64; 2], h: f64) -> Result<Self> {
+        if !(h.is_finite() && h > 0.0) {
+            return Err(Error::Usage(format!("grid spacing {h} must be a positive number")));
+        }
+        let count = |a: f64, b: f64| -> Result<usize> {
+            if !(a.is_finite() && b.is_finite() && b > a) {
+                return Err(Error::Usage(format!("grid bounds [{a}, {b}] must be finite with lower < upper")));
+            }
+            Ok(((b - a) / h + 1e-9).floor() as usize + 1)
+        };
+        let (nx, ny) = (count(lo[0], hi[0])?, count(lo[1], hi[1])?);
+        if nx.saturating_mul(ny) > MAX_GRID_POINTS {
+            return Err(Error::Usage(format!(
+                "a {nx}×{ny} grid has more than {MAX_GRID_POINTS} points; use a larger spacing or smaller bounds"
+            )));
+        }
+        Ok(Self { x_min: lo[0], y_min: lo[1], dx: h, dy: h, nx, ny })
+    }
+
+    /// The same extent as `self`, shifted so that its centre is `c`.
+    pub fn centred_on(&self, c: [f64; 2]) -> Self {
+        let half_x = (self.nx - 1) as f64 * self.dx / 2.0;
+        let half_y = (self.ny - 1) as f64 * self.dy / 2.0;
+        Self { x_min: c[0] - half_x, y_min: c[1] - half_y, ..*self }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nx * self.ny
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn point(&self, k: usize) -> [f64; 2] {
+        let (i, j) = (k / self.nx, k % self.nx);
+        [self.x_min + j as f64 * self.dx, self.y_min + i as f64 * self.dy]
+    }
+
+    /// All points as `[len, 2]` f32, the decoder's input layout.
+    pub fn points_f32(&self) -> Vec<f32> {
+        (0..self.len()).flat_map(|k| self.point(k).map(|v| v as f32)).collect()
+    }
+
+    pub fn cell_area(&self) -> f64 {
+        self.dx * self.dy
+    }
+
+    /// Whether point k lies on the outermost ring of the grid.
+    pub fn on_edge(&self, k: usize) -> bool {
+        let (i, j) = (k / self.nx, k % self.nx);
+        i == 0 || j == 0 || i + 1 == self.ny || j + 1 == self.nx
+    }
+}
+
+/// log ∫ f(z) dz ≈ log Σₖ f(zₖ)·ΔxΔy from log f on the grid (Riemann sum, stable).
+pub fn log_integral(log_f: &[f64], grid: &Grid2) -> f64 {
+    logsumexp(log_f) + grid.cell_area().ln()
+}
+
+/// log N(z; 0, I) for any dimension.
+pub fn log_std_normal(z: &[f64]) -> f64 {
+    z.iter().map(|&v| -HALF_LOG_TWO_PI - 0.5 * v * v).sum()
+}
+
+/// log p(x|z) + log p(z) on a grid, and what integrating it gives.
+#[derive(Clone, Debug)]
+pub struct GridPosterior {
+    pub grid: Grid2,
+    /// log p(x_obs|z_k) + log p(z_k) per grid point.
+    pub log_joint: Vec<f64>,
+    /// log p(x_obs) by integration.
+    pub log_px: f64,
+    /// |∫ p(z|x) dz − 1| of the normalized grid posterior.
+    pub norm_error: f64,
+    /// Posterior mass on the outermost ring of grid cells: large values mean the bounds cut off
+    /// part of the posterior and log p(x) is underestimated.
+    pub edge_mass: f64,
+}
+
+impl GridPosterior {
+    pub fn from_log_joint(grid: Grid2, log_joint: Vec<f64>) -> Self {
+        let log_px = log_integral(&log_joint, &grid);
+        let area = grid.cell_area();
+        let mass: Vec<f64> = log_joint.iter().map(|&l| (l - log_px).exp() * area).collect();
+        let norm_error = (mass.iter().sum::<f64>() - 1.0).abs();
+        let edge_mass = mass.iter().enumerate().filter(|(k, _)| grid.on_edge(*k)).map(|(_, m)| m).sum();
+        Self { grid, log_joint, log_px, norm_error, edge_mass }
+    }
+
+    /// log p(z|x) on the grid.
+    pub fn log_posterior(&self) -> Vec<f64> {
+        self.log_joint.iter().map(|&l| l - self.log_px).collect()
+    }
+}
+
+/// Grid posteriors of several images (each with its observed-pixel mask) on one shared grid: the
+/// grid is decoded once and each image's log-likelihood is one row of a matrix product.
+pub fn grid_posteriors(ops: &mut dyn ModelOps, grid: &Grid2, x: &[f32], mask: &[f32]) -> Result<Vec<GridPosterior>> {
+    if ops.config().latent != 2 {
+        return Err(Error::Usage(format!(
+            "grid integration needs a 2-D latent space and this model has Dz = {}; train one with \
+             `--latent-dim 2` (the ELBO from `vae-gpu eval` still works for any Dz)",
+            ops.config().latent
+        )));
+    }
+    let z = grid.points_f32();
+    let ll = ops.loglik_matrix(&z, x, mask)?;
+    let g = grid.len();
+    let log_prior: Vec<f64> = (0..g).map(|k| log_std_normal(&grid.point(k))).collect();
+    Ok(ll
+        .chunks(g)
+        .map(|row| {
+            let lj = row.iter().zip(&log_prior).map(|(&l, &p)| l as f64 + p).collect();
+            GridPosterior::from_log_joint(*grid, lj)
+        })
+        .collect())
+}
+
+/// A Monte Carlo estimate with its standard error.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub mean: f64,
+    pub std_err: f64,
+    pub samples: usize,
+}
+
+impl Estimate {
+    pub fn from_samples(v: &[f64]) -> Self {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { f64::NAN };
+        Self { mean, std_err: (var / n).sqrt(), samples: v.len() }
+    }
+}
+
+/// ELBO of one image under q(z|x) = N(μ, diag exp(logvar)): mean over `samples` draws of
+/// log p(x_obs|z) + log p(z) − log q(z|x), with ε from Philox stream ANALYSIS, counter (image id,
+/// block, sample index) — the same draws on every device.
+pub fn elbo_estimate(
+    ops: &mut dyn ModelOps,
+    x: &[f32],
+    mask: &[f32],
+    mu: &[f32],
+    logvar: &[f32],
+    samples: usize,
+    seed: u64,
+    image_id: u32,
+) -> Result<Estimate> {
+    let dz = mu.len();
+    let mut z = vec![0.0f32; samples * dz];
+    let mut eps = vec![0.0f32; dz];
+    let mut log_pq = Vec::with_capacity(samples);
+    for (k, zk) in z.chunks_mut(dz).enumerate() {
+        noise_row(seed, stream::ANALYSIS, k as u32, image_id, dz, &mut eps);
+        let mut acc = 0.0f64;
+        for d in 0..dz {
+            zk[d] = mu[d] + (0.5 * logvar[d]).exp() * eps[d];
+            let (zd, m, lv) = (zk[d] as f64, mu[d] as f64, logvar[d] as f64);
+            acc += log_normal(zd, 0.0, 0.0) - log_normal(zd, m, lv);
+        }
+        log_pq.push(acc);
+    }
+    let ll = ops.loglik_matrix(&z, x, mask)?;
+    let elbos: Vec<f64> = ll.iter().zip(&log_pq).map(|(&l, &pq)| l as f64 + pq).collect();
+    Ok(Estimate::from_samples(&elbos))
+}
+
+/// The two leading principal directions of points `[n, d]` (power iteration with deflation on
+/// the d×d covariance) and the points projected on them: how a latent space with Dz > 2 is shown
+/// in a plane.
+pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
+    let n = points.len() / d;
+    if d == 2 {
+        return points.chunks(2).map(|p| [p[0], p[1]]).collect();
+    }
+    let mean: Vec<f64> = (0..d).map(|j| points.iter().skip(j).step_by(d).map(|&v| v as f64).sum::<f64>() / n.max(1) as f64).collect();
+    let mut cov = vec![0.0f64; d * d];
+    for p in points.chunks(d) {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] += (p[a] as f64 - mean[a]) * (p[b] as f64 - mean[b]);
+            }
+        }
+    }
+    let mut dirs: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..2.min(d) {
+        let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 0.01).collect();
+        for _ in 0..500 {
+            let mut w: Vec<f64> = (0..d).map(|a| (0..d).map(|b| cov[a * d + b] * v[b]).sum()).collect();
+            for u in &dirs {
+                let dot: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
+                w.iter_mut().zip(u).for_each(|(a, b)| *a -= dot * b);
+            }
+            let norm = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if norm == 0.0 || !norm.is_finite() {
+                break;
+            }
+            v = w.into_iter().map(|a| a / norm).collect();
+        }
+        dirs.push(v);
+    }
+    points
+        .chunks(d)
+        .map(|p| {
+            let proj = |u: &Vec<f64>| u.iter().enumerate().map(|(j, &uj)| (p[j] as f64 - mean[j]) * uj).sum::<f64>() as f32;
+            [proj(&dirs[0]), dirs.get(1).map_or(0.0, proj)]
+        })
+        .collect()
+}
+
+/// Mask of the top `rows` image rows (observed) for 28×28 images.
+pub fn top_rows_mask(rows: usize) -> Vec<f32> {
+    (0..crate::data::PIXELS).map(|p| if p / crate::data::IMAGE_SIDE < rows { 1.0 } else { 0.0 }).collect()
+}
+
+/// Mask of the left `cols` image columns (observed).
+pub fn left_cols_mask(cols: usize) -> Vec<f32> {
+    (0..crate::data::PIXELS).map(|p| if p % crate::data::IMAGE_SIDE < cols { 1.0 } else { 0.0 }).collect()
+}

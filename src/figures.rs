@@ -1,0 +1,396 @@
+//! The figures and tables of the course assignments, computed on the selected device through
+//! `ModelOps` and drawn by `plots`. Each function writes its files into `out` and returns their
+//! paths so `report` can link them.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::analysis::{elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior};
+use crate::batch::{gather_batch, EVAL_EPOCH};
+use crate::checkpoint::{write_atomic, Checkpoint};
+use crate::cpu::reference::sigmoid;
+use crate::data::{ImageSet, PIXELS};
+use crate::error::{Error, Result};
+use crate::inference::ModelOps;
+use crate::plots::{self, Panel, PosteriorPanel};
+use crate::rng::{binarize_uniforms, noise_batch, stream};
+
+/// A trained model, its data and the device it runs on.
+pub struct Session {
+    pub ck: Checkpoint,
+    pub test: ImageSet,
+    pub ops: Box<dyn ModelOps>,
+    pub seed: u64,
+}
+
+impl Session {
+    /// The first `n` test images, binarized as in evaluation (`[n, 784]`), and their labels.
+    pub fn test_images(&self, n: usize) -> (Vec<f32>, Vec<u8>) {
+        let n = n.min(self.test.len());
+        let index: Vec<u32> = (0..n as u32).collect();
+        let mut x = vec![0.0f32; n * PIXELS];
+        let c = &self.ck.config;
+        gather_batch(&self.test, &index, 0, n, c.binarize, c.seed, EVAL_EPOCH, &mut x);
+        (x, self.test.labels[..n].to_vec())
+    }
+
+    fn latent(&self) -> usize {
+        self.ck.config.model.latent
+    }
+
+    fn require_2d(&self, what: &str) -> Result<()> {
+        if self.latent() != 2 {
+            return Err(Error::Usage(format!(
+                "{what} needs a 2-D latent space and this model has Dz = {}; train one with `--latent-dim 2`",
+                self.latent()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bernoulli means σ(logits) for latents z.
+    pub fn decode_means(&mut self, z: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.ops.decode_logits(z)?.into_iter().map(sigmoid).collect())
+    }
+
+    /// z ~ N(0, I), `n` rows, from Philox stream ANALYSIS under `counter`.
+    fn prior_z(&self, n: usize, counter: u32) -> Vec<f32> {
+        noise_batch(self.seed, stream::ANALYSIS, counter, n, self.latent())
+    }
+
+    /// z ~ q(z|x) for encoder rows `enc` `[n, 2Dz]`.
+    fn sample_q(&self, enc: &[f32], counter: u32) -> Vec<f32> {
+        let dz = self.latent();
+        let n = enc.len() / (2 * dz);
+        let eps = noise_batch(self.seed, stream::ANALYSIS, counter, n, dz);
+        let mut z = vec![0.0f32; n * dz];
+        for i in 0..n {
+            for d in 0..dz {
+                let (mu, lv) = (enc[i * 2 * dz + d], enc[i * 2 * dz + dz + d]);
+                z[i * dz + d] = mu + (0.5 * lv).exp() * eps[i * dz + d];
+            }
+        }
+        z
+    }
+
+    fn means(&self, enc: &[f32]) -> Vec<f32> {
+        let dz = self.latent();
+        enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect()
+    }
+}
+
+/// Binary samples x ~ Bernoulli(p) with Philox uniforms (stream BINARIZE, epoch slot `counter`).
+fn bernoulli_sample(p: &[f32], seed: u64, counter: u32) -> Vec<f32> {
+    let mut out = vec![0.0f32; p.len()];
+    let mut u = vec![0.0f32; PIXELS];
+    for (i, (row, o)) in p.chunks(PIXELS).zip(out.chunks_mut(PIXELS)).enumerate() {
+        binarize_uniforms(seed ^ 0xb3e5, counter, i as u32, PIXELS, &mut u);
+        for ((v, &pi), &ui) in o.iter_mut().zip(row).zip(&u) {
+            *v = if pi > ui { 1.0 } else { 0.0 };
+        }
+    }
+    out
+}
+
+/// Interleaves images of several equally long lists tile by tile: [a0, b0, a1, b1, ...].
+fn interleave(lists: &[&[f32]]) -> Vec<f32> {
+    let n = lists.first().map_or(0, |l| l.len() / PIXELS);
+    let mut out = Vec::with_capacity(n * PIXELS * lists.len());
+    for i in 0..n {
+        for l in lists {
+            out.extend_from_slice(&l[i * PIXELS..(i + 1) * PIXELS]);
+        }
+    }
+    out
+}
+
+/// Prior samples: for 10 z ~ p(z) the Bernoulli means and a sample (10×2), and a 10×10 grid of
+/// samples beside 10×10 real test digits.
+pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
+    let z = s.prior_z(100, 1);
+    let means = s.decode_means(&z)?;
+    let samples = bernoulli_sample(&means, s.seed, 1);
+    let p1 = out.join("prior_samples.png");
+    let pairs = interleave(&[&means[..10 * PIXELS], &samples[..10 * PIXELS]]);
+    plots::image_panels(&p1, "Ancestral samples: z ~ p(z), x ~ p(x|z)", &[Panel { caption: "p(x|z) mean | sample", rows: 10, cols: 2, images: &pairs }])?;
+    let (real, _) = s.test_images(100);
+    let p2 = out.join("sample_grid.png");
+    plots::image_panels(
+        &p2,
+        "100 samples from the model beside 100 test digits",
+        &[
+            Panel { caption: "samples x ~ p(x|z), z ~ p(z)", rows: 10, cols: 10, images: &samples },
+            Panel { caption: "binarized test digits", rows: 10, cols: 10, images: &real },
+        ],
+    )?;
+    Ok(vec![p1, p2])
+}
+
+/// Reconstructions: 10 rows of input / p(x|z) mean / sample with z ~ q(z|x); and the first 32
+/// test images beside their reconstructions (mean of p(x|z) at z ~ q(z|x)) in an 8×8 grid.
+pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
+    let (x, _) = s.test_images(32);
+    let enc = s.ops.encode(&x)?;
+    let z = s.sample_q(&enc, 2);
+    let means = s.decode_means(&z)?;
+    let samples = bernoulli_sample(&means, s.seed, 2);
+    let p1 = out.join("reconstructions.png");
+    let rows = interleave(&[&x[..10 * PIXELS], &means[..10 * PIXELS], &samples[..10 * PIXELS]]);
+    plots::image_panels(&p1, "Reconstructions through q(z|x)", &[Panel { caption: "input | p(x|z) mean | sample", rows: 10, cols: 3, images: &rows }])?;
+    let p2 = out.join("reconstruction_grid.png");
+    let grid = interleave(&[&x, &means]);
+    plots::image_panels(&p2, "First 32 test digits, each followed by its reconstruction", &[Panel { caption: "input, reconstruction, input, ...", rows: 8, cols: 8, images: &grid }])?;
+    Ok(vec![p1, p2])
+}
+
+/// Scatter of the means of q(z|x) of the first `n` test images, coloured by class (first two
+/// principal components when Dz > 2). Returns the path and the 1st/99th percentile box of the
+/// embedding, which sets the lattice bounds.
+pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf, [f64; 4])> {
+    let (x, labels) = s.test_images(n);
+    let enc = s.ops.encode(&x)?;
+    let mu = s.means(&enc);
+    let dz = s.latent();
+    let pts = pca_2d(&mu, dz);
+    let (xl, yl) = if dz == 2 { ("z₁ (mean of q(z|x))", "z₂ (mean of q(z|x))") } else { ("principal component 1", "principal component 2") };
+    let path = out.join("latent_scatter.png");
+    plots::class_scatter(&path, &format!("Means of q(z|x) for {} test images", labels.len()), xl, yl, &pts, &labels)?;
+    let pct = |axis: usize, q: f64| {
+        let mut v: Vec<f64> = pts.iter().map(|p| p[axis] as f64).filter(|v| v.is_finite()).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(((v.len().saturating_sub(1)) as f64 * q) as usize).copied().unwrap_or(0.0)
+    };
+    Ok((path, [pct(0, 0.01), pct(0, 0.99), pct(1, 0.01), pct(1, 0.99)]))
+}
+
+/// Decoder means on an n×n lattice of z over `bounds` = [x_lo, x_hi, y_lo, y_hi] (Fig. 4b).
+pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Result<PathBuf> {
+    s.require_2d("the latent lattice")?;
+    let axis = |lo: f64, hi: f64| -> Vec<f32> { (0..n).map(|i| (lo + (hi - lo) * i as f64 / (n - 1).max(1) as f64) as f32).collect() };
+    let (xs, ys) = (axis(bounds[0], bounds[1]), axis(bounds[2], bounds[3]));
+    let z: Vec<f32> = ys.iter().flat_map(|&y| xs.iter().flat_map(move |&x| [x, y])).collect();
+    let means = s.decode_means(&z)?;
+    let path = out.join("lattice.png");
+    plots::latent_lattice(&path, &format!("Decoder means p(x|z) on a {n}×{n} lattice"), &xs, &ys, &means)?;
+    Ok(path)
+}
+
+/// For 3 pairs of test images of different classes, decoder means along the straight line between
+/// their encodings (means of q, or sampled z with `sampled`), originals at both ends.
+pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -> Result<PathBuf> {
+    let (x, labels) = s.test_images(200);
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    while pairs.len() < 3 && i + 1 < labels.len() {
+        if let Some(j) = (i + 1..labels.len()).find(|&j| labels[j] != labels[i] && !pairs.iter().any(|&(a, b)| a == j || b == j)) {
+            pairs.push((i, j));
+        }
+        i += 7;
+    }
+    let dz = s.latent();
+    let enc = s.ops.encode(&x)?;
+    let codes = if sampled { s.sample_q(&enc, 3) } else { s.means(&enc) };
+    let mut z = Vec::new();
+    for &(a, b) in &pairs {
+        for t in 0..steps {
+            let alpha = t as f32 / (steps - 1).max(1) as f32;
+            z.extend((0..dz).map(|d| (1.0 - alpha) * codes[a * dz + d] + alpha * codes[b * dz + d]));
+        }
+    }
+    let means = s.decode_means(&z)?;
+    let mut tiles = Vec::new();
+    for (p, &(a, b)) in pairs.iter().enumerate() {
+        tiles.extend_from_slice(&x[a * PIXELS..(a + 1) * PIXELS]);
+        tiles.extend_from_slice(&means[p * steps * PIXELS..(p + 1) * steps * PIXELS]);
+        tiles.extend_from_slice(&x[b * PIXELS..(b + 1) * PIXELS]);
+    }
+    let names: Vec<String> = pairs.iter().map(|&(a, b)| format!("{}→{}", labels[a], labels[b])).collect();
+    let path = out.join(if sampled { "interpolation_sampled.png" } else { "interpolation.png" });
+    let how = if sampled { "sampled z" } else { "means of q(z|x)" };
+    let caption = format!("original | p(x|z) along the line ({}) | original", names.join(", "));
+    plots::image_panels(&path, &format!("Interpolation between encodings ({how})"), &[Panel { caption: &caption, rows: pairs.len(), cols: steps + 2, images: &tiles }])?;
+    Ok(path)
+}
+
+/// Train and test/validation ELBO per epoch from a metrics file.
+pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(metrics).map_err(|e| Error::Io(format!("{}: {e}", metrics.display())))?;
+    let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![("train ELBO", vec![]), ("validation ELBO", vec![]), ("test ELBO", vec![])];
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Data(format!("{} line {}: {e}", metrics.display(), n + 1)))?;
+        let Some(epoch) = v["epoch"].as_f64() else { continue };
+        for (k, (_, pts)) in ["train_elbo", "val_elbo", "test_elbo"].iter().zip(series.iter_mut()) {
+            if let Some(y) = v[*k].as_f64() {
+                pts.push((epoch, y));
+            }
+        }
+    }
+    series.retain(|(_, p)| !p.is_empty());
+    if series.is_empty() {
+        return Err(Error::Data(format!("{} has no epochs", metrics.display())));
+    }
+    let path = out.join("training_curves.png");
+    plots::line_chart(&path, "ELBO per epoch", "epoch", "ELBO (nats per image)", &series)?;
+    Ok(path)
+}
+
+/// Options of `grid-posterior`.
+#[derive(Clone, Debug)]
+pub struct GridOptions {
+    pub images: usize,
+    pub grid: Grid2,
+    pub centre_on_q: bool,
+    pub elbo_samples: usize,
+    /// Images drawn in the contour figures.
+    pub plot_images: usize,
+}
+
+/// One row of the integration table.
+#[derive(Clone, Debug)]
+pub struct GridRow {
+    pub image: usize,
+    pub label: u8,
+    pub log_px: f64,
+    pub elbo: Estimate,
+    pub norm_error: f64,
+    pub edge_mass: f64,
+    pub log_px_top: f64,
+}
+
+impl GridRow {
+    pub fn gap(&self) -> f64 {
+        self.log_px - self.elbo.mean
+    }
+    /// log p(x) ≥ ELBO up to three standard errors of the ELBO estimate.
+    pub fn bound_holds(&self) -> bool {
+        self.log_px >= self.elbo.mean - 3.0 * self.elbo.std_err
+    }
+}
+
+pub struct GridResult {
+    pub rows: Vec<GridRow>,
+    pub csv: PathBuf,
+    pub figures: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+fn posteriors_for(s: &mut Session, o: &GridOptions, x: &[f32], mask: &[f32], enc: &[f32]) -> Result<Vec<GridPosterior>> {
+    let n = x.len() / PIXELS;
+    if !o.centre_on_q {
+        let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
+        return grid_posteriors(s.ops.as_mut(), &o.grid, x, &masks);
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let g = o.grid.centred_on([enc[i * 4] as f64, enc[i * 4 + 1] as f64]);
+        out.extend(grid_posteriors(s.ops.as_mut(), &g, &x[i * PIXELS..(i + 1) * PIXELS], mask)?);
+    }
+    Ok(out)
+}
+
+/// log p(x) by grid integration vs the ELBO for the first `images` test images, on the full image
+/// and on its top half; table as CSV plus contour figures of p(z|x) with q(z|x) over them.
+pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<GridResult> {
+    s.require_2d("grid-posterior")?;
+    let t0 = Instant::now();
+    let (x, labels) = s.test_images(o.images);
+    let n = labels.len();
+    let enc = s.ops.encode(&x)?;
+    let full = vec![1.0f32; PIXELS];
+    let top = top_rows_mask(14);
+    let post = posteriors_for(s, o, &x, &full, &enc)?;
+    let post_top = posteriors_for(s, o, &x, &top, &enc)?;
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let xi = &x[i * PIXELS..(i + 1) * PIXELS];
+        let (mu, lv) = (&enc[i * 4..i * 4 + 2], &enc[i * 4 + 2..i * 4 + 4]);
+        let elbo = elbo_estimate(s.ops.as_mut(), xi, &full, mu, lv, o.elbo_samples, s.seed, i as u32)?;
+        rows.push(GridRow {
+            image: i,
+            label: labels[i],
+            log_px: post[i].log_px,
+            elbo,
+            norm_error: post[i].norm_error,
+            edge_mass: post[i].edge_mass,
+            log_px_top: post_top[i].log_px,
+        });
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+
+    let mut csv = Vec::new();
+    let _ = writeln!(csv, "image,label,log_px,elbo,elbo_std_err,gap,bound_holds,norm_error,edge_mass,log_px_top_half");
+    for r in &rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{:.4},{:.4},{:.4},{:.4},{},{:.3e},{:.3e},{:.4}",
+            r.image,
+            r.label,
+            r.log_px,
+            r.elbo.mean,
+            r.elbo.std_err,
+            r.gap(),
+            r.bound_holds(),
+            r.norm_error,
+            r.edge_mass,
+            r.log_px_top
+        );
+    }
+    let csv_path = out.join("grid_posterior.csv");
+    write_atomic(&csv_path, &csv)?;
+
+    let shown = o.plot_images.min(n);
+    let mut figures = Vec::new();
+    for (posts, name, title, p_label) in [
+        (&post, "posterior.png", "True posterior p(z|x) (grid) and q(z|x)", "p(z|x) (grid)"),
+        (&post_top, "posterior_top_half.png", "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image", "p(z|x_top) (grid)"),
+    ] {
+        let logs: Vec<Vec<f64>> = posts[..shown].iter().map(|p| p.log_posterior()).collect();
+        let captions: Vec<String> = (0..shown).map(|i| format!("test image {i} (digit {})", labels[i])).collect();
+        let panels: Vec<PosteriorPanel> = (0..shown)
+            .map(|i| {
+                let g = posts[i].grid;
+                PosteriorPanel {
+                    caption: &captions[i],
+                    log_density: &logs[i],
+                    nx: g.nx,
+                    ny: g.ny,
+                    x_min: g.x_min,
+                    y_min: g.y_min,
+                    dx: g.dx,
+                    dy: g.dy,
+                    q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
+                    q_std: [(0.5 * enc[i * 4 + 2] as f64).exp(), (0.5 * enc[i * 4 + 3] as f64).exp()],
+                    digit: Some(&x[i * PIXELS..(i + 1) * PIXELS]),
+                    p_label,
+                    q_label: "q(z|x) (encoder), 1-2-3 σ",
+                }
+            })
+            .collect();
+        let path = out.join(name);
+        plots::posterior_contours(&path, title, 3.min(shown.max(1)), &panels)?;
+        figures.push(path);
+    }
+    Ok(GridResult { rows, csv: csv_path, figures, seconds })
+}
+
+/// The table of `grid_posterior` as aligned text.
+pub fn format_grid_table(rows: &[GridRow]) -> String {
+    let mut t = String::from("image  digit     log p(x)   ELBO ± s.e.          gap    bound  |∫p(z|x)-1|  edge mass  log p(x_top)\n");
+    for r in rows {
+        t += &format!(
+            "{:>5}  {:>5}  {:>11.3}  {:>9.3} ± {:<6.3}  {:>7.3}  {:>5}  {:>11.1e}  {:>9.1e}  {:>12.3}\n",
+            r.image,
+            r.label,
+            r.log_px,
+            r.elbo.mean,
+            r.elbo.std_err,
+            r.gap(),
+            if r.bound_holds() { "ok" } else { "FAIL" },
+            r.norm_error,
+            r.edge_mass,
+            r.log_px_top
+        );
+    }
+    t
+}
