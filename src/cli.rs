@@ -15,7 +15,9 @@ use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::model::ModelConfig;
 use crate::optim::AdamConfig;
 use crate::analysis::Grid2;
+use crate::experiments::{self, Observe, SviRun};
 use crate::figures::{self, GridOptions, Session};
+use crate::svi::{SviInit, SviOptions};
 use crate::inference::model_ops;
 use crate::report::{write_report, ReportInputs};
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
@@ -55,6 +57,59 @@ pub enum Command {
     Curves(CurvesArgs),
     /// Every figure and the integration table of one checkpoint, with an index.html.
     Report(ReportArgs),
+    /// Stochastic variational inference without the encoder: fit q(z) to the observed pixels and complete the image.
+    Svi(SviArgs),
+    /// Variance of reparameterization vs score-function (± baseline) gradient estimators of the ELBO.
+    Estimators(EstimatorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SviArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Number of test images (the first N), fitted together
+    #[arg(long, default_value_t = 5)]
+    pub images: usize,
+    /// Observed pixels: all, top (top 14 rows), left (left 14 columns), or a 28×28 PNG mask (white = observed)
+    #[arg(long, default_value = "top")]
+    pub observe: String,
+    /// Starting point of q: the prior N(0, I) or the encoder's q for the observed pixels
+    #[arg(long, value_enum, default_value_t = SviInit::Prior)]
+    pub init: SviInit,
+    /// Reparameterized samples per image per step (M)
+    #[arg(long, default_value_t = 10)]
+    pub samples: usize,
+    /// Adam learning rate for μ and log σ
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
+    /// Stop after this many steps at most
+    #[arg(long, default_value_t = 3000)]
+    pub max_steps: usize,
+    /// Stop when the mean ELBO of the last W steps beats the W before by less than --tol nats
+    #[arg(long, default_value_t = 100)]
+    pub window: usize,
+    #[arg(long, default_value_t = 0.02)]
+    pub tol: f64,
+    /// Samples in the final ELBO estimates
+    #[arg(long, default_value_t = 1000)]
+    pub elbo_samples: usize,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EstimatorArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Test image index
+    #[arg(long, default_value_t = 0)]
+    pub image: usize,
+    /// Samples per gradient estimate (M)
+    #[arg(long, default_value_t = 10)]
+    pub samples: usize,
+    /// Independent estimates (R)
+    #[arg(long, default_value_t = 1000)]
+    pub reps: usize,
 }
 
 /// What every analysis command needs: a trained model, the data and a device.
@@ -463,6 +518,38 @@ fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
     print_paths(&[vec![r.csv], r.figures].concat())
 }
 
+fn cmd_svi(a: &SviArgs) -> Result<()> {
+    check_range("--images", a.images, 1, 1000)?;
+    check_range("--samples", a.samples, 1, 10_000)?;
+    check_range("--max-steps", a.max_steps, 1, 1_000_000)?;
+    check_range("--elbo-samples", a.elbo_samples, 2, 1_000_000)?;
+    if !(a.lr.is_finite() && a.lr > 0.0) || !(a.tol.is_finite() && a.tol >= 0.0) {
+        return Err(Error::Usage("--lr must be positive and --tol non-negative".into()));
+    }
+    let run = SviRun {
+        images: a.images,
+        observe: Observe::parse(&a.observe),
+        init: a.init,
+        opts: SviOptions { samples: a.samples, lr: a.lr, max_steps: a.max_steps, window: a.window, tol: a.tol, seed: a.model.seed },
+        elbo_samples: a.elbo_samples,
+    };
+    run.observe.mask()?;
+    let mut s = session(&a.model)?;
+    let pb = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(a.max_steps as u64) };
+    let r = experiments::svi(&mut s, &a.model.out, &run, &mut |step| pb.set_position(step as u64))?;
+    pb.finish_and_clear();
+    println!("image  digit  steps  conv   SVI ELBO ± s.e.    encoder ELBO   KL(q‖p_grid)   log p(x_obs)");
+    for row in &r.rows {
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
+        println!(
+            "{:>5}  {:>5}  {:>5}  {:>4}  {:>9.3} ± {:<6.3}  {:>12.3}  {:>13}  {:>13}",
+            row.image, row.label, row.steps, row.converged, row.elbo, row.elbo_std_err, row.encoder_elbo, opt(row.kl_to_grid_posterior), opt(row.log_px_obs_grid)
+        );
+    }
+    println!("fitted {} images ({} pixels observed) in {:.2} s on {}", r.rows.len(), run.observe.name(), r.seconds, s.ops.describe());
+    print_paths(&r.files)
+}
+
 fn cmd_report(a: &ReportArgs) -> Result<()> {
     let opts = grid_options(&a.grid)?;
     let ck = checkpoint::load(&a.model.checkpoint)?;
@@ -513,5 +600,17 @@ pub fn run(cli: Cli) -> Result<()> {
             print_paths(&[figures::training_curves(&a.metrics, &a.out)?])
         }
         Command::Report(a) => cmd_report(a),
+        Command::Svi(a) => cmd_svi(a),
+        Command::Estimators(a) => {
+            check_range("--samples", a.samples, 2, 100_000)?;
+            check_range("--reps", a.reps, 2, 1_000_000)?;
+            check_range("--samples × --reps", a.samples * a.reps, 4, 2_000_000)?;
+            let mut s = session(&a.model)?;
+            let t0 = std::time::Instant::now();
+            let (studies, files) = experiments::estimators(&mut s, &a.model.out, a.image, a.samples, a.reps)?;
+            print!("{}", experiments::format_estimators(&studies));
+            println!("{:.2} s on {}", t0.elapsed().as_secs_f64(), s.ops.describe());
+            print_paths(&files)
+        }
     }
 }

@@ -289,6 +289,75 @@ fn posteriors_for(s: &mut Session, o: &GridOptions, x: &[f32], mask: &[f32], enc
     Ok(out)
 }
 
+/// Points per side of the zoomed grids the contour figures are drawn from.
+const PLOT_GRID: usize = 61;
+
+/// A square window around where `post` has mass (cells above 1e-4 of the peak) and around q's
+/// 3.5σ ellipse, padded by 25%: posteriors of a trained model are a few tenths wide, far smaller
+/// than the [−4, 4]² integration grid, and would show as specks on it.
+fn zoom_window(post: &GridPosterior, q_mean: [f64; 2], q_std: [f64; 2]) -> Result<Grid2> {
+    let peak = post.log_joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (mut lo, mut hi) = ([q_mean[0] - 3.5 * q_std[0], q_mean[1] - 3.5 * q_std[1]], [q_mean[0] + 3.5 * q_std[0], q_mean[1] + 3.5 * q_std[1]]);
+    for (k, &l) in post.log_joint.iter().enumerate() {
+        if l >= peak - 1e-4f64.ln().abs() {
+            let p = post.grid.point(k);
+            for a in 0..2 {
+                lo[a] = lo[a].min(p[a] - post.grid.dx);
+                hi[a] = hi[a].max(p[a] + post.grid.dx);
+            }
+        }
+    }
+    let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
+    let half = 0.625 * (hi[0] - lo[0]).max(hi[1] - lo[1]).max(0.05);
+    let h = 2.0 * half / (PLOT_GRID - 1) as f64;
+    let g = Grid2::square(-half, half, h)?;
+    Ok(g.centred_on(centre))
+}
+
+/// One panel of a posterior figure: an image (with its observed-pixel mask), its posterior on the
+/// integration grid, and the Gaussian q to draw over it.
+pub struct PosteriorSpec<'a> {
+    pub x: &'a [f32],
+    pub mask: &'a [f32],
+    pub post: &'a GridPosterior,
+    pub q_mean: [f64; 2],
+    pub q_std: [f64; 2],
+    pub caption: String,
+}
+
+/// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's 1-2-3σ
+/// ellipses over them; the digit inset shows the observed pixels only.
+pub fn posterior_figure(ops: &mut dyn ModelOps, path: &Path, title: &str, p_label: &str, q_label: &str, specs: &[PosteriorSpec]) -> Result<()> {
+    let mut zoomed = Vec::with_capacity(specs.len());
+    for sp in specs {
+        let g = zoom_window(sp.post, sp.q_mean, sp.q_std)?;
+        zoomed.extend(grid_posteriors(ops, &g, sp.x, sp.mask)?);
+    }
+    let logs: Vec<Vec<f64>> = zoomed.iter().map(|p| p.log_posterior()).collect();
+    let observed: Vec<Vec<f32>> = specs.iter().map(|sp| sp.x.iter().zip(sp.mask).map(|(a, m)| a * m).collect()).collect();
+    let panels: Vec<PosteriorPanel> = specs
+        .iter()
+        .zip(&zoomed)
+        .enumerate()
+        .map(|(i, (sp, p))| PosteriorPanel {
+            caption: &sp.caption,
+            log_density: &logs[i],
+            nx: p.grid.nx,
+            ny: p.grid.ny,
+            x_min: p.grid.x_min,
+            y_min: p.grid.y_min,
+            dx: p.grid.dx,
+            dy: p.grid.dy,
+            q_mean: sp.q_mean,
+            q_std: sp.q_std,
+            digit: Some(&observed[i]),
+            p_label,
+            q_label,
+        })
+        .collect();
+    plots::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
+}
+
 /// log p(x) by grid integration vs the ELBO for the first `images` test images, on the full image
 /// and on its top half; table as CSV plus contour figures of p(z|x) with q(z|x) over them.
 pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<GridResult> {
@@ -341,34 +410,22 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
 
     let shown = o.plot_images.min(n);
     let mut figures = Vec::new();
-    for (posts, name, title, p_label) in [
-        (&post, "posterior.png", "True posterior p(z|x) (grid) and q(z|x)", "p(z|x) (grid)"),
-        (&post_top, "posterior_top_half.png", "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image", "p(z|x_top) (grid)"),
+    for (posts, mask, name, title, p_label) in [
+        (&post, &full, "posterior.png", "True posterior p(z|x) (grid) and q(z|x)", "p(z|x) (grid)"),
+        (&post_top, &top, "posterior_top_half.png", "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image", "p(z|x_top) (grid)"),
     ] {
-        let logs: Vec<Vec<f64>> = posts[..shown].iter().map(|p| p.log_posterior()).collect();
-        let captions: Vec<String> = (0..shown).map(|i| format!("test image {i} (digit {})", labels[i])).collect();
-        let panels: Vec<PosteriorPanel> = (0..shown)
-            .map(|i| {
-                let g = posts[i].grid;
-                PosteriorPanel {
-                    caption: &captions[i],
-                    log_density: &logs[i],
-                    nx: g.nx,
-                    ny: g.ny,
-                    x_min: g.x_min,
-                    y_min: g.y_min,
-                    dx: g.dx,
-                    dy: g.dy,
-                    q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
-                    q_std: [(0.5 * enc[i * 4 + 2] as f64).exp(), (0.5 * enc[i * 4 + 3] as f64).exp()],
-                    digit: Some(&x[i * PIXELS..(i + 1) * PIXELS]),
-                    p_label,
-                    q_label: "q(z|x) (encoder), 1-2-3 σ",
-                }
+        let specs: Vec<PosteriorSpec> = (0..shown)
+            .map(|i| PosteriorSpec {
+                x: &x[i * PIXELS..(i + 1) * PIXELS],
+                mask,
+                post: &posts[i],
+                q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
+                q_std: [(0.5 * enc[i * 4 + 2] as f64).exp(), (0.5 * enc[i * 4 + 3] as f64).exp()],
+                caption: format!("test image {i} (digit {})", labels[i]),
             })
             .collect();
         let path = out.join(name);
-        plots::posterior_contours(&path, title, 3.min(shown.max(1)), &panels)?;
+        posterior_figure(s.ops.as_mut(), &path, title, p_label, "q(z|x) (encoder), 1-2-3 σ", &specs)?;
         figures.push(path);
     }
     Ok(GridResult { rows, csv: csv_path, figures, seconds })

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod figures;
 pub mod gpu;
 pub mod inference;

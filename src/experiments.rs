@@ -1,0 +1,321 @@
+//! `vae-gpu svi` and `vae-gpu estimators`: inference without the encoder (image completion) and
+//! the variance of gradient estimators, with their figures and JSON/CSV summaries.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::analysis::{elbo_estimate, grid_posteriors, left_cols_mask, top_rows_mask, Grid2};
+use crate::checkpoint::write_atomic;
+use crate::data::{IMAGE_SIDE, PIXELS};
+use crate::error::{Error, Result};
+use crate::figures::{posterior_figure, PosteriorSpec, Session};
+use crate::plots::{self, Panel};
+use crate::rng::{binarize_uniforms, noise_row, stream};
+use crate::svi::{fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions};
+
+/// Which pixels SVI may look at.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observe {
+    /// The whole image: reconstruction without the encoder.
+    All,
+    /// The top 14 rows.
+    Top,
+    /// The left 14 columns.
+    Left,
+    /// A 28×28 PNG: pixels brighter than 127 are observed.
+    Custom(PathBuf),
+}
+
+impl Observe {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "all" => Observe::All,
+            "top" => Observe::Top,
+            "left" => Observe::Left,
+            path => Observe::Custom(PathBuf::from(path)),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Observe::All => "all",
+            Observe::Top => "top",
+            Observe::Left => "left",
+            Observe::Custom(_) => "custom",
+        }
+    }
+
+    /// The observed-pixel mask (1 = observed), 784 values.
+    pub fn mask(&self) -> Result<Vec<f32>> {
+        match self {
+            Observe::All => Ok(vec![1.0; PIXELS]),
+            Observe::Top => Ok(top_rows_mask(IMAGE_SIDE / 2)),
+            Observe::Left => Ok(left_cols_mask(IMAGE_SIDE / 2)),
+            Observe::Custom(p) => {
+                let img = image::open(p)
+                    .map_err(|e| Error::Usage(format!("--observe {}: not a readable image ({e}); give all, top, left or a 28×28 PNG", p.display())))?
+                    .to_luma8();
+                if img.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
+                    return Err(Error::Usage(format!("--observe {}: mask is {:?}, must be 28×28 pixels", p.display(), img.dimensions())));
+                }
+                let m: Vec<f32> = img.pixels().map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 }).collect();
+                if m.iter().all(|&v| v == 0.0) {
+                    return Err(Error::Usage(format!("--observe {}: the mask observes no pixel (white = observed)", p.display())));
+                }
+                Ok(m)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SviRun {
+    pub images: usize,
+    pub observe: Observe,
+    pub init: SviInit,
+    pub opts: SviOptions,
+    pub elbo_samples: usize,
+}
+
+/// One line of the SVI summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct SviRow {
+    pub image: usize,
+    pub label: u8,
+    pub observe: String,
+    pub steps: usize,
+    pub converged: bool,
+    /// ELBO of the observed pixels under the fitted q (Monte Carlo, `elbo_samples` draws).
+    pub elbo: f64,
+    pub elbo_std_err: f64,
+    /// The same for the encoder's q(z|x̃), x̃ = the image with unobserved pixels set to 0.
+    pub encoder_elbo: f64,
+    pub mu: Vec<f32>,
+    pub sigma: Vec<f32>,
+    /// KL(q ‖ p(z|x_obs)) on the integration grid (2-D latents only).
+    pub kl_to_grid_posterior: Option<f64>,
+    pub log_px_obs_grid: Option<f64>,
+}
+
+pub struct SviOutput {
+    pub rows: Vec<SviRow>,
+    pub files: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// KL(q ‖ p) with q = N(μ, diag σ²) and p a grid posterior, both normalized on the grid.
+fn kl_on_grid(grid: &Grid2, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 {
+    let log_q: Vec<f64> = (0..grid.len())
+        .map(|k| {
+            let z = grid.point(k);
+            (0..2).map(|d| crate::cpu::reference::log_normal(z[d], mu[d] as f64, 2.0 * (sigma[d] as f64).ln())).sum()
+        })
+        .collect();
+    let log_zq = crate::analysis::log_integral(&log_q, grid);
+    let area = grid.cell_area();
+    log_q.iter().zip(log_post).map(|(&lq, &lp)| {
+        let q = (lq - log_zq).exp() * area;
+        if q > 0.0 { q * (lq - log_zq - lp) } else { 0.0 }
+    }).sum()
+}
+
+/// Fits q for the first `images` test images from their observed pixels, and writes the
+/// completion figure, the posterior figure (2-D latents) and the summary as JSON and CSV.
+pub fn svi(s: &mut Session, out: &Path, run: &SviRun, progress: &mut dyn FnMut(usize)) -> Result<SviOutput> {
+    let t0 = std::time::Instant::now();
+    let dz = s.ck.config.model.latent;
+    let mask = run.observe.mask()?;
+    let (x, labels) = s.test_images(run.images);
+    let n = labels.len();
+    let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
+    let x_obs: Vec<f32> = x.iter().zip(&masks).map(|(a, m)| a * m).collect();
+    let enc = s.ops.encode(&x_obs)?;
+    let init: Vec<f32> = match run.init {
+        SviInit::Prior => vec![0.0; n * 2 * dz],
+        SviInit::Encoder => enc.chunks(2 * dz).flat_map(|r| r[..dz].iter().copied().chain(r[dz..].iter().map(|lv| 0.5 * lv)).collect::<Vec<_>>()).collect(),
+    };
+    let fits = fit(s.ops.as_mut(), &x, &masks, &init, &run.opts, progress)?;
+    let grid = Grid2::square(-4.0, 4.0, 0.1)?;
+    let posts = if dz == 2 { Some(grid_posteriors(s.ops.as_mut(), &grid, &x, &masks)?) } else { None };
+    let mut rows = Vec::with_capacity(n);
+    for (i, f) in fits.iter().enumerate() {
+        let xi = &x[i * PIXELS..(i + 1) * PIXELS];
+        let e = elbo_estimate(s.ops.as_mut(), xi, &mask, &f.mu, &f.logvar(), run.elbo_samples, s.seed, i as u32)?;
+        let (emu, elv) = (&enc[i * 2 * dz..i * 2 * dz + dz], &enc[i * 2 * dz + dz..(i + 1) * 2 * dz]);
+        let ee = elbo_estimate(s.ops.as_mut(), xi, &mask, emu, elv, run.elbo_samples, s.seed, i as u32)?;
+        let (kl, lpx) = match &posts {
+            Some(p) => (Some(kl_on_grid(&grid, &p[i].log_posterior(), &f.mu, &f.sigma())), Some(p[i].log_px)),
+            None => (None, None),
+        };
+        rows.push(SviRow {
+            image: i,
+            label: labels[i],
+            observe: run.observe.name().to_string(),
+            steps: f.steps,
+            converged: f.converged,
+            elbo: e.mean,
+            elbo_std_err: e.std_err,
+            encoder_elbo: ee.mean,
+            mu: f.mu.clone(),
+            sigma: f.sigma(),
+            kl_to_grid_posterior: kl,
+            log_px_obs_grid: lpx,
+        });
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut files = vec![completion_figure(s, out, run, &x, &mask, &enc, &fits)?];
+    if let Some(posts) = &posts {
+        let specs: Vec<PosteriorSpec> = (0..n.min(6))
+            .map(|i| PosteriorSpec {
+                x: &x[i * PIXELS..(i + 1) * PIXELS],
+                mask: &mask,
+                post: &posts[i],
+                q_mean: [fits[i].mu[0] as f64, fits[i].mu[1] as f64],
+                q_std: [fits[i].sigma()[0] as f64, fits[i].sigma()[1] as f64],
+                caption: format!("test image {i} (digit {}), {} pixels observed", labels[i], run.observe.name()),
+            })
+            .collect();
+        let path = out.join(format!("svi_posterior_{}.png", run.observe.name()));
+        posterior_figure(s.ops.as_mut(), &path, "p(z|x_observed) (grid) and the q(z) fitted by SVI", "p(z|x_obs) (grid)", "q(z) fitted by SVI, 1-2-3 σ", &specs)?;
+        files.push(path);
+    }
+    let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?;
+    let jpath = out.join(format!("svi_{}.json", run.observe.name()));
+    write_atomic(&jpath, &json)?;
+    let mut csv = Vec::new();
+    let _ = writeln!(csv, "image,label,observe,steps,converged,elbo,elbo_std_err,encoder_elbo,mu,sigma,kl_to_grid_posterior,log_px_obs_grid");
+    let list = |v: &[f32]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ");
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
+    for r in &rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{:.4},{:.4},{:.4},{},{},{},{}",
+            r.image, r.label, r.observe, r.steps, r.converged, r.elbo, r.elbo_std_err, r.encoder_elbo, list(&r.mu), list(&r.sigma), opt(r.kl_to_grid_posterior), opt(r.log_px_obs_grid)
+        );
+    }
+    let cpath = out.join(format!("svi_{}.csv", run.observe.name()));
+    write_atomic(&cpath, &csv)?;
+    files.extend([jpath, cpath]);
+    Ok(SviOutput { rows, files, seconds })
+}
+
+/// `all`: original | mean of p(x|μ) from the fitted q | mean through the encoder. Otherwise:
+/// original | observed pixels (rest black) | completed with the decoder mean | completed with a
+/// sample (z ~ q, missing pixels ~ p(x|z)); observed pixels are always kept from the input.
+fn completion_figure(s: &mut Session, out: &Path, run: &SviRun, x: &[f32], mask: &[f32], enc: &[f32], fits: &[SviFit]) -> Result<PathBuf> {
+    let dz = s.ck.config.model.latent;
+    let n = fits.len();
+    let mu: Vec<f32> = fits.iter().flat_map(|f| f.mu.clone()).collect();
+    let fitted_mean = s.decode_means(&mu)?;
+    let path = out.join(format!("svi_{}.png", run.observe.name()));
+    if run.observe == Observe::All {
+        let enc_mu: Vec<f32> = enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect();
+        let enc_mean = s.decode_means(&enc_mu)?;
+        let tiles = interleave3(x, &fitted_mean, &enc_mean);
+        plots::image_panels(&path, "Reconstruction without the encoder (SVI) vs through the encoder", &[Panel { caption: "original | p(x|z=μ) of the SVI q | p(x|z=μ) of the encoder's q", rows: n, cols: 3, images: &tiles }])?;
+        return Ok(path);
+    }
+    let mut eps = vec![0.0f32; dz];
+    let z: Vec<f32> = fits
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            noise_row(s.seed, stream::ANALYSIS, u32::MAX, i as u32, dz, &mut eps);
+            (0..dz).map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d]).collect::<Vec<_>>()
+        })
+        .collect();
+    let sampled_mean = s.decode_means(&z)?;
+    let mut u = vec![0.0f32; PIXELS];
+    let mut tiles = Vec::with_capacity(n * 4 * PIXELS);
+    for i in 0..n {
+        let xi = &x[i * PIXELS..(i + 1) * PIXELS];
+        binarize_uniforms(s.seed ^ 0x5a5a, 0, i as u32, PIXELS, &mut u);
+        tiles.extend_from_slice(xi);
+        tiles.extend(xi.iter().zip(mask).map(|(a, m)| a * m));
+        tiles.extend((0..PIXELS).map(|p| if mask[p] > 0.0 { xi[p] } else { fitted_mean[i * PIXELS + p] }));
+        tiles.extend((0..PIXELS).map(|p| if mask[p] > 0.0 { xi[p] } else if sampled_mean[i * PIXELS + p] > u[p] { 1.0 } else { 0.0 }));
+    }
+    let title = format!("Completing images from their {} pixels by SVI (no encoder)", run.observe.name());
+    plots::image_panels(&path, &title, &[Panel { caption: "original | observed | completed with p(x|z=μ) | completed with a sample", rows: n, cols: 4, images: &tiles }])?;
+    Ok(path)
+}
+
+fn interleave3(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
+    a.chunks(PIXELS).zip(b.chunks(PIXELS)).zip(c.chunks(PIXELS)).flat_map(|((x, y), z)| x.iter().chain(y).chain(z).copied().collect::<Vec<_>>()).collect()
+}
+
+/// The estimator study for one q.
+#[derive(Clone, Debug, Serialize)]
+pub struct EstimatorStudy {
+    pub q: String,
+    pub mu: Vec<f32>,
+    pub sigma: Vec<f32>,
+    pub samples_per_estimate: usize,
+    pub repetitions: usize,
+    pub estimators: Vec<EstimatorStats>,
+    /// var(score function) / var(reparameterization), per component.
+    pub variance_ratio_sf_over_rp: Vec<f64>,
+    /// var(score function with baseline) / var(reparameterization), per component.
+    pub variance_ratio_sfb_over_rp: Vec<f64>,
+}
+
+/// Reparameterization vs score-function (± baseline) estimates of ∇_μ ELBO for test image
+/// `image` under the encoder's q(z|x) and under a free q = N(0, I); table, JSON and histograms.
+pub fn estimators(s: &mut Session, out: &Path, image: usize, samples: usize, reps: usize) -> Result<(Vec<EstimatorStudy>, Vec<PathBuf>)> {
+    let dz = s.ck.config.model.latent;
+    let (x_all, labels) = s.test_images(image + 1);
+    if image >= labels.len() {
+        return Err(Error::Usage(format!("--image {image} is past the {} test images", labels.len())));
+    }
+    let x = x_all[image * PIXELS..(image + 1) * PIXELS].to_vec();
+    let mask = vec![1.0f32; PIXELS];
+    let enc = s.ops.encode(&x)?;
+    let enc_q = (enc[..dz].to_vec(), enc[dz..].iter().map(|lv| 0.5 * lv).collect::<Vec<f32>>());
+    let free_q = (vec![0.0f32; dz], vec![0.0f32; dz]);
+    let mut studies = Vec::new();
+    let mut files = Vec::new();
+    for (name, file, (mu, ls)) in [("encoder q(z|x)", "encoder", enc_q), ("free q = N(0, I)", "free", free_q)] {
+        let est = gradient_estimators(s.ops.as_mut(), &x, &mask, &mu, &ls, samples, reps, s.seed)?;
+        let ratio = |a: &EstimatorStats, b: &EstimatorStats| a.variance.iter().zip(&b.variance).map(|(x, y)| x / y).collect::<Vec<f64>>();
+        let path = out.join(format!("estimators_{file}.png"));
+        let title = format!("∇μ₁ ELBO estimates, test image {image} (digit {}), {name}, M = {samples}, {reps} repetitions", labels[image]);
+        let panels: Vec<(&str, &[f64])> = est.iter().map(|e| (e.name.as_str(), e.first.as_slice())).collect();
+        plots::histograms(&path, &title, &panels, 40)?;
+        files.push(path);
+        studies.push(EstimatorStudy {
+            q: name.to_string(),
+            sigma: ls.iter().map(|l| l.exp()).collect(),
+            mu,
+            samples_per_estimate: samples,
+            repetitions: reps,
+            variance_ratio_sf_over_rp: ratio(&est[1], &est[0]),
+            variance_ratio_sfb_over_rp: ratio(&est[2], &est[0]),
+            estimators: est.to_vec(),
+        });
+    }
+    let json = serde_json::to_vec_pretty(&studies).map_err(|e| Error::Io(e.to_string()))?;
+    let jpath = out.join("estimators.json");
+    write_atomic(&jpath, &json)?;
+    files.push(jpath);
+    Ok((studies, files))
+}
+
+/// The estimator table as aligned text.
+pub fn format_estimators(studies: &[EstimatorStudy]) -> String {
+    let mut t = String::new();
+    for st in studies {
+        t += &format!("{} (μ = {:?}, σ = {:?}), M = {}, {} repetitions\n", st.q, st.mu, st.sigma, st.samples_per_estimate, st.repetitions);
+        t += "  estimator                    component        mean ± s.e.        variance\n";
+        for e in &st.estimators {
+            for d in 0..e.mean.len() {
+                t += &format!("  {:<27}  {:>9}  {:>10.4} ± {:<8.4}  {:>12.4}\n", e.name, d, e.mean[d], e.std_err[d], e.variance[d]);
+            }
+        }
+        let fmt = |v: &[f64]| v.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", ");
+        t += &format!("  variance ratio score function / reparameterization: {}\n", fmt(&st.variance_ratio_sf_over_rp));
+        t += &format!("  variance ratio score function + baseline / reparameterization: {}\n", fmt(&st.variance_ratio_sfb_over_rp));
+    }
+    t
+}
