@@ -9,7 +9,11 @@ use crate::rng::{noise_row, stream};
 
 /// log Σ exp(vᵢ) without overflow: shifts by the maximum. −∞ for an empty or all −∞ input.
 pub fn logsumexp(v: &[f64]) -> f64 {
-    let m = v.iter().copied().filter(|x| !x.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+    let m = v
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .fold(f64::NEG_INFINITY, f64::max);
     if m == f64::NEG_INFINITY || m.is_nan() {
         return m;
     }
@@ -43,11 +47,15 @@ impl Grid2 {
     /// [lo₀, hi₀] × [lo₁, hi₁] with spacing `h`.
     pub fn rect(lo: [f64; 2], hi: [f64; 2], h: f64) -> Result<Self> {
         if !(h.is_finite() && h > 0.0) {
-            return Err(Error::Usage(format!("grid spacing {h} must be a positive number")));
+            return Err(Error::Usage(format!(
+                "grid spacing {h} must be a positive number"
+            )));
         }
         let count = |a: f64, b: f64| -> Result<usize> {
             if !(a.is_finite() && b.is_finite() && b > a) {
-                return Err(Error::Usage(format!("grid bounds [{a}, {b}] must be finite with lower < upper")));
+                return Err(Error::Usage(format!(
+                    "grid bounds [{a}, {b}] must be finite with lower < upper"
+                )));
             }
             Ok(((b - a) / h + 1e-9).floor() as usize + 1)
         };
@@ -57,14 +65,25 @@ impl Grid2 {
                 "a {nx}×{ny} grid has more than {MAX_GRID_POINTS} points; use a larger spacing or smaller bounds"
             )));
         }
-        Ok(Self { x_min: lo[0], y_min: lo[1], dx: h, dy: h, nx, ny })
+        Ok(Self {
+            x_min: lo[0],
+            y_min: lo[1],
+            dx: h,
+            dy: h,
+            nx,
+            ny,
+        })
     }
 
     /// The same extent as `self`, shifted so that its centre is `c`.
     pub fn centred_on(&self, c: [f64; 2]) -> Self {
         let half_x = (self.nx - 1) as f64 * self.dx / 2.0;
         let half_y = (self.ny - 1) as f64 * self.dy / 2.0;
-        Self { x_min: c[0] - half_x, y_min: c[1] - half_y, ..*self }
+        Self {
+            x_min: c[0] - half_x,
+            y_min: c[1] - half_y,
+            ..*self
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -77,12 +96,17 @@ impl Grid2 {
 
     pub fn point(&self, k: usize) -> [f64; 2] {
         let (i, j) = (k / self.nx, k % self.nx);
-        [self.x_min + j as f64 * self.dx, self.y_min + i as f64 * self.dy]
+        [
+            self.x_min + j as f64 * self.dx,
+            self.y_min + i as f64 * self.dy,
+        ]
     }
 
     /// All points as `[len, 2]` f32, the decoder's input layout.
     pub fn points_f32(&self) -> Vec<f32> {
-        (0..self.len()).flat_map(|k| self.point(k).map(|v| v as f32)).collect()
+        (0..self.len())
+            .flat_map(|k| self.point(k).map(|v| v as f32))
+            .collect()
     }
 
     pub fn cell_area(&self) -> f64 {
@@ -125,10 +149,24 @@ impl GridPosterior {
     pub fn from_log_joint(grid: Grid2, log_joint: Vec<f64>) -> Self {
         let log_px = log_integral(&log_joint, &grid);
         let area = grid.cell_area();
-        let mass: Vec<f64> = log_joint.iter().map(|&l| (l - log_px).exp() * area).collect();
+        let mass: Vec<f64> = log_joint
+            .iter()
+            .map(|&l| (l - log_px).exp() * area)
+            .collect();
         let norm_error = (mass.iter().sum::<f64>() - 1.0).abs();
-        let edge_mass = mass.iter().enumerate().filter(|(k, _)| grid.on_edge(*k)).map(|(_, m)| m).sum();
-        Self { grid, log_joint, log_px, norm_error, edge_mass }
+        let edge_mass = mass
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| grid.on_edge(*k))
+            .map(|(_, m)| m)
+            .sum();
+        Self {
+            grid,
+            log_joint,
+            log_px,
+            norm_error,
+            edge_mass,
+        }
     }
 
     /// log p(z|x) on the grid.
@@ -139,7 +177,12 @@ impl GridPosterior {
 
 /// Grid posteriors of several images (each with its observed-pixel mask) on one shared grid: the
 /// grid is decoded once and each image's log-likelihood is one row of a matrix product.
-pub fn grid_posteriors(ops: &mut dyn ModelOps, grid: &Grid2, x: &[f32], mask: &[f32]) -> Result<Vec<GridPosterior>> {
+pub fn grid_posteriors(
+    ops: &mut dyn ModelOps,
+    grid: &Grid2,
+    x: &[f32],
+    mask: &[f32],
+) -> Result<Vec<GridPosterior>> {
     if ops.config().latent != 2 {
         return Err(Error::Usage(format!(
             "grid integration needs a 2-D latent space and this model has Dz = {}; train one with \
@@ -154,7 +197,11 @@ pub fn grid_posteriors(ops: &mut dyn ModelOps, grid: &Grid2, x: &[f32], mask: &[
     Ok(ll
         .chunks(g)
         .map(|row| {
-            let lj = row.iter().zip(&log_prior).map(|(&l, &p)| l as f64 + p).collect();
+            let lj = row
+                .iter()
+                .zip(&log_prior)
+                .map(|(&l, &p)| l as f64 + p)
+                .collect();
             GridPosterior::from_log_joint(*grid, lj)
         })
         .collect())
@@ -172,14 +219,23 @@ impl Estimate {
     pub fn from_samples(v: &[f64]) -> Self {
         let n = v.len() as f64;
         let mean = v.iter().sum::<f64>() / n;
-        let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { f64::NAN };
-        Self { mean, std_err: (var / n).sqrt(), samples: v.len() }
+        let var = if v.len() > 1 {
+            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            f64::NAN
+        };
+        Self {
+            mean,
+            std_err: (var / n).sqrt(),
+            samples: v.len(),
+        }
     }
 }
 
 /// ELBO of one image under q(z|x) = N(μ, diag exp(logvar)): mean over `samples` draws of
 /// log p(x_obs|z) + log p(z) − log q(z|x), with ε from Philox stream ANALYSIS, counter (image id,
 /// block, sample index) — the same draws on every device.
+#[allow(clippy::too_many_arguments)]
 pub fn elbo_estimate(
     ops: &mut dyn ModelOps,
     x: &[f32],
@@ -205,7 +261,11 @@ pub fn elbo_estimate(
         log_pq.push(acc);
     }
     let ll = ops.loglik_matrix(&z, x, mask)?;
-    let elbos: Vec<f64> = ll.iter().zip(&log_pq).map(|(&l, &pq)| l as f64 + pq).collect();
+    let elbos: Vec<f64> = ll
+        .iter()
+        .zip(&log_pq)
+        .map(|(&l, &pq)| l as f64 + pq)
+        .collect();
     Ok(Estimate::from_samples(&elbos))
 }
 
@@ -217,7 +277,17 @@ pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
     if d == 2 {
         return points.chunks(2).map(|p| [p[0], p[1]]).collect();
     }
-    let mean: Vec<f64> = (0..d).map(|j| points.iter().skip(j).step_by(d).map(|&v| v as f64).sum::<f64>() / n.max(1) as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| {
+            points
+                .iter()
+                .skip(j)
+                .step_by(d)
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / n.max(1) as f64
+        })
+        .collect();
     let mut cov = vec![0.0f64; d * d];
     for p in points.chunks(d) {
         for a in 0..d {
@@ -230,7 +300,9 @@ pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
     for _ in 0..2.min(d) {
         let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 0.01).collect();
         for _ in 0..500 {
-            let mut w: Vec<f64> = (0..d).map(|a| (0..d).map(|b| cov[a * d + b] * v[b]).sum()).collect();
+            let mut w: Vec<f64> = (0..d)
+                .map(|a| (0..d).map(|b| cov[a * d + b] * v[b]).sum())
+                .collect();
             for u in &dirs {
                 let dot: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
                 w.iter_mut().zip(u).for_each(|(a, b)| *a -= dot * b);
@@ -246,7 +318,12 @@ pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
     points
         .chunks(d)
         .map(|p| {
-            let proj = |u: &Vec<f64>| u.iter().enumerate().map(|(j, &uj)| (p[j] as f64 - mean[j]) * uj).sum::<f64>() as f32;
+            let proj = |u: &Vec<f64>| {
+                u.iter()
+                    .enumerate()
+                    .map(|(j, &uj)| (p[j] as f64 - mean[j]) * uj)
+                    .sum::<f64>() as f32
+            };
             [proj(&dirs[0]), dirs.get(1).map_or(0.0, proj)]
         })
         .collect()
@@ -254,10 +331,26 @@ pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
 
 /// Mask of the top `rows` image rows (observed) for 28×28 images.
 pub fn top_rows_mask(rows: usize) -> Vec<f32> {
-    (0..crate::data::PIXELS).map(|p| if p / crate::data::IMAGE_SIDE < rows { 1.0 } else { 0.0 }).collect()
+    (0..crate::data::PIXELS)
+        .map(|p| {
+            if p / crate::data::IMAGE_SIDE < rows {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Mask of the left `cols` image columns (observed).
 pub fn left_cols_mask(cols: usize) -> Vec<f32> {
-    (0..crate::data::PIXELS).map(|p| if p % crate::data::IMAGE_SIDE < cols { 1.0 } else { 0.0 }).collect()
+    (0..crate::data::PIXELS)
+        .map(|p| {
+            if p % crate::data::IMAGE_SIDE < cols {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }

@@ -5,21 +5,21 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analysis::Grid2;
 use crate::backend::{Split, TrainConfig};
 use crate::batch::Binarize;
 use crate::checkpoint;
 use crate::data::{default_data_dir, Mnist};
 use crate::error::{Error, Result};
-use crate::gpu::trainer::OptimizerOn;
-use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
-use crate::model::ModelConfig;
-use crate::optim::AdamConfig;
-use crate::analysis::Grid2;
 use crate::experiments::{self, Observe, SviRun};
 use crate::figures::{self, GridOptions, Session};
-use crate::svi::{SviInit, SviOptions};
+use crate::gpu::trainer::OptimizerOn;
+use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::inference::model_ops;
+use crate::model::ModelConfig;
+use crate::optim::AdamConfig;
 use crate::report::{write_report, ReportInputs};
+use crate::svi::{SviInit, SviOptions};
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
 
 #[derive(Parser, Debug)]
@@ -472,7 +472,12 @@ fn session(a: &ModelArgs) -> Result<Session> {
     let mnist = load_mnist(&a.data)?;
     std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
     let ops = model_ops(a.device, &ck.config.model, &ck.state.params)?;
-    Ok(Session { ck, test: mnist.test, ops, seed: a.seed })
+    Ok(Session {
+        ck,
+        test: mnist.test,
+        ops,
+        seed: a.seed,
+    })
 }
 
 fn grid_options(g: &GridOptionArgs) -> Result<GridOptions> {
@@ -523,45 +528,98 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
     check_range("--samples", a.samples, 1, 10_000)?;
     check_range("--max-steps", a.max_steps, 1, 1_000_000)?;
     check_range("--elbo-samples", a.elbo_samples, 2, 1_000_000)?;
-    if !(a.lr.is_finite() && a.lr > 0.0) || !(a.tol.is_finite() && a.tol >= 0.0) {
-        return Err(Error::Usage("--lr must be positive and --tol non-negative".into()));
+    if !(a.lr.is_finite() && a.lr > 0.0 && a.tol.is_finite() && a.tol >= 0.0) {
+        return Err(Error::Usage(
+            "--lr must be positive and --tol non-negative".into(),
+        ));
     }
     let run = SviRun {
         images: a.images,
         observe: Observe::parse(&a.observe),
         init: a.init,
-        opts: SviOptions { samples: a.samples, lr: a.lr, max_steps: a.max_steps, window: a.window, tol: a.tol, seed: a.model.seed },
+        opts: SviOptions {
+            samples: a.samples,
+            lr: a.lr,
+            max_steps: a.max_steps,
+            window: a.window,
+            tol: a.tol,
+            seed: a.model.seed,
+        },
         elbo_samples: a.elbo_samples,
     };
     run.observe.mask()?;
     let mut s = session(&a.model)?;
-    let pb = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(a.max_steps as u64) };
-    let r = experiments::svi(&mut s, &a.model.out, &run, &mut |step| pb.set_position(step as u64))?;
+    let pb = if a.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(a.max_steps as u64)
+    };
+    let r = experiments::svi(&mut s, &a.model.out, &run, &mut |step| {
+        pb.set_position(step as u64)
+    })?;
     pb.finish_and_clear();
-    println!("image  digit  steps  conv   SVI ELBO ± s.e.    encoder ELBO   KL(q‖p_grid)   log p(x_obs)");
+    println!(
+        "image  digit  steps  conv   SVI ELBO ± s.e.    encoder ELBO   KL(q‖p_grid)   log p(x_obs)"
+    );
     for row in &r.rows {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
         println!(
             "{:>5}  {:>5}  {:>5}  {:>4}  {:>9.3} ± {:<6.3}  {:>12.3}  {:>13}  {:>13}",
-            row.image, row.label, row.steps, row.converged, row.elbo, row.elbo_std_err, row.encoder_elbo, opt(row.kl_to_grid_posterior), opt(row.log_px_obs_grid)
+            row.image,
+            row.label,
+            row.steps,
+            row.converged,
+            row.elbo,
+            row.elbo_std_err,
+            row.encoder_elbo,
+            opt(row.kl_to_grid_posterior),
+            opt(row.log_px_obs_grid)
         );
     }
-    println!("fitted {} images ({} pixels observed) in {:.2} s on {}", r.rows.len(), run.observe.name(), r.seconds, s.ops.describe());
+    println!(
+        "fitted {} images ({} pixels observed) in {:.2} s on {}",
+        r.rows.len(),
+        run.observe.name(),
+        r.seconds,
+        s.ops.describe()
+    );
     print_paths(&r.files)
 }
 
 fn cmd_report(a: &ReportArgs) -> Result<()> {
     let opts = grid_options(&a.grid)?;
     let ck = checkpoint::load(&a.model.checkpoint)?;
-    let splits = Arc::new(make_splits(load_mnist(&a.model.data)?, ck.train_size, ck.val_size, 10_000)?);
-    let mut backend = make_backend(resolve_device(a.model.device), OptimizerOn::Gpu, &ck.config, splits)?;
+    let splits = Arc::new(make_splits(
+        load_mnist(&a.model.data)?,
+        ck.train_size,
+        ck.val_size,
+        10_000,
+    )?);
+    let mut backend = make_backend(
+        resolve_device(a.model.device),
+        OptimizerOn::Gpu,
+        &ck.config,
+        splits,
+    )?;
     backend.set_state(&ck.state)?;
-    let (train_elbo, test_elbo) = (backend.evaluate(Split::Train)?, backend.evaluate(Split::Test)?);
+    let (train_elbo, test_elbo) = (
+        backend.evaluate(Split::Train)?,
+        backend.evaluate(Split::Test)?,
+    );
     let device = backend.describe();
     drop(backend);
     let mut s = session(&a.model)?;
-    let metrics = a.metrics.clone().or_else(|| a.model.checkpoint.parent().map(|d| d.join("metrics.jsonl")));
-    let inputs = ReportInputs { metrics, train_elbo, test_elbo, device, grid: opts };
+    let metrics = a
+        .metrics
+        .clone()
+        .or_else(|| a.model.checkpoint.parent().map(|d| d.join("metrics.jsonl")));
+    let inputs = ReportInputs {
+        metrics,
+        train_elbo,
+        test_elbo,
+        device,
+        grid: opts,
+    };
     let html = write_report(&mut s, &a.model.out, &inputs)?;
     println!("train ELBO {train_elbo:.3}, test ELBO {test_elbo:.3}");
     println!("wrote {}", html.display());
@@ -575,7 +633,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devices => cmd_devices(),
         Command::GridPosterior(a) => cmd_grid_posterior(a),
         Command::Samples(a) => print_paths(&figures::prior_samples(&mut session(a)?, &a.out)?),
-        Command::Reconstructions(a) => print_paths(&figures::reconstructions(&mut session(a)?, &a.out)?),
+        Command::Reconstructions(a) => {
+            print_paths(&figures::reconstructions(&mut session(a)?, &a.out)?)
+        }
         Command::LatentScatter(a) => {
             check_range("--n", a.n, 1, 10_000)?;
             let (p, _) = figures::latent_scatter(&mut session(&a.model)?, &a.model.out, a.n)?;
@@ -585,15 +645,31 @@ pub fn run(cli: Cli) -> Result<()> {
             check_range("--size", a.size, 2, 100)?;
             let mut s = session(&a.model)?;
             let bounds = match &a.bounds {
-                Some(b) if b.len() == 4 && b.iter().all(|v| v.is_finite()) && b[0] < b[1] && b[2] < b[3] => [b[0], b[1], b[2], b[3]],
-                Some(b) => return Err(Error::Usage(format!("--bounds {b:?} must be z1_min z1_max z2_min z2_max with min < max"))),
+                Some(b)
+                    if b.len() == 4
+                        && b.iter().all(|v| v.is_finite())
+                        && b[0] < b[1]
+                        && b[2] < b[3] =>
+                {
+                    [b[0], b[1], b[2], b[3]]
+                }
+                Some(b) => {
+                    return Err(Error::Usage(format!(
+                        "--bounds {b:?} must be z1_min z1_max z2_min z2_max with min < max"
+                    )))
+                }
                 None => figures::latent_scatter(&mut s, &a.model.out, 10_000)?.1,
             };
             print_paths(&[figures::lattice(&mut s, &a.model.out, a.size, bounds)?])
         }
         Command::Interpolate(a) => {
             check_range("--steps", a.steps, 2, 50)?;
-            print_paths(&[figures::interpolation(&mut session(&a.model)?, &a.model.out, a.steps, a.sampled)?])
+            print_paths(&[figures::interpolation(
+                &mut session(&a.model)?,
+                &a.model.out,
+                a.steps,
+                a.sampled,
+            )?])
         }
         Command::Curves(a) => {
             std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
@@ -607,9 +683,14 @@ pub fn run(cli: Cli) -> Result<()> {
             check_range("--samples × --reps", a.samples * a.reps, 4, 2_000_000)?;
             let mut s = session(&a.model)?;
             let t0 = std::time::Instant::now();
-            let (studies, files) = experiments::estimators(&mut s, &a.model.out, a.image, a.samples, a.reps)?;
+            let (studies, files) =
+                experiments::estimators(&mut s, &a.model.out, a.image, a.samples, a.reps)?;
             print!("{}", experiments::format_estimators(&studies));
-            println!("{:.2} s on {}", t0.elapsed().as_secs_f64(), s.ops.describe());
+            println!(
+                "{:.2} s on {}",
+                t0.elapsed().as_secs_f64(),
+                s.ops.describe()
+            );
             print_paths(&files)
         }
     }

@@ -58,11 +58,21 @@ impl Observe {
                     .map_err(|e| Error::Usage(format!("--observe {}: not a readable image ({e}); give all, top, left or a 28×28 PNG", p.display())))?
                     .to_luma8();
                 if img.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
-                    return Err(Error::Usage(format!("--observe {}: mask is {:?}, must be 28×28 pixels", p.display(), img.dimensions())));
+                    return Err(Error::Usage(format!(
+                        "--observe {}: mask is {:?}, must be 28×28 pixels",
+                        p.display(),
+                        img.dimensions()
+                    )));
                 }
-                let m: Vec<f32> = img.pixels().map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 }).collect();
+                let m: Vec<f32> = img
+                    .pixels()
+                    .map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 })
+                    .collect();
                 if m.iter().all(|&v| v == 0.0) {
-                    return Err(Error::Usage(format!("--observe {}: the mask observes no pixel (white = observed)", p.display())));
+                    return Err(Error::Usage(format!(
+                        "--observe {}: the mask observes no pixel (white = observed)",
+                        p.display()
+                    )));
                 }
                 Ok(m)
             }
@@ -110,20 +120,41 @@ fn kl_on_grid(grid: &Grid2, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 
     let log_q: Vec<f64> = (0..grid.len())
         .map(|k| {
             let z = grid.point(k);
-            (0..2).map(|d| crate::cpu::reference::log_normal(z[d], mu[d] as f64, 2.0 * (sigma[d] as f64).ln())).sum()
+            (0..2)
+                .map(|d| {
+                    crate::cpu::reference::log_normal(
+                        z[d],
+                        mu[d] as f64,
+                        2.0 * (sigma[d] as f64).ln(),
+                    )
+                })
+                .sum()
         })
         .collect();
     let log_zq = crate::analysis::log_integral(&log_q, grid);
     let area = grid.cell_area();
-    log_q.iter().zip(log_post).map(|(&lq, &lp)| {
-        let q = (lq - log_zq).exp() * area;
-        if q > 0.0 { q * (lq - log_zq - lp) } else { 0.0 }
-    }).sum()
+    log_q
+        .iter()
+        .zip(log_post)
+        .map(|(&lq, &lp)| {
+            let q = (lq - log_zq).exp() * area;
+            if q > 0.0 {
+                q * (lq - log_zq - lp)
+            } else {
+                0.0
+            }
+        })
+        .sum()
 }
 
 /// Fits q for the first `images` test images from their observed pixels, and writes the
 /// completion figure, the posterior figure (2-D latents) and the summary as JSON and CSV.
-pub fn svi(s: &mut Session, out: &Path, run: &SviRun, progress: &mut dyn FnMut(usize)) -> Result<SviOutput> {
+pub fn svi(
+    s: &mut Session,
+    out: &Path,
+    run: &SviRun,
+    progress: &mut dyn FnMut(usize),
+) -> Result<SviOutput> {
     let t0 = std::time::Instant::now();
     let dz = s.ck.config.model.latent;
     let mask = run.observe.mask()?;
@@ -134,19 +165,56 @@ pub fn svi(s: &mut Session, out: &Path, run: &SviRun, progress: &mut dyn FnMut(u
     let enc = s.ops.encode(&x_obs)?;
     let init: Vec<f32> = match run.init {
         SviInit::Prior => vec![0.0; n * 2 * dz],
-        SviInit::Encoder => enc.chunks(2 * dz).flat_map(|r| r[..dz].iter().copied().chain(r[dz..].iter().map(|lv| 0.5 * lv)).collect::<Vec<_>>()).collect(),
+        SviInit::Encoder => enc
+            .chunks(2 * dz)
+            .flat_map(|r| {
+                r[..dz]
+                    .iter()
+                    .copied()
+                    .chain(r[dz..].iter().map(|lv| 0.5 * lv))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
     };
     let fits = fit(s.ops.as_mut(), &x, &masks, &init, &run.opts, progress)?;
     let grid = Grid2::square(-4.0, 4.0, 0.1)?;
-    let posts = if dz == 2 { Some(grid_posteriors(s.ops.as_mut(), &grid, &x, &masks)?) } else { None };
+    let posts = if dz == 2 {
+        Some(grid_posteriors(s.ops.as_mut(), &grid, &x, &masks)?)
+    } else {
+        None
+    };
     let mut rows = Vec::with_capacity(n);
     for (i, f) in fits.iter().enumerate() {
         let xi = &x[i * PIXELS..(i + 1) * PIXELS];
-        let e = elbo_estimate(s.ops.as_mut(), xi, &mask, &f.mu, &f.logvar(), run.elbo_samples, s.seed, i as u32)?;
-        let (emu, elv) = (&enc[i * 2 * dz..i * 2 * dz + dz], &enc[i * 2 * dz + dz..(i + 1) * 2 * dz]);
-        let ee = elbo_estimate(s.ops.as_mut(), xi, &mask, emu, elv, run.elbo_samples, s.seed, i as u32)?;
+        let e = elbo_estimate(
+            s.ops.as_mut(),
+            xi,
+            &mask,
+            &f.mu,
+            &f.logvar(),
+            run.elbo_samples,
+            s.seed,
+            i as u32,
+        )?;
+        let (emu, elv) = (
+            &enc[i * 2 * dz..i * 2 * dz + dz],
+            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
+        );
+        let ee = elbo_estimate(
+            s.ops.as_mut(),
+            xi,
+            &mask,
+            emu,
+            elv,
+            run.elbo_samples,
+            s.seed,
+            i as u32,
+        )?;
         let (kl, lpx) = match &posts {
-            Some(p) => (Some(kl_on_grid(&grid, &p[i].log_posterior(), &f.mu, &f.sigma())), Some(p[i].log_px)),
+            Some(p) => (
+                Some(kl_on_grid(&grid, &p[i].log_posterior(), &f.mu, &f.sigma())),
+                Some(p[i].log_px),
+            ),
             None => (None, None),
         };
         rows.push(SviRow {
@@ -174,11 +242,22 @@ pub fn svi(s: &mut Session, out: &Path, run: &SviRun, progress: &mut dyn FnMut(u
                 post: &posts[i],
                 q_mean: [fits[i].mu[0] as f64, fits[i].mu[1] as f64],
                 q_std: [fits[i].sigma()[0] as f64, fits[i].sigma()[1] as f64],
-                caption: format!("test image {i} (digit {}), {} pixels observed", labels[i], run.observe.name()),
+                caption: format!(
+                    "test image {i} (digit {}), {} pixels observed",
+                    labels[i],
+                    run.observe.name()
+                ),
             })
             .collect();
         let path = out.join(format!("svi_posterior_{}.png", run.observe.name()));
-        posterior_figure(s.ops.as_mut(), &path, "p(z|x_observed) (grid) and the q(z) fitted by SVI", "p(z|x_obs) (grid)", "q(z) fitted by SVI, 1-2-3 σ", &specs)?;
+        posterior_figure(
+            s.ops.as_mut(),
+            &path,
+            "p(z|x_observed) (grid) and the q(z) fitted by SVI",
+            "p(z|x_obs) (grid)",
+            "q(z) fitted by SVI, 1-2-3 σ",
+            &specs,
+        )?;
         files.push(path);
     }
     let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?;
@@ -186,25 +265,53 @@ pub fn svi(s: &mut Session, out: &Path, run: &SviRun, progress: &mut dyn FnMut(u
     write_atomic(&jpath, &json)?;
     let mut csv = Vec::new();
     let _ = writeln!(csv, "image,label,observe,steps,converged,elbo,elbo_std_err,encoder_elbo,mu,sigma,kl_to_grid_posterior,log_px_obs_grid");
-    let list = |v: &[f32]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ");
+    let list = |v: &[f32]| {
+        v.iter()
+            .map(|x| format!("{x:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
     for r in &rows {
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{:.4},{:.4},{:.4},{},{},{},{}",
-            r.image, r.label, r.observe, r.steps, r.converged, r.elbo, r.elbo_std_err, r.encoder_elbo, list(&r.mu), list(&r.sigma), opt(r.kl_to_grid_posterior), opt(r.log_px_obs_grid)
+            r.image,
+            r.label,
+            r.observe,
+            r.steps,
+            r.converged,
+            r.elbo,
+            r.elbo_std_err,
+            r.encoder_elbo,
+            list(&r.mu),
+            list(&r.sigma),
+            opt(r.kl_to_grid_posterior),
+            opt(r.log_px_obs_grid)
         );
     }
     let cpath = out.join(format!("svi_{}.csv", run.observe.name()));
     write_atomic(&cpath, &csv)?;
     files.extend([jpath, cpath]);
-    Ok(SviOutput { rows, files, seconds })
+    Ok(SviOutput {
+        rows,
+        files,
+        seconds,
+    })
 }
 
 /// `all`: original | mean of p(x|μ) from the fitted q | mean through the encoder. Otherwise:
 /// original | observed pixels (rest black) | completed with the decoder mean | completed with a
 /// sample (z ~ q, missing pixels ~ p(x|z)); observed pixels are always kept from the input.
-fn completion_figure(s: &mut Session, out: &Path, run: &SviRun, x: &[f32], mask: &[f32], enc: &[f32], fits: &[SviFit]) -> Result<PathBuf> {
+fn completion_figure(
+    s: &mut Session,
+    out: &Path,
+    run: &SviRun,
+    x: &[f32],
+    mask: &[f32],
+    enc: &[f32],
+    fits: &[SviFit],
+) -> Result<PathBuf> {
     let dz = s.ck.config.model.latent;
     let n = fits.len();
     let mu: Vec<f32> = fits.iter().flat_map(|f| f.mu.clone()).collect();
@@ -214,7 +321,16 @@ fn completion_figure(s: &mut Session, out: &Path, run: &SviRun, x: &[f32], mask:
         let enc_mu: Vec<f32> = enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect();
         let enc_mean = s.decode_means(&enc_mu)?;
         let tiles = interleave3(x, &fitted_mean, &enc_mean);
-        plots::image_panels(&path, "Reconstruction without the encoder (SVI) vs through the encoder", &[Panel { caption: "original | p(x|z=μ) of the SVI q | p(x|z=μ) of the encoder's q", rows: n, cols: 3, images: &tiles }])?;
+        plots::image_panels(
+            &path,
+            "Reconstruction without the encoder (SVI) vs through the encoder",
+            &[Panel {
+                caption: "original | p(x|z=μ) of the SVI q | p(x|z=μ) of the encoder's q",
+                rows: n,
+                cols: 3,
+                images: &tiles,
+            }],
+        )?;
         return Ok(path);
     }
     let mut eps = vec![0.0f32; dz];
@@ -223,7 +339,9 @@ fn completion_figure(s: &mut Session, out: &Path, run: &SviRun, x: &[f32], mask:
         .enumerate()
         .flat_map(|(i, f)| {
             noise_row(s.seed, stream::ANALYSIS, u32::MAX, i as u32, dz, &mut eps);
-            (0..dz).map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d]).collect::<Vec<_>>()
+            (0..dz)
+                .map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d])
+                .collect::<Vec<_>>()
         })
         .collect();
     let sampled_mean = s.decode_means(&z)?;
@@ -234,16 +352,46 @@ fn completion_figure(s: &mut Session, out: &Path, run: &SviRun, x: &[f32], mask:
         binarize_uniforms(s.seed ^ 0x5a5a, 0, i as u32, PIXELS, &mut u);
         tiles.extend_from_slice(xi);
         tiles.extend(xi.iter().zip(mask).map(|(a, m)| a * m));
-        tiles.extend((0..PIXELS).map(|p| if mask[p] > 0.0 { xi[p] } else { fitted_mean[i * PIXELS + p] }));
-        tiles.extend((0..PIXELS).map(|p| if mask[p] > 0.0 { xi[p] } else if sampled_mean[i * PIXELS + p] > u[p] { 1.0 } else { 0.0 }));
+        tiles.extend((0..PIXELS).map(|p| {
+            if mask[p] > 0.0 {
+                xi[p]
+            } else {
+                fitted_mean[i * PIXELS + p]
+            }
+        }));
+        tiles.extend((0..PIXELS).map(|p| {
+            if mask[p] > 0.0 {
+                xi[p]
+            } else if sampled_mean[i * PIXELS + p] > u[p] {
+                1.0
+            } else {
+                0.0
+            }
+        }));
     }
-    let title = format!("Completing images from their {} pixels by SVI (no encoder)", run.observe.name());
-    plots::image_panels(&path, &title, &[Panel { caption: "original | observed | completed with p(x|z=μ) | completed with a sample", rows: n, cols: 4, images: &tiles }])?;
+    let title = format!(
+        "Completing images from their {} pixels by SVI (no encoder)",
+        run.observe.name()
+    );
+    plots::image_panels(
+        &path,
+        &title,
+        &[Panel {
+            caption: "original | observed | completed with p(x|z=μ) | completed with a sample",
+            rows: n,
+            cols: 4,
+            images: &tiles,
+        }],
+    )?;
     Ok(path)
 }
 
 fn interleave3(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
-    a.chunks(PIXELS).zip(b.chunks(PIXELS)).zip(c.chunks(PIXELS)).flat_map(|((x, y), z)| x.iter().chain(y).chain(z).copied().collect::<Vec<_>>()).collect()
+    a.chunks(PIXELS)
+        .zip(b.chunks(PIXELS))
+        .zip(c.chunks(PIXELS))
+        .flat_map(|((x, y), z)| x.iter().chain(y).chain(z).copied().collect::<Vec<_>>())
+        .collect()
 }
 
 /// The estimator study for one q.
@@ -263,25 +411,49 @@ pub struct EstimatorStudy {
 
 /// Reparameterization vs score-function (± baseline) estimates of ∇_μ ELBO for test image
 /// `image` under the encoder's q(z|x) and under a free q = N(0, I); table, JSON and histograms.
-pub fn estimators(s: &mut Session, out: &Path, image: usize, samples: usize, reps: usize) -> Result<(Vec<EstimatorStudy>, Vec<PathBuf>)> {
+pub fn estimators(
+    s: &mut Session,
+    out: &Path,
+    image: usize,
+    samples: usize,
+    reps: usize,
+) -> Result<(Vec<EstimatorStudy>, Vec<PathBuf>)> {
     let dz = s.ck.config.model.latent;
     let (x_all, labels) = s.test_images(image + 1);
     if image >= labels.len() {
-        return Err(Error::Usage(format!("--image {image} is past the {} test images", labels.len())));
+        return Err(Error::Usage(format!(
+            "--image {image} is past the {} test images",
+            labels.len()
+        )));
     }
     let x = x_all[image * PIXELS..(image + 1) * PIXELS].to_vec();
     let mask = vec![1.0f32; PIXELS];
     let enc = s.ops.encode(&x)?;
-    let enc_q = (enc[..dz].to_vec(), enc[dz..].iter().map(|lv| 0.5 * lv).collect::<Vec<f32>>());
+    let enc_q = (
+        enc[..dz].to_vec(),
+        enc[dz..].iter().map(|lv| 0.5 * lv).collect::<Vec<f32>>(),
+    );
     let free_q = (vec![0.0f32; dz], vec![0.0f32; dz]);
     let mut studies = Vec::new();
     let mut files = Vec::new();
-    for (name, file, (mu, ls)) in [("encoder q(z|x)", "encoder", enc_q), ("free q = N(0, I)", "free", free_q)] {
+    for (name, file, (mu, ls)) in [
+        ("encoder q(z|x)", "encoder", enc_q),
+        ("free q = N(0, I)", "free", free_q),
+    ] {
         let est = gradient_estimators(s.ops.as_mut(), &x, &mask, &mu, &ls, samples, reps, s.seed)?;
-        let ratio = |a: &EstimatorStats, b: &EstimatorStats| a.variance.iter().zip(&b.variance).map(|(x, y)| x / y).collect::<Vec<f64>>();
+        let ratio = |a: &EstimatorStats, b: &EstimatorStats| {
+            a.variance
+                .iter()
+                .zip(&b.variance)
+                .map(|(x, y)| x / y)
+                .collect::<Vec<f64>>()
+        };
         let path = out.join(format!("estimators_{file}.png"));
         let title = format!("∇μ₁ ELBO estimates, test image {image} (digit {}), {name}, M = {samples}, {reps} repetitions", labels[image]);
-        let panels: Vec<(&str, &[f64])> = est.iter().map(|e| (e.name.as_str(), e.first.as_slice())).collect();
+        let panels: Vec<(&str, &[f64])> = est
+            .iter()
+            .map(|e| (e.name.as_str(), e.first.as_slice()))
+            .collect();
         plots::histograms(&path, &title, &panels, 40)?;
         files.push(path);
         studies.push(EstimatorStudy {
@@ -306,16 +478,33 @@ pub fn estimators(s: &mut Session, out: &Path, image: usize, samples: usize, rep
 pub fn format_estimators(studies: &[EstimatorStudy]) -> String {
     let mut t = String::new();
     for st in studies {
-        t += &format!("{} (μ = {:?}, σ = {:?}), M = {}, {} repetitions\n", st.q, st.mu, st.sigma, st.samples_per_estimate, st.repetitions);
+        t += &format!(
+            "{} (μ = {:?}, σ = {:?}), M = {}, {} repetitions\n",
+            st.q, st.mu, st.sigma, st.samples_per_estimate, st.repetitions
+        );
         t += "  estimator                    component        mean ± s.e.        variance\n";
         for e in &st.estimators {
             for d in 0..e.mean.len() {
-                t += &format!("  {:<27}  {:>9}  {:>10.4} ± {:<8.4}  {:>12.4}\n", e.name, d, e.mean[d], e.std_err[d], e.variance[d]);
+                t += &format!(
+                    "  {:<27}  {:>9}  {:>10.4} ± {:<8.4}  {:>12.4}\n",
+                    e.name, d, e.mean[d], e.std_err[d], e.variance[d]
+                );
             }
         }
-        let fmt = |v: &[f64]| v.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", ");
-        t += &format!("  variance ratio score function / reparameterization: {}\n", fmt(&st.variance_ratio_sf_over_rp));
-        t += &format!("  variance ratio score function + baseline / reparameterization: {}\n", fmt(&st.variance_ratio_sfb_over_rp));
+        let fmt = |v: &[f64]| {
+            v.iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        t += &format!(
+            "  variance ratio score function / reparameterization: {}\n",
+            fmt(&st.variance_ratio_sf_over_rp)
+        );
+        t += &format!(
+            "  variance ratio score function + baseline / reparameterization: {}\n",
+            fmt(&st.variance_ratio_sfb_over_rp)
+        );
     }
     t
 }

@@ -6,7 +6,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::analysis::{elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior};
+use crate::analysis::{
+    elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior,
+};
 use crate::batch::{gather_batch, EVAL_EPOCH};
 use crate::checkpoint::{write_atomic, Checkpoint};
 use crate::cpu::reference::sigmoid;
@@ -31,7 +33,9 @@ impl Session {
         let index: Vec<u32> = (0..n as u32).collect();
         let mut x = vec![0.0f32; n * PIXELS];
         let c = &self.ck.config;
-        gather_batch(&self.test, &index, 0, n, c.binarize, c.seed, EVAL_EPOCH, &mut x);
+        gather_batch(
+            &self.test, &index, 0, n, c.binarize, c.seed, EVAL_EPOCH, &mut x,
+        );
         (x, self.test.labels[..n].to_vec())
     }
 
@@ -51,7 +55,12 @@ impl Session {
 
     /// Bernoulli means σ(logits) for latents z.
     pub fn decode_means(&mut self, z: &[f32]) -> Result<Vec<f32>> {
-        Ok(self.ops.decode_logits(z)?.into_iter().map(sigmoid).collect())
+        Ok(self
+            .ops
+            .decode_logits(z)?
+            .into_iter()
+            .map(sigmoid)
+            .collect())
     }
 
     /// z ~ N(0, I), `n` rows, from Philox stream ANALYSIS under `counter`.
@@ -113,15 +122,34 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let samples = bernoulli_sample(&means, s.seed, 1);
     let p1 = out.join("prior_samples.png");
     let pairs = interleave(&[&means[..10 * PIXELS], &samples[..10 * PIXELS]]);
-    plots::image_panels(&p1, "Ancestral samples: z ~ p(z), x ~ p(x|z)", &[Panel { caption: "p(x|z) mean | sample", rows: 10, cols: 2, images: &pairs }])?;
+    plots::image_panels(
+        &p1,
+        "Ancestral samples: z ~ p(z), x ~ p(x|z)",
+        &[Panel {
+            caption: "p(x|z) mean | sample",
+            rows: 10,
+            cols: 2,
+            images: &pairs,
+        }],
+    )?;
     let (real, _) = s.test_images(100);
     let p2 = out.join("sample_grid.png");
     plots::image_panels(
         &p2,
         "100 samples from the model beside 100 test digits",
         &[
-            Panel { caption: "samples x ~ p(x|z), z ~ p(z)", rows: 10, cols: 10, images: &samples },
-            Panel { caption: "binarized test digits", rows: 10, cols: 10, images: &real },
+            Panel {
+                caption: "samples x ~ p(x|z), z ~ p(z)",
+                rows: 10,
+                cols: 10,
+                images: &samples,
+            },
+            Panel {
+                caption: "binarized test digits",
+                rows: 10,
+                cols: 10,
+                images: &real,
+            },
         ],
     )?;
     Ok(vec![p1, p2])
@@ -136,11 +164,33 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let means = s.decode_means(&z)?;
     let samples = bernoulli_sample(&means, s.seed, 2);
     let p1 = out.join("reconstructions.png");
-    let rows = interleave(&[&x[..10 * PIXELS], &means[..10 * PIXELS], &samples[..10 * PIXELS]]);
-    plots::image_panels(&p1, "Reconstructions through q(z|x)", &[Panel { caption: "input | p(x|z) mean | sample", rows: 10, cols: 3, images: &rows }])?;
+    let rows = interleave(&[
+        &x[..10 * PIXELS],
+        &means[..10 * PIXELS],
+        &samples[..10 * PIXELS],
+    ]);
+    plots::image_panels(
+        &p1,
+        "Reconstructions through q(z|x)",
+        &[Panel {
+            caption: "input | p(x|z) mean | sample",
+            rows: 10,
+            cols: 3,
+            images: &rows,
+        }],
+    )?;
     let p2 = out.join("reconstruction_grid.png");
     let grid = interleave(&[&x, &means]);
-    plots::image_panels(&p2, "First 32 test digits, each followed by its reconstruction", &[Panel { caption: "input, reconstruction, input, ...", rows: 8, cols: 8, images: &grid }])?;
+    plots::image_panels(
+        &p2,
+        "First 32 test digits, each followed by its reconstruction",
+        &[Panel {
+            caption: "input, reconstruction, input, ...",
+            rows: 8,
+            cols: 8,
+            images: &grid,
+        }],
+    )?;
     Ok(vec![p1, p2])
 }
 
@@ -153,26 +203,59 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
     let mu = s.means(&enc);
     let dz = s.latent();
     let pts = pca_2d(&mu, dz);
-    let (xl, yl) = if dz == 2 { ("z₁ (mean of q(z|x))", "z₂ (mean of q(z|x))") } else { ("principal component 1", "principal component 2") };
-    let path = out.join("latent_scatter.png");
-    plots::class_scatter(&path, &format!("Means of q(z|x) for {} test images", labels.len()), xl, yl, &pts, &labels)?;
-    let pct = |axis: usize, q: f64| {
-        let mut v: Vec<f64> = pts.iter().map(|p| p[axis] as f64).filter(|v| v.is_finite()).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v.get(((v.len().saturating_sub(1)) as f64 * q) as usize).copied().unwrap_or(0.0)
+    let (xl, yl) = if dz == 2 {
+        ("z₁ (mean of q(z|x))", "z₂ (mean of q(z|x))")
+    } else {
+        ("principal component 1", "principal component 2")
     };
-    Ok((path, [pct(0, 0.01), pct(0, 0.99), pct(1, 0.01), pct(1, 0.99)]))
+    let path = out.join("latent_scatter.png");
+    plots::class_scatter(
+        &path,
+        &format!("Means of q(z|x) for {} test images", labels.len()),
+        xl,
+        yl,
+        &pts,
+        &labels,
+    )?;
+    let pct = |axis: usize, q: f64| {
+        let mut v: Vec<f64> = pts
+            .iter()
+            .map(|p| p[axis] as f64)
+            .filter(|v| v.is_finite())
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(((v.len().saturating_sub(1)) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok((
+        path,
+        [pct(0, 0.01), pct(0, 0.99), pct(1, 0.01), pct(1, 0.99)],
+    ))
 }
 
 /// Decoder means on an n×n lattice of z over `bounds` = [x_lo, x_hi, y_lo, y_hi] (Fig. 4b).
 pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Result<PathBuf> {
     s.require_2d("the latent lattice")?;
-    let axis = |lo: f64, hi: f64| -> Vec<f32> { (0..n).map(|i| (lo + (hi - lo) * i as f64 / (n - 1).max(1) as f64) as f32).collect() };
+    let axis = |lo: f64, hi: f64| -> Vec<f32> {
+        (0..n)
+            .map(|i| (lo + (hi - lo) * i as f64 / (n - 1).max(1) as f64) as f32)
+            .collect()
+    };
     let (xs, ys) = (axis(bounds[0], bounds[1]), axis(bounds[2], bounds[3]));
-    let z: Vec<f32> = ys.iter().flat_map(|&y| xs.iter().flat_map(move |&x| [x, y])).collect();
+    let z: Vec<f32> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().flat_map(move |&x| [x, y]))
+        .collect();
     let means = s.decode_means(&z)?;
     let path = out.join("lattice.png");
-    plots::latent_lattice(&path, &format!("Decoder means p(x|z) on a {n}×{n} lattice"), &xs, &ys, &means)?;
+    plots::latent_lattice(
+        &path,
+        &format!("Decoder means p(x|z) on a {n}×{n} lattice"),
+        &xs,
+        &ys,
+        &means,
+    )?;
     Ok(path)
 }
 
@@ -183,19 +266,27 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
     let mut pairs = Vec::new();
     let mut i = 0;
     while pairs.len() < 3 && i + 1 < labels.len() {
-        if let Some(j) = (i + 1..labels.len()).find(|&j| labels[j] != labels[i] && !pairs.iter().any(|&(a, b)| a == j || b == j)) {
+        if let Some(j) = (i + 1..labels.len())
+            .find(|&j| labels[j] != labels[i] && !pairs.iter().any(|&(a, b)| a == j || b == j))
+        {
             pairs.push((i, j));
         }
         i += 7;
     }
     let dz = s.latent();
     let enc = s.ops.encode(&x)?;
-    let codes = if sampled { s.sample_q(&enc, 3) } else { s.means(&enc) };
+    let codes = if sampled {
+        s.sample_q(&enc, 3)
+    } else {
+        s.means(&enc)
+    };
     let mut z = Vec::new();
     for &(a, b) in &pairs {
         for t in 0..steps {
             let alpha = t as f32 / (steps - 1).max(1) as f32;
-            z.extend((0..dz).map(|d| (1.0 - alpha) * codes[a * dz + d] + alpha * codes[b * dz + d]));
+            z.extend(
+                (0..dz).map(|d| (1.0 - alpha) * codes[a * dz + d] + alpha * codes[b * dz + d]),
+            );
         }
     }
     let means = s.decode_means(&z)?;
@@ -205,22 +296,60 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
         tiles.extend_from_slice(&means[p * steps * PIXELS..(p + 1) * steps * PIXELS]);
         tiles.extend_from_slice(&x[b * PIXELS..(b + 1) * PIXELS]);
     }
-    let names: Vec<String> = pairs.iter().map(|&(a, b)| format!("{}→{}", labels[a], labels[b])).collect();
-    let path = out.join(if sampled { "interpolation_sampled.png" } else { "interpolation.png" });
-    let how = if sampled { "sampled z" } else { "means of q(z|x)" };
-    let caption = format!("original | p(x|z) along the line ({}) | original", names.join(", "));
-    plots::image_panels(&path, &format!("Interpolation between encodings ({how})"), &[Panel { caption: &caption, rows: pairs.len(), cols: steps + 2, images: &tiles }])?;
+    let names: Vec<String> = pairs
+        .iter()
+        .map(|&(a, b)| format!("{}→{}", labels[a], labels[b]))
+        .collect();
+    let path = out.join(if sampled {
+        "interpolation_sampled.png"
+    } else {
+        "interpolation.png"
+    });
+    let how = if sampled {
+        "sampled z"
+    } else {
+        "means of q(z|x)"
+    };
+    let caption = format!(
+        "original | p(x|z) along the line ({}) | original",
+        names.join(", ")
+    );
+    plots::image_panels(
+        &path,
+        &format!("Interpolation between encodings ({how})"),
+        &[Panel {
+            caption: &caption,
+            rows: pairs.len(),
+            cols: steps + 2,
+            images: &tiles,
+        }],
+    )?;
     Ok(path)
 }
 
 /// Train and test/validation ELBO per epoch from a metrics file.
 pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(metrics).map_err(|e| Error::Io(format!("{}: {e}", metrics.display())))?;
-    let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![("train ELBO", vec![]), ("validation ELBO", vec![]), ("test ELBO", vec![])];
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Data(format!("{} line {}: {e}", metrics.display(), n + 1)))?;
-        let Some(epoch) = v["epoch"].as_f64() else { continue };
-        for (k, (_, pts)) in ["train_elbo", "val_elbo", "test_elbo"].iter().zip(series.iter_mut()) {
+    let text = std::fs::read_to_string(metrics)
+        .map_err(|e| Error::Io(format!("{}: {e}", metrics.display())))?;
+    let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![
+        ("train ELBO", vec![]),
+        ("validation ELBO", vec![]),
+        ("test ELBO", vec![]),
+    ];
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::Data(format!("{} line {}: {e}", metrics.display(), n + 1)))?;
+        let Some(epoch) = v["epoch"].as_f64() else {
+            continue;
+        };
+        for (k, (_, pts)) in ["train_elbo", "val_elbo", "test_elbo"]
+            .iter()
+            .zip(series.iter_mut())
+        {
             if let Some(y) = v[*k].as_f64() {
                 pts.push((epoch, y));
             }
@@ -231,7 +360,13 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
         return Err(Error::Data(format!("{} has no epochs", metrics.display())));
     }
     let path = out.join("training_curves.png");
-    plots::line_chart(&path, "ELBO per epoch", "epoch", "ELBO (nats per image)", &series)?;
+    plots::line_chart(
+        &path,
+        "ELBO per epoch",
+        "epoch",
+        "ELBO (nats per image)",
+        &series,
+    )?;
     Ok(path)
 }
 
@@ -275,7 +410,13 @@ pub struct GridResult {
     pub seconds: f64,
 }
 
-fn posteriors_for(s: &mut Session, o: &GridOptions, x: &[f32], mask: &[f32], enc: &[f32]) -> Result<Vec<GridPosterior>> {
+fn posteriors_for(
+    s: &mut Session,
+    o: &GridOptions,
+    x: &[f32],
+    mask: &[f32],
+    enc: &[f32],
+) -> Result<Vec<GridPosterior>> {
     let n = x.len() / PIXELS;
     if !o.centre_on_q {
         let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
@@ -283,8 +424,15 @@ fn posteriors_for(s: &mut Session, o: &GridOptions, x: &[f32], mask: &[f32], enc
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let g = o.grid.centred_on([enc[i * 4] as f64, enc[i * 4 + 1] as f64]);
-        out.extend(grid_posteriors(s.ops.as_mut(), &g, &x[i * PIXELS..(i + 1) * PIXELS], mask)?);
+        let g = o
+            .grid
+            .centred_on([enc[i * 4] as f64, enc[i * 4 + 1] as f64]);
+        out.extend(grid_posteriors(
+            s.ops.as_mut(),
+            &g,
+            &x[i * PIXELS..(i + 1) * PIXELS],
+            mask,
+        )?);
     }
     Ok(out)
 }
@@ -296,8 +444,15 @@ const PLOT_GRID: usize = 61;
 /// 3.5σ ellipse, padded by 25%: posteriors of a trained model are a few tenths wide, far smaller
 /// than the [−4, 4]² integration grid, and would show as specks on it.
 fn zoom_window(post: &GridPosterior, q_mean: [f64; 2], q_std: [f64; 2]) -> Result<Grid2> {
-    let peak = post.log_joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (mut lo, mut hi) = ([q_mean[0] - 3.5 * q_std[0], q_mean[1] - 3.5 * q_std[1]], [q_mean[0] + 3.5 * q_std[0], q_mean[1] + 3.5 * q_std[1]]);
+    let peak = post
+        .log_joint
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (mut lo, mut hi) = (
+        [q_mean[0] - 3.5 * q_std[0], q_mean[1] - 3.5 * q_std[1]],
+        [q_mean[0] + 3.5 * q_std[0], q_mean[1] + 3.5 * q_std[1]],
+    );
     for (k, &l) in post.log_joint.iter().enumerate() {
         if l >= peak - 1e-4f64.ln().abs() {
             let p = post.grid.point(k);
@@ -327,14 +482,24 @@ pub struct PosteriorSpec<'a> {
 
 /// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's 1-2-3σ
 /// ellipses over them; the digit inset shows the observed pixels only.
-pub fn posterior_figure(ops: &mut dyn ModelOps, path: &Path, title: &str, p_label: &str, q_label: &str, specs: &[PosteriorSpec]) -> Result<()> {
+pub fn posterior_figure(
+    ops: &mut dyn ModelOps,
+    path: &Path,
+    title: &str,
+    p_label: &str,
+    q_label: &str,
+    specs: &[PosteriorSpec],
+) -> Result<()> {
     let mut zoomed = Vec::with_capacity(specs.len());
     for sp in specs {
         let g = zoom_window(sp.post, sp.q_mean, sp.q_std)?;
         zoomed.extend(grid_posteriors(ops, &g, sp.x, sp.mask)?);
     }
     let logs: Vec<Vec<f64>> = zoomed.iter().map(|p| p.log_posterior()).collect();
-    let observed: Vec<Vec<f32>> = specs.iter().map(|sp| sp.x.iter().zip(sp.mask).map(|(a, m)| a * m).collect()).collect();
+    let observed: Vec<Vec<f32>> = specs
+        .iter()
+        .map(|sp| sp.x.iter().zip(sp.mask).map(|(a, m)| a * m).collect())
+        .collect();
     let panels: Vec<PosteriorPanel> = specs
         .iter()
         .zip(&zoomed)
@@ -374,7 +539,16 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     for i in 0..n {
         let xi = &x[i * PIXELS..(i + 1) * PIXELS];
         let (mu, lv) = (&enc[i * 4..i * 4 + 2], &enc[i * 4 + 2..i * 4 + 4]);
-        let elbo = elbo_estimate(s.ops.as_mut(), xi, &full, mu, lv, o.elbo_samples, s.seed, i as u32)?;
+        let elbo = elbo_estimate(
+            s.ops.as_mut(),
+            xi,
+            &full,
+            mu,
+            lv,
+            o.elbo_samples,
+            s.seed,
+            i as u32,
+        )?;
         rows.push(GridRow {
             image: i,
             label: labels[i],
@@ -388,7 +562,10 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     let seconds = t0.elapsed().as_secs_f64();
 
     let mut csv = Vec::new();
-    let _ = writeln!(csv, "image,label,log_px,elbo,elbo_std_err,gap,bound_holds,norm_error,edge_mass,log_px_top_half");
+    let _ = writeln!(
+        csv,
+        "image,label,log_px,elbo,elbo_std_err,gap,bound_holds,norm_error,edge_mass,log_px_top_half"
+    );
     for r in &rows {
         let _ = writeln!(
             csv,
@@ -411,8 +588,20 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     let shown = o.plot_images.min(n);
     let mut figures = Vec::new();
     for (posts, mask, name, title, p_label) in [
-        (&post, &full, "posterior.png", "True posterior p(z|x) (grid) and q(z|x)", "p(z|x) (grid)"),
-        (&post_top, &top, "posterior_top_half.png", "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image", "p(z|x_top) (grid)"),
+        (
+            &post,
+            &full,
+            "posterior.png",
+            "True posterior p(z|x) (grid) and q(z|x)",
+            "p(z|x) (grid)",
+        ),
+        (
+            &post_top,
+            &top,
+            "posterior_top_half.png",
+            "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image",
+            "p(z|x_top) (grid)",
+        ),
     ] {
         let specs: Vec<PosteriorSpec> = (0..shown)
             .map(|i| PosteriorSpec {
@@ -420,15 +609,30 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
                 mask,
                 post: &posts[i],
                 q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
-                q_std: [(0.5 * enc[i * 4 + 2] as f64).exp(), (0.5 * enc[i * 4 + 3] as f64).exp()],
+                q_std: [
+                    (0.5 * enc[i * 4 + 2] as f64).exp(),
+                    (0.5 * enc[i * 4 + 3] as f64).exp(),
+                ],
                 caption: format!("test image {i} (digit {})", labels[i]),
             })
             .collect();
         let path = out.join(name);
-        posterior_figure(s.ops.as_mut(), &path, title, p_label, "q(z|x) (encoder), 1-2-3 σ", &specs)?;
+        posterior_figure(
+            s.ops.as_mut(),
+            &path,
+            title,
+            p_label,
+            "q(z|x) (encoder), 1-2-3 σ",
+            &specs,
+        )?;
         figures.push(path);
     }
-    Ok(GridResult { rows, csv: csv_path, figures, seconds })
+    Ok(GridResult {
+        rows,
+        csv: csv_path,
+        figures,
+        seconds,
+    })
 }
 
 /// The table of `grid_posterior` as aligned text.

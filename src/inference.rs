@@ -32,7 +32,7 @@ pub trait ModelOps {
 /// Checks the row pairing of `loglik_grad`; returns R.
 pub fn paired_rows(cfg: &ModelConfig, z: &[f32], x: &[f32], mask: &[f32]) -> Result<usize> {
     let r = z.len() / cfg.latent;
-    if z.len() % cfg.latent != 0 || x.len() != r * cfg.input || mask.len() != x.len() {
+    if !z.len().is_multiple_of(cfg.latent) || x.len() != r * cfg.input || mask.len() != x.len() {
         return Err(Error::Usage(format!(
             "loglik_grad: {} latent values, {} pixels and {} mask values do not pair up",
             z.len(),
@@ -44,9 +44,14 @@ pub fn paired_rows(cfg: &ModelConfig, z: &[f32], x: &[f32], mask: &[f32]) -> Res
 }
 
 /// Checks shapes shared by both implementations; returns (N, R).
-pub fn loglik_shapes(cfg: &ModelConfig, z: &[f32], x: &[f32], mask: &[f32]) -> Result<(usize, usize)> {
+pub fn loglik_shapes(
+    cfg: &ModelConfig,
+    z: &[f32],
+    x: &[f32],
+    mask: &[f32],
+) -> Result<(usize, usize)> {
     let (d, dz) = (cfg.input, cfg.latent);
-    if z.len() % dz != 0 || x.len() % d != 0 || x.len() != mask.len() {
+    if !z.len().is_multiple_of(dz) || !x.len().is_multiple_of(d) || x.len() != mask.len() {
         return Err(Error::Usage(format!(
             "log-likelihood matrix: z has {} values (Dz={dz}), x {} and mask {} (D={d})",
             z.len(),
@@ -65,7 +70,10 @@ pub struct CpuModel {
 
 impl CpuModel {
     pub fn new(cfg: &ModelConfig, params: &[f32]) -> Self {
-        Self { cfg: cfg.clone(), params: params.to_vec() }
+        Self {
+            cfg: cfg.clone(),
+            params: params.to_vec(),
+        }
     }
 }
 
@@ -83,7 +91,12 @@ impl ModelOps for CpuModel {
     }
 
     fn decode_logits(&mut self, z: &[f32]) -> Result<Vec<f32>> {
-        Ok(decode(&self.cfg, &self.params, z, z.len() / self.cfg.latent))
+        Ok(decode(
+            &self.cfg,
+            &self.params,
+            z,
+            z.len() / self.cfg.latent,
+        ))
     }
 
     fn loglik_matrix(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<Vec<f32>> {
@@ -94,8 +107,28 @@ impl ModelOps for CpuModel {
         let xm: Vec<f32> = x.iter().zip(mask).map(|(a, b)| a * b).collect();
         let neg_mask: Vec<f32> = mask.iter().map(|m| -m).collect();
         let mut out = vec![0.0f32; n * r];
-        gemm(n, d, r, View::rows(&xm, 0, d), View::transposed(&logits, 0, d), &mut out, 0, r, false);
-        gemm(n, d, r, View::rows(&neg_mask, 0, d), View::transposed(&sp, 0, d), &mut out, 0, r, true);
+        gemm(
+            n,
+            d,
+            r,
+            View::rows(&xm, 0, d),
+            View::transposed(&logits, 0, d),
+            &mut out,
+            0,
+            r,
+            false,
+        );
+        gemm(
+            n,
+            d,
+            r,
+            View::rows(&neg_mask, 0, d),
+            View::transposed(&sp, 0, d),
+            &mut out,
+            0,
+            r,
+            true,
+        );
         Ok(out)
     }
 
@@ -109,6 +142,8 @@ impl ModelOps for CpuModel {
 pub fn model_ops(kind: DeviceKind, cfg: &ModelConfig, params: &[f32]) -> Result<Box<dyn ModelOps>> {
     match crate::train::resolve_device(kind) {
         DeviceKind::Cpu => Ok(Box::new(CpuModel::new(cfg, params))),
-        k => Ok(Box::new(crate::gpu::inference::GpuModel::new(k, cfg, params)?)),
+        k => Ok(Box::new(crate::gpu::inference::GpuModel::new(
+            k, cfg, params,
+        )?)),
     }
 }

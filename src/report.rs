@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::figures::{self, format_grid_table, GridOptions, GridResult, Session};
 use crate::checkpoint::write_atomic;
 use crate::error::Result;
+use crate::figures::{self, format_grid_table, GridOptions, GridResult, Session};
 
 pub struct ReportInputs {
     pub metrics: Option<PathBuf>,
@@ -16,7 +16,9 @@ pub struct ReportInputs {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn rel(out: &Path, p: &Path) -> String {
@@ -27,20 +29,49 @@ fn rel(out: &Path, p: &Path) -> String {
 pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<PathBuf> {
     let mut sections: Vec<(String, Vec<PathBuf>, String)> = Vec::new();
     if let Some(m) = inp.metrics.as_deref().filter(|m| m.exists()) {
-        sections.push(("Training curves".into(), vec![figures::training_curves(m, out)?], String::new()));
+        sections.push((
+            "Training curves".into(),
+            vec![figures::training_curves(m, out)?],
+            String::new(),
+        ));
     }
-    sections.push(("Samples from the model".into(), figures::prior_samples(s, out)?, String::new()));
-    sections.push(("Reconstructions".into(), figures::reconstructions(s, out)?, String::new()));
+    sections.push((
+        "Samples from the model".into(),
+        figures::prior_samples(s, out)?,
+        String::new(),
+    ));
+    sections.push((
+        "Reconstructions".into(),
+        figures::reconstructions(s, out)?,
+        String::new(),
+    ));
     let (scatter, bounds) = figures::latent_scatter(s, out, s.test.len())?;
-    sections.push(("Latent embedding of the test set".into(), vec![scatter], String::new()));
+    sections.push((
+        "Latent embedding of the test set".into(),
+        vec![scatter],
+        String::new(),
+    ));
     let two_d = s.ck.config.model.latent == 2;
     if two_d {
-        sections.push(("Decoder on a latent lattice (Fig. 4b)".into(), vec![figures::lattice(s, out, 20, bounds)?], String::new()));
+        sections.push((
+            "Decoder on a latent lattice (Fig. 4b)".into(),
+            vec![figures::lattice(s, out, 20, bounds)?],
+            String::new(),
+        ));
     }
-    sections.push(("Interpolation".into(), vec![figures::interpolation(s, out, 10, false)?], String::new()));
+    sections.push((
+        "Interpolation".into(),
+        vec![figures::interpolation(s, out, 10, false)?],
+        String::new(),
+    ));
     let mut grid_html = String::new();
     if two_d {
-        let GridResult { rows, csv, figures, seconds } = figures::grid_posterior(s, out, &inp.grid)?;
+        let GridResult {
+            rows,
+            csv,
+            figures,
+            seconds,
+        } = figures::grid_posterior(s, out, &inp.grid)?;
         grid_html = format!(
             "<p>Grid [{:.2}, {:.2}]², spacing {}, {} points; ELBO from {} samples of q(z|x); {:.1} s on {}. \
              <a href=\"{}\">CSV</a></p><pre>{}</pre>",
@@ -62,14 +93,42 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>");
     html += "<h1>vae-gpu report</h1><h2>Model</h2><table>";
     for (k, v) in [
-        ("architecture", format!("784 → {h} tanh → (μ, log σ²) ∈ R^{z}; {z} → {h} tanh → 784 Bernoulli logits", h = c.model.hidden, z = c.model.latent)),
-        ("epochs / steps", format!("{} / {}", s.ck.epoch, s.ck.state.step)),
-        ("batch size, samples L", format!("{}, {}", c.batch_size, c.samples)),
-        ("Adam", format!("lr {}, β₁ {}, β₂ {}, ε {}", c.adam.lr, c.adam.beta1, c.adam.beta2, c.adam.eps)),
-        ("binarization, seed", format!("{:?}, {}", c.binarize, c.seed)),
-        ("training images (validation)", format!("{} ({})", s.ck.train_size, s.ck.val_size)),
+        (
+            "architecture",
+            format!(
+                "784 → {h} tanh → (μ, log σ²) ∈ R^{z}; {z} → {h} tanh → 784 Bernoulli logits",
+                h = c.model.hidden,
+                z = c.model.latent
+            ),
+        ),
+        (
+            "epochs / steps",
+            format!("{} / {}", s.ck.epoch, s.ck.state.step),
+        ),
+        (
+            "batch size, samples L",
+            format!("{}, {}", c.batch_size, c.samples),
+        ),
+        (
+            "Adam",
+            format!(
+                "lr {}, β₁ {}, β₂ {}, ε {}",
+                c.adam.lr, c.adam.beta1, c.adam.beta2, c.adam.eps
+            ),
+        ),
+        (
+            "binarization, seed",
+            format!("{:?}, {}", c.binarize, c.seed),
+        ),
+        (
+            "training images (validation)",
+            format!("{} ({})", s.ck.train_size, s.ck.val_size),
+        ),
         ("train ELBO", format!("{:.3} nats/image", inp.train_elbo)),
-        ("test ELBO", format!("{:.3} nats/image ({} images)", inp.test_elbo, s.test.len())),
+        (
+            "test ELBO",
+            format!("{:.3} nats/image ({} images)", inp.test_elbo, s.test.len()),
+        ),
         ("device", inp.device.clone()),
     ] {
         html += &format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
@@ -81,7 +140,11 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             html += &grid_html;
         }
         for p in imgs {
-            html += &format!("<p><img src=\"{}\" alt=\"{}\"></p>", rel(out, p), rel(out, p));
+            html += &format!(
+                "<p><img src=\"{}\" alt=\"{}\"></p>",
+                rel(out, p),
+                rel(out, p)
+            );
         }
     }
     html += "</body></html>\n";

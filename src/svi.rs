@@ -39,7 +39,14 @@ pub struct SviOptions {
 
 impl Default for SviOptions {
     fn default() -> Self {
-        Self { samples: 10, lr: 0.05, max_steps: 3000, window: 100, tol: 0.02, seed: 0 }
+        Self {
+            samples: 10,
+            lr: 0.05,
+            max_steps: 3000,
+            window: 100,
+            tol: 0.02,
+            seed: 0,
+        }
     }
 }
 
@@ -77,7 +84,13 @@ pub fn window_converged(trace: &[f64], window: usize, tol: f64) -> bool {
 /// Reparameterized ELBO terms for z = μ + σ·ε: f = ll + log p(z) − log q(z) and the pathwise
 /// gradients (df/dμ, df/dlog σ) given g = d ll/dz. log q's total derivative is 0 in μ and −1 in
 /// log σ per dimension (ε held fixed), which is what autodiff of the same expression gives.
-pub fn reparam_terms(mu: &[f32], log_sigma: &[f32], eps: &[f32], ll: f64, g: &[f32]) -> (f64, Vec<f64>, Vec<f64>) {
+pub fn reparam_terms(
+    mu: &[f32],
+    log_sigma: &[f32],
+    eps: &[f32],
+    ll: f64,
+    g: &[f32],
+) -> (f64, Vec<f64>, Vec<f64>) {
     let dz = mu.len();
     let (mut f, mut dmu, mut dls) = (ll, vec![0.0; dz], vec![0.0; dz]);
     for d in 0..dz {
@@ -93,18 +106,36 @@ pub fn reparam_terms(mu: &[f32], log_sigma: &[f32], eps: &[f32], ll: f64, g: &[f
 
 /// Fits q for each of the N images in `x` `[N, 784]` with masks `mask` `[N, 784]` from the
 /// initial (μ, log σ) rows `init` `[N, 2·Dz]`.
-pub fn fit(ops: &mut dyn ModelOps, x: &[f32], mask: &[f32], init: &[f32], o: &SviOptions, progress: &mut dyn FnMut(usize)) -> Result<Vec<SviFit>> {
+pub fn fit(
+    ops: &mut dyn ModelOps,
+    x: &[f32],
+    mask: &[f32],
+    init: &[f32],
+    o: &SviOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<SviFit>> {
     let dz = ops.config().latent;
     let n = x.len() / PIXELS;
     if init.len() != n * 2 * dz || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
-        return Err(Error::Usage("svi: inconsistent images, masks, initialization or zero samples/steps".into()));
+        return Err(Error::Usage(
+            "svi: inconsistent images, masks, initialization or zero samples/steps".into(),
+        ));
     }
     let m = o.samples;
     let mut fits: Vec<SviFit> = init
         .chunks(2 * dz)
-        .map(|r| SviFit { mu: r[..dz].to_vec(), log_sigma: r[dz..].to_vec(), steps: 0, converged: false, trace: vec![] })
+        .map(|r| SviFit {
+            mu: r[..dz].to_vec(),
+            log_sigma: r[dz..].to_vec(),
+            steps: 0,
+            converged: false,
+            trace: vec![],
+        })
         .collect();
-    let adam_cfg = AdamConfig { lr: o.lr, ..AdamConfig::default() };
+    let adam_cfg = AdamConfig {
+        lr: o.lr,
+        ..AdamConfig::default()
+    };
     let mut adams: Vec<Adam> = (0..n).map(|_| Adam::new(adam_cfg, 2 * dz)).collect();
     let mut eps = vec![0.0f32; dz];
     for step in 0..o.max_steps {
@@ -113,10 +144,22 @@ pub fn fit(ops: &mut dyn ModelOps, x: &[f32], mask: &[f32], init: &[f32], o: &Sv
             break;
         }
         let rows = active.len() * m;
-        let (mut z, mut xs, mut ms, mut all_eps) = (Vec::with_capacity(rows * dz), Vec::with_capacity(rows * PIXELS), Vec::with_capacity(rows * PIXELS), Vec::with_capacity(rows * dz));
+        let (mut z, mut xs, mut ms, mut all_eps) = (
+            Vec::with_capacity(rows * dz),
+            Vec::with_capacity(rows * PIXELS),
+            Vec::with_capacity(rows * PIXELS),
+            Vec::with_capacity(rows * dz),
+        );
         for &i in &active {
             for s in 0..m {
-                noise_row(o.seed, stream::SVI, step as u32, (i * m + s) as u32, dz, &mut eps);
+                noise_row(
+                    o.seed,
+                    stream::SVI,
+                    step as u32,
+                    (i * m + s) as u32,
+                    dz,
+                    &mut eps,
+                );
                 let f = &fits[i];
                 z.extend((0..dz).map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d]));
                 all_eps.extend_from_slice(&eps);
@@ -130,7 +173,13 @@ pub fn fit(ops: &mut dyn ModelOps, x: &[f32], mask: &[f32], init: &[f32], o: &Sv
             for s in 0..m {
                 let r = a * m + s;
                 let f = &fits[i];
-                let (fv, dmu, dls) = reparam_terms(&f.mu, &f.log_sigma, &all_eps[r * dz..(r + 1) * dz], ll[r] as f64, &g[r * dz..(r + 1) * dz]);
+                let (fv, dmu, dls) = reparam_terms(
+                    &f.mu,
+                    &f.log_sigma,
+                    &all_eps[r * dz..(r + 1) * dz],
+                    ll[r] as f64,
+                    &g[r * dz..(r + 1) * dz],
+                );
                 elbo += fv / m as f64;
                 for d in 0..dz {
                     // Adam minimizes: descend on −ELBO.
@@ -139,7 +188,9 @@ pub fn fit(ops: &mut dyn ModelOps, x: &[f32], mask: &[f32], init: &[f32], o: &Sv
                 }
             }
             if !elbo.is_finite() {
-                return Err(Error::Diverged(format!("svi: the ELBO of image {i} became {elbo} at step {step}; try a smaller --lr")));
+                return Err(Error::Diverged(format!(
+                    "svi: the ELBO of image {i} became {elbo} at step {step}; try a smaller --lr"
+                )));
             }
             let f = &mut fits[i];
             let mut p: Vec<f32> = f.mu.iter().chain(&f.log_sigma).copied().collect();
@@ -180,7 +231,13 @@ fn stats(name: &str, reps: &[Vec<f64>]) -> EstimatorStats {
         std_err[d] = e.std_err;
         variance[d] = e.std_err * e.std_err * col.len() as f64;
     }
-    EstimatorStats { name: name.into(), mean, variance, std_err, first: reps.iter().map(|r| r[0]).collect() }
+    EstimatorStats {
+        name: name.into(),
+        mean,
+        variance,
+        std_err,
+        first: reps.iter().map(|r| r[0]).collect(),
+    }
 }
 
 /// Reparameterization, score-function, and score-function-with-baseline estimates of
@@ -201,13 +258,22 @@ pub fn gradient_estimators(
 ) -> Result<[EstimatorStats; 3]> {
     let dz = mu.len();
     if samples < 2 || reps < 2 {
-        return Err(Error::Usage("estimators need at least 2 samples and 2 repetitions".into()));
+        return Err(Error::Usage(
+            "estimators need at least 2 samples and 2 repetitions".into(),
+        ));
     }
     let rows = samples * reps;
     let mut eps = vec![0.0f32; rows * dz];
     let mut z = vec![0.0f32; rows * dz];
     for r in 0..rows {
-        noise_row(seed, stream::SVI, u32::MAX, r as u32, dz, &mut eps[r * dz..(r + 1) * dz]);
+        noise_row(
+            seed,
+            stream::SVI,
+            u32::MAX,
+            r as u32,
+            dz,
+            &mut eps[r * dz..(r + 1) * dz],
+        );
         for d in 0..dz {
             z[r * dz + d] = mu[d] + log_sigma[d].exp() * eps[r * dz + d];
         }
@@ -219,7 +285,13 @@ pub fn gradient_estimators(
     for rep in 0..reps {
         let terms: Vec<(f64, Vec<f64>)> = (rep * samples..(rep + 1) * samples)
             .map(|r| {
-                let (f, dmu, _) = reparam_terms(mu, log_sigma, &eps[r * dz..(r + 1) * dz], ll[r] as f64, &g[r * dz..(r + 1) * dz]);
+                let (f, dmu, _) = reparam_terms(
+                    mu,
+                    log_sigma,
+                    &eps[r * dz..(r + 1) * dz],
+                    ll[r] as f64,
+                    &g[r * dz..(r + 1) * dz],
+                );
                 (f, dmu)
             })
             .collect();
@@ -239,5 +311,9 @@ pub fn gradient_estimators(
         sf.push(b);
         sfb.push(c);
     }
-    Ok([stats("reparameterization", &rp), stats("score function", &sf), stats("score function + baseline", &sfb)])
+    Ok([
+        stats("reparameterization", &rp),
+        stats("score function", &sf),
+        stats("score function + baseline", &sfb),
+    ])
 }

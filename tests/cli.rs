@@ -287,3 +287,267 @@ fn bad_checkpoints_are_clear_errors() {
     );
     assert_eq!(checkpoint::load(&nan_ck).expect("kept").epoch, 1);
 }
+
+/// A small trained 2-D model for the analysis commands (CPU, a few seconds).
+fn small_model(name: &str, latent: &str) -> (PathBuf, PathBuf) {
+    let out = tmp(name);
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-size",
+        "1000",
+        "--test-size",
+        "200",
+        "--batch-size",
+        "50",
+        "--hidden",
+        "32",
+        "--latent-dim",
+        latent,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    (out.join("checkpoint.safetensors"), out)
+}
+
+fn assert_png(p: &Path) {
+    let img = image::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert!(
+        img.width() > 100 && img.height() > 100,
+        "{} is {}x{}",
+        p.display(),
+        img.width(),
+        img.height()
+    );
+}
+
+#[test]
+fn grid_posterior_svi_and_estimators_end_to_end() {
+    let (ck, out) = small_model("analysis", "2");
+    let ck = ck.to_str().unwrap();
+    let figs = out.join("figs");
+    let f = figs.to_str().unwrap();
+    let o = run(&[
+        "grid-posterior",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck,
+        "--out",
+        f,
+        "--images",
+        "4",
+        "--elbo-samples",
+        "200",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(figs.join("grid_posterior.csv")).expect("csv");
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let (log_px, elbo, se): (f64, f64, f64) = (
+            r[2].parse().unwrap(),
+            r[3].parse().unwrap(),
+            r[4].parse().unwrap(),
+        );
+        assert!(log_px >= elbo - 3.0 * se, "log p(x) {log_px} < ELBO {elbo}");
+        assert!(
+            r[7].parse::<f64>().unwrap() < 1e-9,
+            "normalization error {}",
+            r[7]
+        );
+    }
+    assert_png(&figs.join("posterior.png"));
+    assert_png(&figs.join("posterior_top_half.png"));
+
+    for observe in ["top", "left", "all"] {
+        let o = run(&[
+            "svi",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck,
+            "--out",
+            f,
+            "--images",
+            "2",
+            "--observe",
+            observe,
+            "--max-steps",
+            "300",
+            "--elbo-samples",
+            "100",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_png(&figs.join(format!("svi_{observe}.png")));
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(figs.join(format!("svi_{observe}.json"))).expect("json"),
+        )
+        .expect("parse");
+        assert_eq!(summary.as_array().map(|a| a.len()), Some(2));
+        assert!(
+            summary[0]["kl_to_grid_posterior"]
+                .as_f64()
+                .is_some_and(|k| (0.0..5.0).contains(&k)),
+            "{summary}"
+        );
+    }
+    // A custom mask: observe the right half, given as a PNG.
+    let mask_png = out.join("right.png");
+    image::GrayImage::from_fn(28, 28, |x, _| image::Luma([if x >= 14 { 255 } else { 0 }]))
+        .save(&mask_png)
+        .expect("mask");
+    let o = run(&[
+        "svi",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck,
+        "--out",
+        f,
+        "--images",
+        "1",
+        "--observe",
+        mask_png.to_str().unwrap(),
+        "--max-steps",
+        "100",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_png(&figs.join("svi_custom.png"));
+    fails_with(
+        &[
+            "svi",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck,
+            "--observe",
+            "/no/such/mask.png",
+        ],
+        "--observe",
+    );
+
+    let o = run(&[
+        "estimators",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck,
+        "--out",
+        f,
+        "--reps",
+        "300",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("variance ratio"), "{}", text(&o));
+    assert_png(&figs.join("estimators_encoder.png"));
+
+    fails_with(
+        &[
+            "grid-posterior",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck,
+            "--spacing",
+            "0",
+        ],
+        "spacing",
+    );
+}
+
+#[test]
+fn report_on_the_gpu_writes_every_figure_and_an_index() {
+    let (ck, out) = small_model("report", "2");
+    let rep = out.join("report");
+    let o = run(&[
+        "report",
+        "--device",
+        "vulkan",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+        "--images",
+        "3",
+        "--elbo-samples",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(rep.join("index.html")).expect("index.html");
+    for fig in [
+        "training_curves",
+        "prior_samples",
+        "sample_grid",
+        "reconstructions",
+        "reconstruction_grid",
+        "latent_scatter",
+        "lattice",
+        "interpolation",
+        "posterior",
+        "posterior_top_half",
+    ] {
+        let file = format!("{fig}.png");
+        assert!(html.contains(&file), "index.html does not show {file}");
+        assert_png(&rep.join(&file));
+    }
+    assert!(
+        html.contains("log p(x)") && html.contains("test ELBO"),
+        "table and ELBOs in the page"
+    );
+}
+
+#[test]
+fn two_d_only_commands_refuse_other_latent_sizes() {
+    let (ck, out) = small_model("dz3", "3");
+    let ck = ck.to_str().unwrap();
+    let f = out.join("figs");
+    fails_with(
+        &[
+            "grid-posterior",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck,
+            "--out",
+            f.to_str().unwrap(),
+        ],
+        "--latent-dim 2",
+    );
+    fails_with(
+        &[
+            "lattice",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck,
+            "--out",
+            f.to_str().unwrap(),
+        ],
+        "--latent-dim 2",
+    );
+    // The scatter still works, through PCA.
+    let o = run(&[
+        "latent-scatter",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck,
+        "--out",
+        f.to_str().unwrap(),
+        "--n",
+        "200",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -497,3 +497,83 @@ fn adam_matches_host_adam() {
     assert_close("adam m", &read(&ctx, &gm, n), &host.m, 1e-7, 1e-5);
     assert_close("adam v", &read(&ctx, &gv, n), &host.v, 1e-8, 1e-5);
 }
+
+#[test]
+fn softplus_and_masked_bernoulli_match_cpu() {
+    use vae_gpu::cpu::reference::{log_bernoulli, sigmoid, softplus};
+    let ctx = gpu();
+    let k = Kernels::new(&ctx).expect("kernels");
+    let mut r = rng(7);
+    let n = 1000usize;
+    let mut l = uniform(&mut r, n, -30.0, 30.0);
+    l[0] = 200.0;
+    l[1] = -200.0;
+    let (gl, gout) = (buf(&ctx, &l), storage_zeroed(&ctx, "sp", n));
+    let sp = SoftplusParams {
+        n: n as u32,
+        _pad: [0; 3],
+    };
+    dispatch(
+        &ctx,
+        &k.softplus,
+        5,
+        &sp,
+        &[(6, &gl), (7, &gout)],
+        grid_1d(n, 256),
+    );
+    let want: Vec<f32> = l.iter().map(|&v| softplus(v)).collect();
+    assert_close("softplus", &read(&ctx, &gout, n), &want, 1e-6, 1e-5);
+
+    let (rows, dim) = (3usize, 300usize);
+    let x: Vec<f32> = uniform(&mut r, rows * dim, 0.0, 1.0)
+        .iter()
+        .map(|&u| (u > 0.6) as u8 as f32)
+        .collect();
+    let mask: Vec<f32> = uniform(&mut r, rows * dim, 0.0, 1.0)
+        .iter()
+        .map(|&u| (u > 0.5) as u8 as f32)
+        .collect();
+    let logits = uniform(&mut r, rows * dim, -10.0, 10.0);
+    let (gx, gm, glg) = (buf(&ctx, &x), buf(&ctx, &mask), buf(&ctx, &logits));
+    let (gg, gll) = (
+        storage_zeroed(&ctx, "g", rows * dim),
+        storage_zeroed(&ctx, "ll", rows),
+    );
+    let mp = MaskedParams {
+        rows: rows as u32,
+        dim: dim as u32,
+        _pad: [0; 2],
+    };
+    dispatch(
+        &ctx,
+        &k.bernoulli_masked,
+        8,
+        &mp,
+        &[(9, &gx), (10, &gm), (11, &glg), (12, &gg), (13, &gll)],
+        [rows as u32, 1, 1],
+    );
+    let want_g: Vec<f32> = (0..rows * dim)
+        .map(|i| mask[i] * (x[i] - sigmoid(logits[i])))
+        .collect();
+    let want_ll: Vec<f32> = (0..rows)
+        .map(|r| {
+            (r * dim..(r + 1) * dim)
+                .map(|i| mask[i] * log_bernoulli(x[i], logits[i]))
+                .sum()
+        })
+        .collect();
+    assert_close(
+        "masked dll/dlogits",
+        &read(&ctx, &gg, rows * dim),
+        &want_g,
+        1e-6,
+        1e-4,
+    );
+    assert_close(
+        "masked loglik",
+        &read(&ctx, &gll, rows),
+        &want_ll,
+        1e-3,
+        1e-5,
+    );
+}

@@ -188,21 +188,39 @@ pub fn decoder_loglik_grad<T: Scalar>(
     linear_forward(&lay.dec_out, params, &h2, rows, &mut logits, false);
     let mut ll = vec![T::zero(); rows];
     let mut g = vec![T::zero(); rows * d];
-    for r in 0..rows {
-        let mut s = T::zero();
+    for (r, llr) in ll.iter_mut().enumerate() {
         for i in r * d..(r + 1) * d {
-            s += mask[i] * log_bernoulli(x[i], logits[i]);
+            *llr += mask[i] * log_bernoulli(x[i], logits[i]);
             g[i] = mask[i] * (x[i] - sigmoid(logits[i]));
         }
-        ll[r] = s;
     }
     let l4 = &lay.dec_out;
     let mut dh2 = vec![T::zero(); rows * cfg.hidden];
-    gemm(rows, l4.out, l4.inp, View::rows(&g, 0, l4.out), View::rows(params, l4.w, l4.inp), &mut dh2, 0, l4.inp, false);
+    gemm(
+        rows,
+        l4.out,
+        l4.inp,
+        View::rows(&g, 0, l4.out),
+        View::rows(params, l4.w, l4.inp),
+        &mut dh2,
+        0,
+        l4.inp,
+        false,
+    );
     tanh_backward(&mut dh2, &h2);
     let l3 = &lay.dec_hidden;
     let mut dz = vec![T::zero(); rows * cfg.latent];
-    gemm(rows, l3.out, l3.inp, View::rows(&dh2, 0, l3.out), View::rows(params, l3.w, l3.inp), &mut dz, 0, l3.inp, false);
+    gemm(
+        rows,
+        l3.out,
+        l3.inp,
+        View::rows(&dh2, 0, l3.out),
+        View::rows(params, l3.w, l3.inp),
+        &mut dz,
+        0,
+        l3.inp,
+        false,
+    );
     (ll, dz)
 }
 

@@ -25,25 +25,64 @@ impl GpuModel {
         let ctx = GpuContext::new(kind)?;
         let k = Kernels::new(&ctx)?;
         let params = storage_init(&ctx, "params", cast_slice(params));
-        Ok(Self { ctx, k, cfg: cfg.clone(), params })
+        Ok(Self {
+            ctx,
+            k,
+            cfg: cfg.clone(),
+            params,
+        })
     }
 
     /// Y[rows, out] = X·Wᵀ + b (+ tanh) as one dispatch.
-    fn linear(&self, l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool) -> Dispatch {
+    fn linear(
+        &self,
+        l: &Linear,
+        x: &wgpu::Buffer,
+        rows: usize,
+        y: &wgpu::Buffer,
+        tanh: bool,
+    ) -> Dispatch {
         let p = MatmulParams::linear_forward(l, rows, tanh);
         let pb = &self.params;
-        Dispatch::new(&self.ctx, &self.k.matmul, 0, &p, &[(1, x), (2, pb), (3, pb), (4, pb), (5, y)], p.groups())
+        Dispatch::new(
+            &self.ctx,
+            &self.k.matmul,
+            0,
+            &p,
+            &[(1, x), (2, pb), (3, pb), (4, pb), (5, y)],
+            p.groups(),
+        )
     }
 
     /// dX[rows, in] = dY·W, times (1 − h²) when the layer's input `h` came out of a tanh.
-    fn input_grad(&self, l: &Linear, dy: &wgpu::Buffer, rows: usize, h: Option<&wgpu::Buffer>, dx: &wgpu::Buffer) -> Dispatch {
+    fn input_grad(
+        &self,
+        l: &Linear,
+        dy: &wgpu::Buffer,
+        rows: usize,
+        h: Option<&wgpu::Buffer>,
+        dx: &wgpu::Buffer,
+    ) -> Dispatch {
         let p = MatmulParams::linear_input_grad(l, rows, h.is_some());
         let (pb, aux) = (&self.params, h.unwrap_or(dy));
-        Dispatch::new(&self.ctx, &self.k.matmul, 0, &p, &[(1, dy), (2, pb), (3, pb), (4, aux), (5, dx)], p.groups())
+        Dispatch::new(
+            &self.ctx,
+            &self.k.matmul,
+            0,
+            &p,
+            &[(1, dy), (2, pb), (3, pb), (4, aux), (5, dx)],
+            p.groups(),
+        )
     }
 
     /// Two stacked layers (hidden tanh, then linear) on `rows` inputs; returns the output buffer.
-    fn two_layers(&self, first: &Linear, second: &Linear, input: &[f32], rows: usize) -> Result<wgpu::Buffer> {
+    fn two_layers(
+        &self,
+        first: &Linear,
+        second: &Linear,
+        input: &[f32],
+        rows: usize,
+    ) -> Result<wgpu::Buffer> {
         let x = storage_init(&self.ctx, "input", cast_slice(input));
         let h = storage_zeroed(&self.ctx, "hidden", rows * first.out);
         let y = storage_zeroed(&self.ctx, "output", rows * second.out);
@@ -53,12 +92,23 @@ impl GpuModel {
         Ok(y)
     }
 
-    fn chunked(&mut self, input: &[f32], width: usize, first: Linear, second: Linear) -> Result<Vec<f32>> {
+    fn chunked(
+        &mut self,
+        input: &[f32],
+        width: usize,
+        first: Linear,
+        second: Linear,
+    ) -> Result<Vec<f32>> {
         let rows = input.len() / width;
         let mut out = Vec::with_capacity(rows * second.out);
         for start in (0..rows).step_by(CHUNK_ROWS) {
             let n = CHUNK_ROWS.min(rows - start);
-            let y = self.two_layers(&first, &second, &input[start * width..(start + n) * width], n)?;
+            let y = self.two_layers(
+                &first,
+                &second,
+                &input[start * width..(start + n) * width],
+                n,
+            )?;
             out.extend(self.ctx.read_f32(&y, 0, n * second.out)?);
         }
         Ok(out)
@@ -95,10 +145,25 @@ impl ModelOps for GpuModel {
         let mut out = vec![0.0f32; n * r];
         for start in (0..r).step_by(CHUNK_ROWS) {
             let rc = CHUNK_ROWS.min(r - start);
-            let logits = self.two_layers(&lay.dec_hidden, &lay.dec_out, &z[start * dz..(start + rc) * dz], rc)?;
+            let logits = self.two_layers(
+                &lay.dec_hidden,
+                &lay.dec_out,
+                &z[start * dz..(start + rc) * dz],
+                rc,
+            )?;
             let sp = storage_zeroed(&self.ctx, "softplus", rc * d);
-            let spp = SoftplusParams { n: (rc * d) as u32, _pad: [0; 3] };
-            let d_sp = Dispatch::new(&self.ctx, &self.k.softplus, 5, &spp, &[(6, &logits), (7, &sp)], grid_1d(rc * d, 256));
+            let spp = SoftplusParams {
+                n: (rc * d) as u32,
+                _pad: [0; 3],
+            };
+            let d_sp = Dispatch::new(
+                &self.ctx,
+                &self.k.softplus,
+                5,
+                &spp,
+                &[(6, &logits), (7, &sp)],
+                grid_1d(rc * d, 256),
+            );
             let ll = storage_zeroed(&self.ctx, "loglik", n * rc);
             // ll = (x∘m)·logitsᵀ, then ll += (−m)·softplusᵀ
             let product = |flags: u32| MatmulParams {
@@ -115,8 +180,22 @@ impl ModelOps for GpuModel {
             };
             let p1 = product(0);
             let p2 = product(epilogue::ACCUMULATE);
-            let d1 = Dispatch::new(&self.ctx, &self.k.matmul, 0, &p1, &[(1, &gxm), (2, &logits), (3, &gxm), (4, &gxm), (5, &ll)], p1.groups());
-            let d2 = Dispatch::new(&self.ctx, &self.k.matmul, 0, &p2, &[(1, &gnm), (2, &sp), (3, &gnm), (4, &gnm), (5, &ll)], p2.groups());
+            let d1 = Dispatch::new(
+                &self.ctx,
+                &self.k.matmul,
+                0,
+                &p1,
+                &[(1, &gxm), (2, &logits), (3, &gxm), (4, &gxm), (5, &ll)],
+                p1.groups(),
+            );
+            let d2 = Dispatch::new(
+                &self.ctx,
+                &self.k.matmul,
+                0,
+                &p2,
+                &[(1, &gnm), (2, &sp), (3, &gnm), (4, &gnm), (5, &ll)],
+                p2.groups(),
+            );
             run(&self.ctx, &[&d_sp, &d1, &d2])?;
             let chunk = self.ctx.read_f32(&ll, 0, n * rc)?;
             for (i, row) in chunk.chunks(rc).enumerate() {
@@ -145,8 +224,19 @@ impl ModelOps for GpuModel {
             let gdz = storage_zeroed(ctx, "dz", n * dz);
             let f1 = self.linear(&lay.dec_hidden, &gz, n, &h2, true);
             let f2 = self.linear(&lay.dec_out, &h2, n, &logits, false);
-            let mp = MaskedParams { rows: n as u32, dim: d as u32, _pad: [0; 2] };
-            let bm = Dispatch::new(ctx, &self.k.bernoulli_masked, 8, &mp, &[(9, &gx), (10, &gm), (11, &logits), (12, &g), (13, &gll)], [n as u32, 1, 1]);
+            let mp = MaskedParams {
+                rows: n as u32,
+                dim: d as u32,
+                _pad: [0; 2],
+            };
+            let bm = Dispatch::new(
+                ctx,
+                &self.k.bernoulli_masked,
+                8,
+                &mp,
+                &[(9, &gx), (10, &gm), (11, &logits), (12, &g), (13, &gll)],
+                [n as u32, 1, 1],
+            );
             let b1 = self.input_grad(&lay.dec_out, &g, n, Some(&h2), &dh2);
             let b2 = self.input_grad(&lay.dec_hidden, &dh2, n, None, &gdz);
             run(ctx, &[&f1, &f2, &bm, &b1, &b2])?;

@@ -6,8 +6,8 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::GpuContext;
-use crate::model::Linear;
 use crate::error::Result;
+use crate::model::Linear;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
@@ -96,7 +96,11 @@ impl MatmulParams {
             m: rows as u32,
             n: l.inp as u32,
             k: l.out as u32,
-            flags: if tanh_backward { epilogue::TANH_BACKWARD } else { 0 },
+            flags: if tanh_backward {
+                epilogue::TANH_BACKWARD
+            } else {
+                0
+            },
             a_rs: l.out as u32,
             a_cs: 1,
             b_off: l.w as u32,

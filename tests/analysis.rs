@@ -1,0 +1,103 @@
+//! The integrator, log-sum-exp, grids, PCA and the SVI stopping rule on inputs with known answers.
+
+use vae_gpu::analysis::{log_integral, logsumexp, pca_2d, Grid2, GridPosterior};
+use vae_gpu::svi::window_converged;
+
+#[test]
+fn logsumexp_is_stable_and_exact() {
+    assert!((logsumexp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-12);
+    assert!((logsumexp(&[-1000.0, -1000.0, -1000.0]) - (-1000.0 + 3f64.ln())).abs() < 1e-12);
+    assert!((logsumexp(&[0.0, 1.0, 2.0]) - (1f64 + 1f64.exp() + 2f64.exp()).ln()).abs() < 1e-12);
+    assert_eq!(logsumexp(&[]), f64::NEG_INFINITY);
+    assert_eq!(logsumexp(&[f64::NEG_INFINITY, 3.0]), 3.0);
+}
+
+#[test]
+fn grid_matches_the_assignment_and_rejects_nonsense() {
+    let g = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    assert_eq!((g.nx, g.ny), (81, 81));
+    assert_eq!(g.point(0), [-4.0, -4.0]);
+    let last = g.point(g.len() - 1);
+    assert!((last[0] - 4.0).abs() < 1e-9 && (last[1] - 4.0).abs() < 1e-9);
+    let c = g.centred_on([1.0, -2.0]);
+    let mid = c.point(40 * 81 + 40);
+    assert!((mid[0] - 1.0).abs() < 1e-9 && (mid[1] + 2.0).abs() < 1e-9);
+    assert!(Grid2::square(-4.0, 4.0, 0.0).is_err());
+    assert!(Grid2::square(4.0, -4.0, 0.1).is_err());
+    assert!(Grid2::square(-4.0, 4.0, f64::NAN).is_err());
+    assert!(
+        Grid2::square(-1e6, 1e6, 1e-3).is_err(),
+        "absurd grids are refused"
+    );
+}
+
+/// log ∫ c·N(z; m, diag(s²)) dz = log c, for Gaussians well inside the grid; the normalized grid
+/// density integrates to 1 and has no mass on the edge.
+#[test]
+fn riemann_sum_recovers_known_normalizers() {
+    let g = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    for &(log_c, m, s) in &[
+        (0.0f64, [0.0f64, 0.0f64], [0.7f64, 0.7f64]),
+        (-123.4, [0.5, -1.0], [0.3, 0.6]),
+        (50.0, [-1.0, 1.5], [0.5, 0.2]),
+    ] {
+        let log_f: Vec<f64> = (0..g.len())
+            .map(|k| {
+                let z = g.point(k);
+                log_c
+                    + (0..2)
+                        .map(|d| {
+                            -0.5 * (2.0 * std::f64::consts::PI * s[d] * s[d]).ln()
+                                - (z[d] - m[d]).powi(2) / (2.0 * s[d] * s[d])
+                        })
+                        .sum::<f64>()
+            })
+            .collect();
+        let got = log_integral(&log_f, &g);
+        assert!((got - log_c).abs() < 1e-6, "log ∫ = {got}, want {log_c}");
+        let post = GridPosterior::from_log_joint(g, log_f);
+        assert!(post.norm_error < 1e-12);
+        assert!(post.edge_mass < 1e-6);
+    }
+    // A density centred on the boundary puts visible mass on the edge.
+    let log_f: Vec<f64> = (0..g.len())
+        .map(|k| -0.5 * (g.point(k)[0] - 4.0).powi(2) / 0.25)
+        .collect();
+    assert!(GridPosterior::from_log_joint(g, log_f).edge_mass > 0.01);
+}
+
+#[test]
+fn pca_finds_the_dominant_direction() {
+    // Points spread along (1, 1, 0)/√2 with small noise in the other directions.
+    let mut pts = Vec::new();
+    for i in 0..200 {
+        let t = (i as f32 - 100.0) / 10.0;
+        let e = ((i * 7919) % 13) as f32 / 100.0 - 0.06;
+        pts.extend([t + e, t - e, 0.5 * e]);
+    }
+    let proj = pca_2d(&pts, 3);
+    let var0: f32 = proj.iter().map(|p| p[0] * p[0]).sum();
+    let var1: f32 = proj.iter().map(|p| p[1] * p[1]).sum();
+    assert!(
+        var0 > 100.0 * var1,
+        "first component {var0} vs second {var1}"
+    );
+    assert_eq!(
+        pca_2d(&[1.0, 2.0, 3.0, 4.0], 2),
+        vec![[1.0, 2.0], [3.0, 4.0]]
+    );
+}
+
+#[test]
+fn stopping_rule_fires_only_on_a_plateau() {
+    let rising: Vec<f64> = (0..400).map(|i| i as f64 * 0.01).collect();
+    assert!(!window_converged(&rising, 100, 0.02));
+    let flat: Vec<f64> = (0..400)
+        .map(|i| if i < 200 { i as f64 * 0.01 } else { 2.0 })
+        .collect();
+    assert!(window_converged(&flat, 100, 0.02));
+    assert!(
+        !window_converged(&flat[..150], 100, 0.02),
+        "needs two full windows"
+    );
+}

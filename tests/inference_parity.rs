@@ -1,0 +1,249 @@
+//! Running a model (encoder, decoder, log-likelihood matrices and gradients, SVI) on the GPU vs the
+//! CPU reference, and the SVI / estimator math on a model trained in the test.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use vae_gpu::analysis::{elbo_estimate, grid_posteriors, top_rows_mask, Grid2};
+use vae_gpu::backend::{Backend, Splits, TrainConfig};
+use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
+use vae_gpu::cpu::reference::decoder_loglik_grad;
+use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::{default_data_dir, Mnist, PIXELS};
+use vae_gpu::gpu::inference::GpuModel;
+use vae_gpu::gpu::DeviceKind;
+use vae_gpu::inference::{CpuModel, ModelOps};
+use vae_gpu::model::{init_params, ModelConfig};
+use vae_gpu::optim::AdamConfig;
+use vae_gpu::svi::{fit, gradient_estimators, SviOptions};
+
+fn binary(seed: u64, n: usize) -> Vec<f32> {
+    let mut r = rng(seed);
+    uniform(&mut r, n * PIXELS, 0.0, 1.0)
+        .iter()
+        .map(|&u| (u > 0.8) as u8 as f32)
+        .collect()
+}
+
+#[test]
+fn model_ops_match_between_gpu_and_cpu() {
+    for &(hidden, latent) in &[(37usize, 2usize), (20, 3)] {
+        let cfg = ModelConfig::mnist(hidden, latent);
+        let params = init_params(&cfg, 3);
+        let mut cpu = CpuModel::new(&cfg, &params);
+        let mut gpu =
+            GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+        let x = binary(1, 5);
+        assert_close(
+            "encode",
+            &gpu.encode(&x).expect("gpu"),
+            &cpu.encode(&x).expect("cpu"),
+            1e-4,
+            1e-4,
+        );
+        let mut r = rng(2);
+        let z = uniform(&mut r, 67 * latent, -3.0, 3.0);
+        assert_close(
+            "decode",
+            &gpu.decode_logits(&z).expect("gpu"),
+            &cpu.decode_logits(&z).expect("cpu"),
+            1e-4,
+            1e-4,
+        );
+        let mask: Vec<f32> = (0..5)
+            .flat_map(|i| {
+                if i % 2 == 0 {
+                    top_rows_mask(14)
+                } else {
+                    vec![1.0; PIXELS]
+                }
+            })
+            .collect();
+        let want = cpu.loglik_matrix(&z, &x, &mask).expect("cpu");
+        assert_close(
+            "loglik matrix",
+            &gpu.loglik_matrix(&z, &x, &mask).expect("gpu"),
+            &want,
+            2e-3,
+            1e-4,
+        );
+        let xs: Vec<f32> = (0..67)
+            .flat_map(|r| x[(r % 5) * PIXELS..(r % 5 + 1) * PIXELS].to_vec())
+            .collect();
+        let ms: Vec<f32> = (0..67)
+            .flat_map(|r| mask[(r % 5) * PIXELS..(r % 5 + 1) * PIXELS].to_vec())
+            .collect();
+        let (gl, gg) = gpu.loglik_grad(&z, &xs, &ms).expect("gpu");
+        let (cl, cg) = cpu.loglik_grad(&z, &xs, &ms).expect("cpu");
+        assert_close("loglik (paired)", &gl, &cl, 2e-3, 1e-4);
+        assert_close("d loglik / dz", &gg, &cg, 1e-3 * max_abs(&cg), 1e-3);
+        // The paired log-likelihood is the diagonal of the matrix form.
+        for (rr, &l) in cl.iter().enumerate().take(5) {
+            assert!((l - want[(rr % 5) * 67 + rr]).abs() < 1e-3 + 1e-5 * l.abs());
+        }
+    }
+}
+
+#[test]
+fn decoder_gradient_matches_finite_differences() {
+    let cfg = ModelConfig {
+        input: 6,
+        hidden: 4,
+        latent: 2,
+    };
+    let params: Vec<f64> = init_params(&cfg, 4)
+        .iter()
+        .map(|&p| 2.0 * p as f64)
+        .collect();
+    let x = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0];
+    let m = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0];
+    let z = [0.3, -0.7];
+    let (_, g) = decoder_loglik_grad(&cfg, &params, &z, &x, &m, 1);
+    for d in 0..2 {
+        let h = 1e-6;
+        let mut zp = z;
+        zp[d] += h;
+        let up = decoder_loglik_grad(&cfg, &params, &zp, &x, &m, 1).0[0];
+        zp[d] -= 2.0 * h;
+        let down = decoder_loglik_grad(&cfg, &params, &zp, &x, &m, 1).0[0];
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (fd - g[d]).abs() < 1e-7 + 1e-6 * fd.abs(),
+            "dz[{d}]: {} vs {fd}",
+            g[d]
+        );
+    }
+}
+
+/// A small model trained for a few CPU epochs, so that posteriors are concentrated as in practice.
+fn trained_model() -> (ModelConfig, Vec<f32>, Vec<f32>) {
+    let m = Mnist::load(&default_data_dir()).expect("mnist");
+    let splits = Arc::new(Splits {
+        train: m.train.slice(0, 2000),
+        val: None,
+        test: m.test.slice(0, 100),
+    });
+    let cfg = TrainConfig {
+        model: ModelConfig::mnist(64, 2),
+        batch_size: 50,
+        samples: 1,
+        adam: AdamConfig {
+            lr: 3e-3,
+            ..AdamConfig::default()
+        },
+        seed: 1,
+        binarize: Binarize::Threshold,
+    };
+    let mut b = CpuBackend::new(&cfg, splits.clone());
+    for epoch in 1..=4 {
+        b.train_epoch(epoch, &epoch_permutation(2000, 1, epoch), &mut |_| {})
+            .expect("train");
+    }
+    let params = b.state().expect("state").params;
+    let index: Vec<u32> = (0..3).collect();
+    let mut x = vec![0.0; 3 * PIXELS];
+    gather_batch(
+        &splits.test,
+        &index,
+        0,
+        3,
+        Binarize::Threshold,
+        1,
+        0,
+        &mut x,
+    );
+    (cfg.model, params, x)
+}
+
+#[test]
+fn svi_reaches_the_grid_log_likelihood_and_agrees_across_devices() {
+    let (cfg, params, x) = trained_model();
+    let mask: Vec<f32> = (0..3).flat_map(|_| top_rows_mask(14)).collect();
+    let mut cpu = CpuModel::new(&cfg, &params);
+    let opts = SviOptions {
+        max_steps: 1500,
+        ..SviOptions::default()
+    };
+    let init = vec![0.0f32; 3 * 4];
+    let fits = fit(&mut cpu, &x, &mask, &init, &opts, &mut |_| {}).expect("svi");
+    let grid = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    let posts = grid_posteriors(&mut cpu, &grid, &x, &mask).expect("grid");
+    for (i, f) in fits.iter().enumerate() {
+        let e = elbo_estimate(
+            &mut cpu,
+            &x[i * PIXELS..(i + 1) * PIXELS],
+            &mask[..PIXELS],
+            &f.mu,
+            &f.logvar(),
+            2000,
+            0,
+            i as u32,
+        )
+        .expect("elbo");
+        let log_px = posts[i].log_px;
+        // The ELBO is a lower bound (up to Monte Carlo error) and SVI gets close to it.
+        assert!(
+            e.mean <= log_px + 4.0 * e.std_err + 1e-3,
+            "image {i}: ELBO {} > log p(x_obs) {log_px}",
+            e.mean
+        );
+        assert!(
+            log_px - e.mean < 1.0,
+            "image {i}: SVI stopped {} nats below log p(x_obs) = {log_px}",
+            log_px - e.mean
+        );
+    }
+
+    // Same noise on both devices: the first 40 steps land on the same parameters.
+    let short = SviOptions {
+        max_steps: 40,
+        ..SviOptions::default()
+    };
+    let mut gpu = GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+    let a = fit(&mut cpu, &x, &mask, &init, &short, &mut |_| {}).expect("cpu svi");
+    let b = fit(&mut gpu, &x, &mask, &init, &short, &mut |_| {}).expect("gpu svi");
+    for (fa, fb) in a.iter().zip(&b) {
+        assert_close("svi mu", &fb.mu, &fa.mu, 2e-3, 1e-3);
+        assert_close("svi log sigma", &fb.log_sigma, &fa.log_sigma, 2e-3, 1e-3);
+    }
+}
+
+#[test]
+fn gradient_estimators_agree_in_mean_and_differ_in_variance() {
+    let (cfg, params, x) = trained_model();
+    let mut cpu = CpuModel::new(&cfg, &params);
+    let mask = vec![1.0f32; PIXELS];
+    for (mu, ls) in [
+        (vec![0.0f32, 0.0], vec![0.0f32, 0.0]),
+        (vec![0.5, -0.5], vec![-1.0, -1.5]),
+    ] {
+        let [rp, sf, sfb] =
+            gradient_estimators(&mut cpu, &x[..PIXELS], &mask, &mu, &ls, 10, 2000, 7)
+                .expect("estimators");
+        for d in 0..2 {
+            for other in [&sf, &sfb] {
+                let se = (rp.std_err[d].powi(2) + other.std_err[d].powi(2)).sqrt();
+                assert!(
+                    (rp.mean[d] - other.mean[d]).abs() <= 4.0 * se,
+                    "component {d}: {} {} vs {} {} (se {se})",
+                    rp.name,
+                    rp.mean[d],
+                    other.name,
+                    other.mean[d]
+                );
+            }
+            assert!(
+                sf.variance[d] > 2.0 * rp.variance[d],
+                "score-function variance {} vs reparameterization {}",
+                sf.variance[d],
+                rp.variance[d]
+            );
+            assert!(
+                sfb.variance[d] < sf.variance[d],
+                "the baseline must reduce variance"
+            );
+        }
+    }
+}
