@@ -450,9 +450,14 @@ pub fn estimators(
         };
         let path = out.join(format!("estimators_{file}.png"));
         let title = format!("∇μ₁ ELBO estimates, test image {image} (digit {}), {name}, M = {samples}, {reps} repetitions", labels[image]);
-        let panels: Vec<(&str, &[f64])> = est
+        let captions: Vec<String> = est
             .iter()
-            .map(|e| (e.name.as_str(), e.first.as_slice()))
+            .map(|e| format!("{} (variance {:.3})", e.name, e.variance[0]))
+            .collect();
+        let panels: Vec<(&str, &[f64])> = captions
+            .iter()
+            .zip(&est)
+            .map(|(c, e)| (c.as_str(), e.first.as_slice()))
             .collect();
         plots::histograms(&path, &title, &panels, 40)?;
         files.push(path);
