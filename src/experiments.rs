@@ -10,9 +10,9 @@ use crate::analysis::{elbo_estimate, grid_posteriors, left_cols_mask, top_rows_m
 use crate::checkpoint::write_atomic;
 use crate::data::{IMAGE_SIDE, PIXELS};
 use crate::error::{Error, Result};
-use crate::figures::{posterior_figure, PosteriorSpec, Session};
+use crate::figures::{bernoulli_sample, interleave, posterior_figure, PosteriorSpec, Session};
 use crate::plots::{self, Panel};
-use crate::rng::{binarize_uniforms, noise_row, stream};
+use crate::rng::{noise_row, stream};
 use crate::svi::{fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions};
 
 /// Which pixels SVI may look at.
@@ -320,7 +320,7 @@ fn completion_figure(
     if run.observe == Observe::All {
         let enc_mu: Vec<f32> = enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect();
         let enc_mean = s.decode_means(&enc_mu)?;
-        let tiles = interleave3(x, &fitted_mean, &enc_mean);
+        let tiles = interleave(&[x, &fitted_mean, &enc_mean]);
         plots::image_panels(
             &path,
             "Reconstruction without the encoder (SVI) vs through the encoder",
@@ -344,30 +344,26 @@ fn completion_figure(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let sampled_mean = s.decode_means(&z)?;
-    let mut u = vec![0.0f32; PIXELS];
+    let sampled = bernoulli_sample(&s.decode_means(&z)?, s.seed, 4);
+    // Observed pixels come from the input; the rest from the decoder mean or the sample.
+    let complete = |i: usize, fill: &[f32]| -> Vec<f32> {
+        (0..PIXELS)
+            .map(|p| {
+                if mask[p] > 0.0 {
+                    x[i * PIXELS + p]
+                } else {
+                    fill[i * PIXELS + p]
+                }
+            })
+            .collect()
+    };
     let mut tiles = Vec::with_capacity(n * 4 * PIXELS);
     for i in 0..n {
         let xi = &x[i * PIXELS..(i + 1) * PIXELS];
-        binarize_uniforms(s.seed ^ 0x5a5a, 0, i as u32, PIXELS, &mut u);
         tiles.extend_from_slice(xi);
         tiles.extend(xi.iter().zip(mask).map(|(a, m)| a * m));
-        tiles.extend((0..PIXELS).map(|p| {
-            if mask[p] > 0.0 {
-                xi[p]
-            } else {
-                fitted_mean[i * PIXELS + p]
-            }
-        }));
-        tiles.extend((0..PIXELS).map(|p| {
-            if mask[p] > 0.0 {
-                xi[p]
-            } else if sampled_mean[i * PIXELS + p] > u[p] {
-                1.0
-            } else {
-                0.0
-            }
-        }));
+        tiles.extend(complete(i, &fitted_mean));
+        tiles.extend(complete(i, &sampled));
     }
     let title = format!(
         "Completing images from their {} pixels by SVI (no encoder)",
@@ -384,14 +380,6 @@ fn completion_figure(
         }],
     )?;
     Ok(path)
-}
-
-fn interleave3(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
-    a.chunks(PIXELS)
-        .zip(b.chunks(PIXELS))
-        .zip(c.chunks(PIXELS))
-        .flat_map(|((x, y), z)| x.iter().chain(y).chain(z).copied().collect::<Vec<_>>())
-        .collect()
 }
 
 /// The estimator study for one q.

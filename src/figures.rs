@@ -90,7 +90,7 @@ impl Session {
 }
 
 /// Binary samples x ~ Bernoulli(p) with Philox uniforms (stream BINARIZE, epoch slot `counter`).
-fn bernoulli_sample(p: &[f32], seed: u64, counter: u32) -> Vec<f32> {
+pub fn bernoulli_sample(p: &[f32], seed: u64, counter: u32) -> Vec<f32> {
     let mut out = vec![0.0f32; p.len()];
     let mut u = vec![0.0f32; PIXELS];
     for (i, (row, o)) in p.chunks(PIXELS).zip(out.chunks_mut(PIXELS)).enumerate() {
@@ -103,7 +103,7 @@ fn bernoulli_sample(p: &[f32], seed: u64, counter: u32) -> Vec<f32> {
 }
 
 /// Interleaves images of several equally long lists tile by tile: [a0, b0, a1, b1, ...].
-fn interleave(lists: &[&[f32]]) -> Vec<f32> {
+pub fn interleave(lists: &[&[f32]]) -> Vec<f32> {
     let n = lists.first().map_or(0, |l| l.len() / PIXELS);
     let mut out = Vec::with_capacity(n * PIXELS * lists.len());
     for i in 0..n {
