@@ -1156,7 +1156,9 @@ pub fn line_chart(
     })
 }
 
-/// Grid of panels (`cols` per row). In each: contour lines of the true posterior density (computed with your own marching-squares implementation on exp(log_density - max), at several levels, e.g. at fractions 0.05, 0.2, 0.5, 0.8 of the max — or levels enclosing given mass; document which) drawn in one colour, and the contours of q (axis-aligned ellipses at 1, 2, 3 standard deviations, drawn parametrically) in another colour; a light heatmap of the posterior density underneath is welcome. Axes z₁/z₂ with ticks; a legend saying which colour is "p(z|x) (grid)" and which is "q(z|x)" (pass legend labels through: add `pub p_label: &'a str, pub q_label: &'a str` fields to PosteriorPanel for this). Non-finite log densities count as -inf.
+/// Grid of panels (`cols` per row), each with contours of a grid posterior (marching squares on
+/// exp(log_density − max), over a light heatmap) and the 1-2-3σ ellipses of a diagonal Gaussian q,
+/// axes z₁/z₂ and a legend with `p_label` / `q_label`. Non-finite log densities count as −∞.
 ///
 /// Levels used: the grid posterior is contoured at the boundaries of its highest-density
 /// regions holding 39.3%, 86.5% and 98.9% of the grid's mass — exactly the masses inside the
