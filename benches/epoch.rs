@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use vae_gpu::backend::{Backend, Splits, TrainConfig};
 use vae_gpu::batch::{epoch_permutation, Binarize};
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::{default_data_dir, Mnist};
+use vae_gpu::data::Mnist;
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::model::ModelConfig;
@@ -17,7 +17,7 @@ use vae_gpu::optim::AdamConfig;
 const IMAGES: usize = 2_000;
 
 fn setup() -> (TrainConfig, Arc<Splits>) {
-    let m = Mnist::load(&default_data_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let m = Mnist::embedded().unwrap_or_else(|e| panic!("{e}"));
     let splits = Splits {
         train: m.train.slice(0, IMAGES),
         val: None,

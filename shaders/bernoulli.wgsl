@@ -33,8 +33,12 @@ fn sigmoid(l: f32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn bernoulli_loglik(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let r = wid.x;
+fn bernoulli_loglik(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    // One workgroup per row; rows past 65,535 spill into y (`grid_1d(rows, 1)`).
+    let r = wid.x + wid.y * nwg.x;
+    if (r >= p.rows) {
+        return; // workgroup-uniform: the whole group leaves before any barrier
+    }
     let b = r % p.batch;
     var s = 0.0;
     for (var i = lid.x; i < p.dim; i = i + 256u) {
@@ -98,8 +102,12 @@ struct MaskedParams {
 @group(0) @binding(13) var<storage, read_write> m_loglik: array<f32>; // [R]
 
 @compute @workgroup_size(256)
-fn bernoulli_masked(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let r = wid.x;
+fn bernoulli_masked(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    // One workgroup per row; rows past 65,535 spill into y (`grid_1d(rows, 1)`).
+    let r = wid.x + wid.y * nwg.x;
+    if (r >= mp.rows) {
+        return; // workgroup-uniform: the whole group leaves before any barrier
+    }
     var s = 0.0;
     for (var i = lid.x; i < mp.dim; i = i + 256u) {
         let k = r * mp.dim + i;

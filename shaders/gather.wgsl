@@ -22,8 +22,9 @@ struct GatherParams {
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(64)
-fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    // `grid_1d` spills past 65,535 workgroups into y: a batch of more than ~21,400 images does.
+    let t = gid.x + gid.y * nwg.x * 64u;
     if (t >= p.batch * p.words) {
         return;
     }

@@ -33,8 +33,8 @@ fn log_normal(x: f32, mu: f32, logvar: f32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
+fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * 64u;
     if (r >= p.rows) {
         return;
     }
@@ -69,8 +69,8 @@ fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // One thread per (image, latent dimension); sums over the L samples of that image.
 @compute @workgroup_size(64)
-fn gaussian_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
+fn gaussian_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 64u;
     if (t >= p.batch * p.dz) {
         return;
     }

@@ -15,8 +15,8 @@ struct ColsumParams {
 // One thread per column: rows are few (the batch), columns many, and each thread's reads are
 // coalesced across the warp.
 @compute @workgroup_size(64)
-fn colsum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
+fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = gid.x + gid.y * nwg.x * 64u;
     if (j >= cp.cols) {
         return;
     }

@@ -175,6 +175,25 @@ impl GridPosterior {
     }
 }
 
+/// Most memory the per-image grid values may take: a log-likelihood (f32) and a log joint (f64)
+/// per image and grid point.
+pub const MAX_GRID_BYTES: usize = 2 << 30;
+
+/// Refuses, before any work, a grid evaluation whose image × point table cannot fit in
+/// [`MAX_GRID_BYTES`]; the decoder itself is evaluated in bounded chunks.
+pub fn check_grid_memory(images: usize, points: usize) -> Result<()> {
+    let bytes = images.saturating_mul(points).saturating_mul(12);
+    if bytes > MAX_GRID_BYTES {
+        return Err(Error::Usage(format!(
+            "{images} images × {points} grid points need {:.1} GB for the posterior tables (limit {:.1} GB); \
+             use fewer --images, a larger --spacing or narrower --lower/--upper",
+            bytes as f64 / 1e9,
+            MAX_GRID_BYTES as f64 / 1e9
+        )));
+    }
+    Ok(())
+}
+
 /// Grid posteriors of several images (each with its observed-pixel mask) on one shared grid: the
 /// grid is decoded once and each image's log-likelihood is one row of a matrix product.
 pub fn grid_posteriors(
@@ -190,6 +209,7 @@ pub fn grid_posteriors(
             ops.config().latent
         )));
     }
+    check_grid_memory(x.len() / ops.config().input, grid.len())?;
     let z = grid.points_f32();
     let ll = ops.loglik_matrix(&z, x, mask)?;
     let g = grid.len();

@@ -23,9 +23,56 @@ pub struct TrainConfig {
     pub binarize: Binarize,
 }
 
+/// Largest `batch_size × samples`: one decoder row per (image, sample), and the likelihood kernel
+/// dispatches a workgroup per row.
+pub const MAX_ROWS: usize = 65_535;
+
 impl TrainConfig {
     pub fn rows(&self) -> usize {
         self.batch_size * self.samples
+    }
+
+    /// Checks every value a run's arithmetic depends on, naming the stored field. Flags are checked
+    /// (with flag names) before a config is built; this catches what a checkpoint file brings in,
+    /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let m = &self.model;
+        let ranges = [
+            (
+                "model.input",
+                m.input,
+                crate::data::PIXELS,
+                crate::data::PIXELS,
+            ),
+            ("model.hidden", m.hidden, 1, 16_384),
+            ("model.latent", m.latent, 1, 1024),
+            ("batch_size", self.batch_size, 1, 60_000),
+            ("samples", self.samples, 1, 10_000),
+        ];
+        for (name, v, lo, hi) in ranges {
+            if v < lo || v > hi {
+                return Err(format!("{name} is {v}, outside {lo}..={hi}"));
+            }
+        }
+        if self.rows() > MAX_ROWS {
+            return Err(format!(
+                "batch_size × samples is {}, above {MAX_ROWS}",
+                self.rows()
+            ));
+        }
+        let a = &self.adam;
+        if !(a.lr.is_finite() && a.lr > 0.0 && a.lr < 10.0) {
+            return Err(format!("adam.lr is {}, not in (0, 10)", a.lr));
+        }
+        for (name, b) in [("adam.beta1", a.beta1), ("adam.beta2", a.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(format!("{name} is {b}, not in [0, 1)"));
+            }
+        }
+        if !(a.eps.is_finite() && a.eps > 0.0) {
+            return Err(format!("adam.eps is {}, not positive", a.eps));
+        }
+        Ok(())
     }
 }
 
@@ -73,6 +120,27 @@ impl TrainState {
                 "state has {} parameters, the model needs {n}",
                 self.params.len()
             )));
+        }
+        Ok(())
+    }
+
+    /// Finite parameters and moments, and non-negative second moments (Adam divides by √v).
+    pub fn check_values(&self) -> std::result::Result<(), String> {
+        let first_bad = |v: &[f32], ok: fn(f32) -> bool| v.iter().position(|&x| !ok(x));
+        if let Some(i) = first_bad(&self.params, f32::is_finite) {
+            return Err(format!(
+                "parameter {i} is {} (NaN or infinite)",
+                self.params[i]
+            ));
+        }
+        if let Some(i) = first_bad(&self.m, f32::is_finite) {
+            return Err(format!("Adam first moment {i} is {}", self.m[i]));
+        }
+        if let Some(i) = first_bad(&self.v, |x| x.is_finite() && x >= 0.0) {
+            return Err(format!(
+                "Adam second moment {i} is {} (must be finite and ≥ 0)",
+                self.v[i]
+            ));
         }
         Ok(())
     }

@@ -5,12 +5,18 @@
 //! `encoder.logvar.{weight,bias}` `[Dz,Dh]`/`[Dz]`, `decoder.fc1.{weight,bias}` `[Dh,Dz]`/`[Dh]`,
 //! `decoder.logits.{weight,bias}` `[784,Dh]`/`[784]`, and Adam's moments under
 //! `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`. Metadata: `format`, `config` (the
-//! training configuration as JSON), `epoch`, `step`, `train_size`, `val_size`.
+//! training configuration as JSON), `epoch`, `step`, `train_size`, `val_size`, and since the run
+//! records were added `test_size`, `run_id` and `metrics` (the `metrics.jsonl` line of the
+//! checkpoint's epoch, so a crash between the two writes can be repaired on resume). Older
+//! checkpoints without the last three keep loading.
+//!
+//! The file is written by [`encode`] rather than `safetensors::serialize`, whose metadata is a
+//! `HashMap`: its random key order made two identical runs give different bytes. Here keys and
+//! tensors are sorted, so the same run always gives the same sha256.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::backend::{TrainConfig, TrainState};
@@ -26,17 +32,26 @@ pub struct Checkpoint {
     pub epoch: u32,
     pub train_size: usize,
     pub val_size: usize,
+    /// Test images the run evaluates on (absent in checkpoints older than the run records).
+    pub test_size: Option<usize>,
+    /// Identifies one training run across resumes; every metrics line carries it.
+    pub run_id: Option<String>,
+    /// The `metrics.jsonl` line of this epoch.
+    pub metrics: Option<String>,
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// crash or a full disk never leaves a half-written file under the final name.
+/// Writes `bytes` to `path` through a temporary file in the same directory, an fsync and a
+/// rename, so a crash or a full disk never leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    let res = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = res {
         let _ = std::fs::remove_file(&tmp);
         return Err(io_err(path, e));
@@ -44,35 +59,71 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The safetensors bytes of named f32 tensors plus string metadata, deterministically: tensors in
+/// name order, JSON keys sorted (serde_json's map is a BTreeMap), header padded with spaces to a
+/// multiple of 8 bytes as the format asks.
+pub fn encode(
+    tensors: &BTreeMap<String, (Vec<usize>, &[f32])>,
+    meta: &BTreeMap<&str, String>,
+) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(meta));
+    let mut offset = 0usize;
+    for (name, (shape, data)) in tensors {
+        let end = offset + data.len() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, data) in tensors.values() {
+        out.extend_from_slice(bytemuck::cast_slice(data));
+    }
+    out
+}
+
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let layout = ck.config.model.layout();
     let s = &ck.state;
     s.check_len(layout.total)?;
-    let mut tensors = Vec::new();
+    let mut tensors = BTreeMap::new();
     for (name, shape, off, len) in layout.named_tensors() {
         for (prefix, src) in [
             ("", &s.params),
             ("optimizer.exp_avg.", &s.m),
             ("optimizer.exp_avg_sq.", &s.v),
         ] {
-            let bytes: &[u8] = bytemuck::cast_slice(&src[off..off + len]);
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map_err(|e| Error::Checkpoint(e.to_string()))?;
-            tensors.push((format!("{prefix}{name}"), view));
+            tensors.insert(
+                format!("{prefix}{name}"),
+                (shape.clone(), &src[off..off + len]),
+            );
         }
     }
     let config = serde_json::to_string(&ck.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
-    let meta = HashMap::from([
-        ("format".to_string(), FORMAT.to_string()),
-        ("config".to_string(), config),
-        ("epoch".to_string(), ck.epoch.to_string()),
-        ("step".to_string(), s.step.to_string()),
-        ("train_size".to_string(), ck.train_size.to_string()),
-        ("val_size".to_string(), ck.val_size.to_string()),
+    let mut meta = BTreeMap::from([
+        ("format", FORMAT.to_string()),
+        ("config", config),
+        ("epoch", ck.epoch.to_string()),
+        ("step", s.step.to_string()),
+        ("train_size", ck.train_size.to_string()),
+        ("val_size", ck.val_size.to_string()),
     ]);
-    let bytes = safetensors::serialize(tensors, Some(meta))
-        .map_err(|e| Error::Checkpoint(e.to_string()))?;
-    write_atomic(path, &bytes)
+    if let Some(n) = ck.test_size {
+        meta.insert("test_size", n.to_string());
+    }
+    if let Some(id) = &ck.run_id {
+        meta.insert("run_id", id.clone());
+    }
+    if let Some(m) = &ck.metrics {
+        meta.insert("metrics", m.clone());
+    }
+    write_atomic(path, &encode(&tensors, &meta))
 }
 
 pub fn load(path: &Path) -> Result<Checkpoint> {
@@ -104,6 +155,16 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         num("train_size")?,
         num("val_size")?,
     );
+    let test_size = match meta.get("test_size") {
+        Some(_) => Some(num("test_size")? as usize),
+        None => None,
+    };
+    config
+        .check()
+        .map_err(|e| bad(format!("its stored configuration is invalid: {e}")))?;
+    if step > u32::MAX as u64 || epoch > u32::MAX as u64 {
+        return Err(bad(format!("epoch {epoch} / step {step} out of range")));
+    }
     let st =
         SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let layout = config.model.layout();
@@ -135,14 +196,15 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             dst[off..off + len].copy_from_slice(&vals);
         }
     }
-    if state.params.iter().any(|p| !p.is_finite()) {
-        return Err(bad("parameters contain NaN or infinity".into()));
-    }
+    state.check_values().map_err(bad)?;
     Ok(Checkpoint {
         config,
         state,
         epoch: epoch as u32,
         train_size: train_size as usize,
         val_size: val_size as usize,
+        test_size,
+        run_id: meta.get("run_id").cloned(),
+        metrics: meta.get("metrics").cloned(),
     })
 }

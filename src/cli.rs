@@ -6,10 +6,10 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::analysis::Grid2;
-use crate::backend::{Split, TrainConfig};
+use crate::backend::{Split, TrainConfig, MAX_ROWS};
 use crate::batch::Binarize;
 use crate::checkpoint;
-use crate::data::{default_data_dir, Mnist};
+use crate::data::Mnist;
 use crate::error::{Error, Result};
 use crate::experiments::{self, Observe, SviRun};
 use crate::figures::{self, GridOptions, Session};
@@ -19,6 +19,7 @@ use crate::inference::model_ops;
 use crate::model::ModelConfig;
 use crate::optim::AdamConfig;
 use crate::report::{write_report, ReportInputs};
+use crate::run_dir::{RunDir, Start};
 use crate::svi::{SviInit, SviOptions};
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
 
@@ -85,9 +86,10 @@ pub struct SviArgs {
     /// Stop after this many steps at most
     #[arg(long, default_value_t = 3000)]
     pub max_steps: usize,
-    /// Stop when the mean ELBO of the last W steps beats the W before by less than --tol nats
+    /// Stop when the mean ELBO of the last W steps beats the W before by less than --tol nats (W ≥ 20: a mean of fewer noisy steps stops on noise)
     #[arg(long, default_value_t = 100)]
     pub window: usize,
+    /// Convergence threshold of the window rule, in nats
     #[arg(long, default_value_t = 0.02)]
     pub tol: f64,
     /// Samples in the final ELBO estimates
@@ -121,7 +123,7 @@ pub struct ModelArgs {
     /// Directory with the MNIST IDX files [default: the embedded copy]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Where the network runs: a GPU backend, `auto` (best hardware adapter, else cpu), or `cpu`
+    /// Where the network runs: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`
     #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
     pub device: DeviceKind,
     /// Output directory for figures and tables
@@ -223,10 +225,10 @@ pub struct DataArgs {
     /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy embedded in the repo]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Use the first N test images for the test ELBO
-    #[arg(long, default_value_t = 10_000)]
-    pub test_size: usize,
-    /// Where to run: a GPU backend, `auto` (best hardware adapter, else cpu), or `cpu`
+    /// Use the first N test images for the test ELBO [default: all; on --resume, the run's]
+    #[arg(long)]
+    pub test_size: Option<usize>,
+    /// Where to run: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`
     #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
     pub device: DeviceKind,
 }
@@ -235,7 +237,7 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Train on the first N training images
+    /// Train on the first N training images [default: all but the validation split]
     #[arg(long)]
     pub train_size: Option<usize>,
     /// Hold out the N training images after the training split for validation
@@ -268,12 +270,15 @@ pub struct TrainArgs {
     /// Where Adam runs during GPU training [default: gpu]
     #[arg(long, value_enum)]
     pub optimizer_on: Option<OptimizerOn>,
-    /// Output directory for checkpoint.safetensors and metrics.jsonl
+    /// Output directory for checkpoint.safetensors and metrics.jsonl (one run per directory)
     #[arg(long, default_value = "runs/latest")]
     pub out: PathBuf,
-    /// Continue from this checkpoint (parameters, Adam state, epoch count)
+    /// Continue from this checkpoint (parameters, Adam state, epoch count, every setting)
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Replace the run already in --out (its checkpoint and metrics are deleted first)
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
@@ -289,8 +294,7 @@ pub struct EvalArgs {
 }
 
 fn load_mnist(dir: &Option<PathBuf>) -> Result<Mnist> {
-    let dir = dir.clone().unwrap_or_else(default_data_dir);
-    Ok(Mnist::load(&dir)?)
+    Ok(Mnist::from_flag(dir.as_deref())?)
 }
 
 fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
@@ -302,38 +306,72 @@ fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
     Ok(())
 }
 
-/// Merges flags with a resumed checkpoint's configuration; a flag that contradicts the checkpoint's
-/// model shape is an error, other hyperparameters may be changed on resume.
-fn train_config(a: &TrainArgs, resumed: Option<&TrainConfig>) -> Result<TrainConfig> {
-    if let Some(r) = resumed {
-        for (flag, given, have) in [
-            ("--hidden", a.hidden, r.model.hidden),
-            ("--latent-dim", a.latent_dim, r.model.latent),
-        ] {
-            if let Some(g) = given.filter(|&g| g != have) {
-                return Err(Error::Checkpoint(format!("{flag} {g} does not match the checkpoint's {have}; drop the flag or start a new run")));
-            }
+/// On `--resume` every setting comes from the checkpoint: a flag that repeats it is fine, a flag
+/// that changes it is an error (a changed batch size, seed or test set would silently make the
+/// metrics of one run incomparable across epochs).
+fn check_resume_flags(
+    a: &TrainArgs,
+    ck: &checkpoint::Checkpoint,
+    path: &std::path::Path,
+) -> Result<()> {
+    let c = &ck.config;
+    let mut differs: Vec<String> = Vec::new();
+    let mut cmp = |flag: &str, given: Option<String>, stored: String| {
+        if let Some(g) = given.filter(|g| *g != stored) {
+            differs.push(format!("{flag} {g} (the run has {stored})"));
         }
-    }
-    let def = |v: Option<usize>, from: fn(&TrainConfig) -> usize, d: usize| {
-        v.or(resumed.map(from)).unwrap_or(d)
     };
-    let hidden = def(a.hidden, |c| c.model.hidden, 500);
-    let latent = def(a.latent_dim, |c| c.model.latent, 2);
-    let batch_size = def(a.batch_size, |c| c.batch_size, 100);
-    let samples = def(a.samples, |c| c.samples, 1);
+    let s = |v: Option<usize>| v.map(|x| x.to_string());
+    cmp("--hidden", s(a.hidden), c.model.hidden.to_string());
+    cmp("--latent-dim", s(a.latent_dim), c.model.latent.to_string());
+    cmp("--batch-size", s(a.batch_size), c.batch_size.to_string());
+    cmp("--samples", s(a.samples), c.samples.to_string());
+    cmp("--lr", a.lr.map(|x| x.to_string()), c.adam.lr.to_string());
+    cmp("--seed", a.seed.map(|x| x.to_string()), c.seed.to_string());
+    cmp(
+        "--binarize",
+        a.binarize.map(|b| format!("{b:?}").to_lowercase()),
+        format!("{:?}", c.binarize).to_lowercase(),
+    );
+    cmp("--train-size", s(a.train_size), ck.train_size.to_string());
+    cmp("--val-size", s(a.val_size), ck.val_size.to_string());
+    if let Some(t) = ck.test_size {
+        cmp("--test-size", s(a.data.test_size), t.to_string());
+    }
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} differ(s) from the run being resumed ({}); a resumed run keeps its settings. \
+         Drop the flag(s), or start a new run with another --out",
+        differs.join(", "),
+        path.display()
+    )))
+}
+
+/// Builds a fresh run's configuration from the flags and the built-in defaults.
+fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let hidden = a.hidden.unwrap_or(500);
+    let latent = a.latent_dim.unwrap_or(2);
+    let batch_size = a.batch_size.unwrap_or(100);
+    let samples = a.samples.unwrap_or(1);
     check_range("--hidden", hidden, 1, 16_384)?;
     check_range("--latent-dim", latent, 1, 1024)?;
     check_range("--batch-size", batch_size, 1, 60_000)?;
     check_range("--samples", samples, 1, 10_000)?;
-    check_range("--batch-size × --samples", batch_size * samples, 1, 65_535)?;
-    let lr = a.lr.or(resumed.map(|c| c.adam.lr)).unwrap_or(1e-3);
+    check_range(
+        "--batch-size × --samples",
+        batch_size * samples,
+        1,
+        MAX_ROWS,
+    )?;
+    let lr = a.lr.unwrap_or(1e-3);
     if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
         return Err(Error::Usage(format!(
             "--lr {lr} must be a positive number below 10"
         )));
     }
-    Ok(TrainConfig {
+    let cfg = TrainConfig {
         model: ModelConfig::mnist(hidden, latent),
         batch_size,
         samples,
@@ -341,45 +379,97 @@ fn train_config(a: &TrainArgs, resumed: Option<&TrainConfig>) -> Result<TrainCon
             lr,
             ..AdamConfig::default()
         },
-        seed: a.seed.or(resumed.map(|c| c.seed)).unwrap_or(0),
-        binarize: a
-            .binarize
-            .or(resumed.map(|c| c.binarize))
-            .unwrap_or(Binarize::Threshold),
-    })
+        seed: a.seed.unwrap_or(0),
+        binarize: a.binarize.unwrap_or(Binarize::Threshold),
+    };
+    cfg.check().map_err(Error::Usage)?;
+    Ok(cfg)
+}
+
+/// The split sizes of a run: from the checkpoint on resume, else from the flags, defaulting to
+/// every image of the data set.
+struct SplitSizes {
+    train: usize,
+    val: usize,
+    test: usize,
+}
+
+fn split_sizes(
+    a: &TrainArgs,
+    resumed: Option<&checkpoint::Checkpoint>,
+    data: &Mnist,
+) -> SplitSizes {
+    let (n_train, n_test) = (data.train.len(), data.test.len());
+    match resumed {
+        Some(ck) => SplitSizes {
+            train: ck.train_size,
+            val: ck.val_size,
+            // Checkpoints older than the run records did not store it; the flag or all.
+            test: ck.test_size.or(a.data.test_size).unwrap_or(n_test),
+        },
+        None => {
+            let val = a.val_size.unwrap_or(0);
+            SplitSizes {
+                train: a.train_size.unwrap_or(n_train.saturating_sub(val)),
+                val,
+                test: a.data.test_size.unwrap_or(n_test),
+            }
+        }
+    }
 }
 
 fn cmd_train(a: &TrainArgs) -> Result<()> {
-    let resumed = a.resume.as_deref().map(checkpoint::load).transpose()?;
-    let cfg = train_config(a, resumed.as_ref().map(|c| &c.config))?;
     if a.epochs == 0 {
         return Err(Error::Usage("--epochs must be at least 1".into()));
     }
-    let train_size = a
-        .train_size
-        .or(resumed.as_ref().map(|c| c.train_size))
-        .unwrap_or(60_000);
-    let val_size = a
-        .val_size
-        .or(resumed.as_ref().map(|c| c.val_size))
-        .unwrap_or(0);
-    if train_size < cfg.batch_size {
-        return Err(Error::Usage(format!(
-            "--train-size {train_size} is smaller than one batch (--batch-size {})",
-            cfg.batch_size
-        )));
-    }
+    let resumed = match a.resume.as_deref() {
+        Some(p) => {
+            let ck = checkpoint::load(p)?;
+            check_resume_flags(a, &ck, p)?;
+            Some(ck)
+        }
+        None => None,
+    };
+    let cfg = match &resumed {
+        Some(ck) => ck.config.clone(),
+        None => train_config(a)?,
+    };
     if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
             "--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into(),
         ));
     }
-    let splits = Arc::new(make_splits(
-        load_mnist(&a.data.data)?,
-        train_size,
-        val_size,
-        a.data.test_size,
-    )?);
+    // The output directory is claimed before any data is loaded or trained on, so an unwritable
+    // --out or a clash with another run costs nothing.
+    let start = match (&resumed, a.resume.as_deref()) {
+        (Some(ck), Some(path)) => Start::Resume { path, ck },
+        _ => Start::Fresh,
+    };
+    let mut run = RunDir::open(&a.out, start, a.force)?;
+    for note in &run.notes {
+        eprintln!("note: {note}");
+    }
+    let data = load_mnist(&a.data.data)?;
+    let sizes = split_sizes(a, resumed.as_ref(), &data);
+    let splits = make_splits(data, sizes.train, sizes.val, sizes.test).map_err(|e| match e {
+        Error::Usage(m) if resumed.is_none() => {
+            Error::Usage(format!("{m}; set --train-size, --val-size and --test-size to fit"))
+        }
+        Error::Usage(m) => Error::Usage(format!("{m}; the sizes are those stored in the resumed checkpoint, so pass --data with the data set it was trained on")),
+        e => e,
+    })?;
+    if sizes.train < cfg.batch_size {
+        return Err(Error::Usage(format!(
+            "the training split of {} images is smaller than one batch of {}",
+            sizes.train, cfg.batch_size
+        )));
+    }
+    let splits = Arc::new(splits);
+    let settings = serde_json::to_string(&cfg).map_err(|e| Error::Io(e.to_string()))?;
+    run.identify(&format!(
+        "{settings} train {} val {} test {}",
+        sizes.train, sizes.val, sizes.test
+    ));
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(
         device,
@@ -402,19 +492,21 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         cfg.samples,
         cfg.adam.lr,
         splits.train.len(),
-        val_size,
+        sizes.val,
         splits.test.len(),
         backend.describe()
     );
     let opts = RunOptions {
         epochs: a.epochs,
-        out_dir: a.out.clone(),
         start_epoch,
         show_progress: !a.quiet,
     };
-    let s = train(backend.as_mut(), &cfg, &splits, &opts)?;
+    let s = train(backend.as_mut(), &cfg, &splits, &run, &opts)?;
     println!("epochs: {}", s.epochs_done);
-    println!("train ELBO: {:.3} nats/image", s.train_elbo);
+    println!(
+        "train ELBO (full pass, final parameters): {:.3} nats/image",
+        s.train_elbo
+    );
     println!("test ELBO: {:.3} nats/image", s.test_elbo);
     println!("checkpoint: {}", s.checkpoint.display());
     println!("metrics: {}", s.metrics.display());
@@ -424,12 +516,8 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
 fn cmd_eval(a: &EvalArgs) -> Result<()> {
     let ck = checkpoint::load(&a.checkpoint)?;
     let mnist = load_mnist(&a.data.data)?;
-    let splits = Arc::new(make_splits(
-        mnist,
-        ck.train_size,
-        ck.val_size,
-        a.data.test_size,
-    )?);
+    let test_size = a.data.test_size.unwrap_or(mnist.test.len());
+    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, test_size)?);
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
     backend.set_state(&ck.state)?;
@@ -523,11 +611,26 @@ fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
     print_paths(&[vec![r.csv], r.figures].concat())
 }
 
+/// Smallest SVI convergence window: the mean of 20 single-step ELBO estimates has about a fifth
+/// of their spread, enough to compare with --tol.
+const MIN_SVI_WINDOW: usize = 20;
+
 fn cmd_svi(a: &SviArgs) -> Result<()> {
     check_range("--images", a.images, 1, 1000)?;
     check_range("--samples", a.samples, 1, 10_000)?;
     check_range("--max-steps", a.max_steps, 1, 1_000_000)?;
     check_range("--elbo-samples", a.elbo_samples, 2, 1_000_000)?;
+    // Two windows must fit in the run, and each must average enough steps that the comparison
+    // is not decided by Monte Carlo noise (a window of 1 "converged" after 3 steps).
+    check_range("--window", a.window, MIN_SVI_WINDOW, 1_000_000)?;
+    if 2 * a.window > a.max_steps {
+        return Err(Error::Usage(format!(
+            "--window {} needs at least {} steps to compare two windows; raise --max-steps {}",
+            a.window,
+            2 * a.window,
+            a.max_steps
+        )));
+    }
     if !(a.lr.is_finite() && a.lr > 0.0 && a.tol.is_finite() && a.tol >= 0.0) {
         return Err(Error::Usage(
             "--lr must be positive and --tol non-negative".into(),
@@ -589,12 +692,9 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
 fn cmd_report(a: &ReportArgs) -> Result<()> {
     let opts = grid_options(&a.grid)?;
     let ck = checkpoint::load(&a.model.checkpoint)?;
-    let splits = Arc::new(make_splits(
-        load_mnist(&a.model.data)?,
-        ck.train_size,
-        ck.val_size,
-        10_000,
-    )?);
+    let mnist = load_mnist(&a.model.data)?;
+    let test_size = mnist.test.len();
+    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, test_size)?);
     let mut backend = make_backend(
         resolve_device(a.model.device),
         OptimizerOn::Gpu,

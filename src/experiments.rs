@@ -38,12 +38,30 @@ impl Observe {
         }
     }
 
-    pub fn name(&self) -> &str {
+    /// The name in output files: `all`, `top`, `left`, or `mask-<file stem>` for a PNG mask, so
+    /// that fits with two different masks do not overwrite each other.
+    pub fn name(&self) -> String {
         match self {
-            Observe::All => "all",
-            Observe::Top => "top",
-            Observe::Left => "left",
-            Observe::Custom(_) => "custom",
+            Observe::All => "all".into(),
+            Observe::Top => "top".into(),
+            Observe::Left => "left".into(),
+            Observe::Custom(p) => {
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let safe: String = stem
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                format!("mask-{safe}")
+            }
         }
     }
 
@@ -220,7 +238,7 @@ pub fn svi(
         rows.push(SviRow {
             image: i,
             label: labels[i],
-            observe: run.observe.name().to_string(),
+            observe: run.observe.name(),
             steps: f.steps,
             converged: f.converged,
             elbo: e.mean,
@@ -361,7 +379,7 @@ fn completion_figure(
     for i in 0..n {
         let xi = &x[i * PIXELS..(i + 1) * PIXELS];
         tiles.extend_from_slice(xi);
-        tiles.extend(xi.iter().zip(mask).map(|(a, m)| a * m));
+        tiles.extend(crate::figures::observed_only(xi, mask));
         tiles.extend(complete(i, &fitted_mean));
         tiles.extend(complete(i, &sampled));
     }
@@ -373,7 +391,7 @@ fn completion_figure(
         &path,
         &title,
         &[Panel {
-            caption: "original | observed | completed with p(x|z=μ) | completed with a sample",
+            caption: "original | observed (unobserved pixels in blue) | completed with p(x|z=μ) | completed with a sample",
             rows: n,
             cols: 4,
             images: &tiles,

@@ -329,20 +329,13 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
 
 /// Train and test/validation ELBO per epoch from a metrics file.
 pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(metrics)
-        .map_err(|e| Error::Io(format!("{}: {e}", metrics.display())))?;
+    let history = crate::run_dir::read_history(metrics)?;
     let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![
-        ("train ELBO", vec![]),
+        ("train ELBO (running mean over the epoch)", vec![]),
         ("validation ELBO", vec![]),
         ("test ELBO", vec![]),
     ];
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| Error::Data(format!("{} line {}: {e}", metrics.display(), n + 1)))?;
+    for v in &history {
         let Some(epoch) = v["epoch"].as_f64() else {
             continue;
         };
@@ -437,8 +430,16 @@ fn posteriors_for(
     Ok(out)
 }
 
+/// The image with its unobserved pixels marked NaN, which the figures draw as a blue tint.
+pub fn observed_only(x: &[f32], mask: &[f32]) -> Vec<f32> {
+    x.iter()
+        .zip(mask)
+        .map(|(&a, &m)| if m > 0.0 { a } else { f32::NAN })
+        .collect()
+}
+
 /// Points per side of the zoomed grids the contour figures are drawn from.
-const PLOT_GRID: usize = 61;
+const PLOT_GRID: usize = 71;
 
 /// A square window around where `post` has mass (cells above 1e-4 of the peak) and around q's
 /// 3.5σ ellipse, padded by 25%: posteriors of a trained model are a few tenths wide, far smaller
@@ -462,8 +463,15 @@ fn zoom_window(post: &GridPosterior, q_mean: [f64; 2], q_std: [f64; 2]) -> Resul
             }
         }
     }
-    let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
-    let half = 0.625 * (hi[0] - lo[0]).max(hi[1] - lo[1]).max(0.05);
+    // The content (extent E) sits in the lower right of a 1.5·E window: margins of 0.4·E on the
+    // left and top leave the top-left corner, where the digit thumbnail goes (about 20% of the
+    // side), free of contours; 0.1·E on the right and bottom.
+    let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(0.05);
+    let centre = [
+        (lo[0] + hi[0]) / 2.0 - 0.15 * extent,
+        (lo[1] + hi[1]) / 2.0 + 0.15 * extent,
+    ];
+    let half = 0.75 * extent;
     let h = 2.0 * half / (PLOT_GRID - 1) as f64;
     let g = Grid2::square(-half, half, h)?;
     Ok(g.centred_on(centre))
@@ -498,7 +506,7 @@ pub fn posterior_figure(
     let logs: Vec<Vec<f64>> = zoomed.iter().map(|p| p.log_posterior()).collect();
     let observed: Vec<Vec<f32>> = specs
         .iter()
-        .map(|sp| sp.x.iter().zip(sp.mask).map(|(a, m)| a * m).collect())
+        .map(|sp| observed_only(sp.x, sp.mask))
         .collect();
     let panels: Vec<PosteriorPanel> = specs
         .iter()
@@ -527,6 +535,8 @@ pub fn posterior_figure(
 /// and on its top half; table as CSV plus contour figures of p(z|x) with q(z|x) over them.
 pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<GridResult> {
     s.require_2d("grid-posterior")?;
+    // Two tables (whole image and top half) per image, checked before anything is decoded.
+    crate::analysis::check_grid_memory(2 * o.images.min(s.test.len()), o.grid.len())?;
     let t0 = Instant::now();
     let (x, labels) = s.test_images(o.images);
     let n = labels.len();

@@ -62,6 +62,9 @@ pub fn loglik_shapes(
     Ok((x.len() / d, z.len() / dz))
 }
 
+/// Latents decoded per block by the CPU `loglik_matrix`.
+const CHUNK_LATENTS: usize = 8192;
+
 /// The reference implementation.
 pub struct CpuModel {
     cfg: ModelConfig,
@@ -101,34 +104,30 @@ impl ModelOps for CpuModel {
 
     fn loglik_matrix(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<Vec<f32>> {
         let (n, r) = loglik_shapes(&self.cfg, z, x, mask)?;
-        let d = self.cfg.input;
-        let logits = self.decode_logits(z)?;
-        let sp: Vec<f32> = logits.iter().map(|&l| softplus(l)).collect();
+        let (d, dz) = (self.cfg.input, self.cfg.latent);
         let xm: Vec<f32> = x.iter().zip(mask).map(|(a, b)| a * b).collect();
         let neg_mask: Vec<f32> = mask.iter().map(|m| -m).collect();
         let mut out = vec![0.0f32; n * r];
-        gemm(
-            n,
-            d,
-            r,
-            View::rows(&xm, 0, d),
-            View::transposed(&logits, 0, d),
-            &mut out,
-            0,
-            r,
-            false,
-        );
-        gemm(
-            n,
-            d,
-            r,
-            View::rows(&neg_mask, 0, d),
-            View::transposed(&sp, 0, d),
-            &mut out,
-            0,
-            r,
-            true,
-        );
+        // The decoder's outputs for all R latents at once would take R·D·8 bytes (4.5 GB for a
+        // 1200×1200 grid); decoding CHUNK_LATENTS at a time bounds it at 50 MB.
+        for start in (0..r).step_by(CHUNK_LATENTS) {
+            let rc = CHUNK_LATENTS.min(r - start);
+            let logits = self.decode_logits(&z[start * dz..(start + rc) * dz])?;
+            let sp: Vec<f32> = logits.iter().map(|&l| softplus(l)).collect();
+            for (a, b, accumulate) in [(&xm, &logits, false), (&neg_mask, &sp, true)] {
+                gemm(
+                    n,
+                    d,
+                    rc,
+                    View::rows(a, 0, d),
+                    View::transposed(b, 0, d),
+                    &mut out,
+                    start,
+                    r,
+                    accumulate,
+                );
+            }
+        }
         Ok(out)
     }
 

@@ -18,5 +18,6 @@ pub mod optim;
 pub mod plots;
 pub mod report;
 pub mod rng;
+pub mod run_dir;
 pub mod svi;
 pub mod train;

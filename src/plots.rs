@@ -154,17 +154,26 @@ struct Blit<'a> {
     img: &'a [f32],
 }
 
-fn pixel_gray(v: f32) -> u8 {
-    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
-    (v * 255.0).round() as u8
+/// The colour of a pixel value: grey levels for [0, 1], and NaN — the marker of an unobserved
+/// pixel in SVI and posterior figures — as a dark blue tint, so a reader sees at once which
+/// pixels the model was not given (black would read as observed background).
+fn pixel_rgb(v: f32) -> [u8; 3] {
+    if v.is_nan() {
+        return UNOBSERVED_TINT;
+    }
+    let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    [g, g, g]
 }
+
+/// How unobserved (NaN) pixels are drawn.
+pub const UNOBSERVED_TINT: [u8; 3] = [38, 62, 128];
 
 /// Copies one digit (white ink on black, row 0 at the top) into an RGB buffer, clipped.
 fn blit_digit(buf: &mut [u8], w: u32, h: u32, b: &Blit) {
     let s = i64::from(b.scale.max(1));
     for r in 0..SIDE {
         for c in 0..SIDE {
-            let g = pixel_gray(b.img.get(r * SIDE + c).copied().unwrap_or(0.0));
+            let g = pixel_rgb(b.img.get(r * SIDE + c).copied().unwrap_or(0.0));
             for dy in 0..s {
                 let y = b.y + r as i64 * s + dy;
                 if y < 0 || y >= i64::from(h) {
@@ -177,7 +186,7 @@ fn blit_digit(buf: &mut [u8], w: u32, h: u32, b: &Blit) {
                     }
                     let o = ((y * i64::from(w) + x) * 3) as usize;
                     if let Some(px) = buf.get_mut(o..o + 3) {
-                        px.copy_from_slice(&[g, g, g]);
+                        px.copy_from_slice(&g);
                     }
                 }
             }
@@ -399,16 +408,16 @@ const LEGEND_ROW: i32 = 20;
 const MAX_LEGEND: usize = 200;
 const LEGEND_SWATCH: i32 = 22;
 
-fn legend_box_size(entries: &[(String, Mark)]) -> (i32, i32) {
+/// Width and height of a legend box, including its title row when it has one.
+fn legend_box_size(title: Option<&str>, entries: &[(String, Mark)]) -> (i32, i32) {
     let tw = entries
         .iter()
-        .map(|(l, _)| text_width(l, LEGEND_SIZE))
+        .map(|(l, _)| text_width(l, LEGEND_SIZE) + LEGEND_SWATCH + 22)
         .max()
         .unwrap_or(0);
-    (
-        tw + LEGEND_SWATCH + 22,
-        entries.len().min(MAX_LEGEND) as i32 * LEGEND_ROW + 8,
-    )
+    let title_w = title.map_or(0, |t| text_width(t, LEGEND_SIZE) + 14);
+    let rows = entries.len().min(MAX_LEGEND) as i32 + i32::from(title.is_some());
+    (tw.max(title_w), rows * LEGEND_ROW + 8)
 }
 
 fn draw_mark(root: &Area<'_>, mark: Mark, x: i32, cy: i32) -> DrawResult<()> {
@@ -422,19 +431,32 @@ fn draw_mark(root: &Area<'_>, mark: Mark, x: i32, cy: i32) -> DrawResult<()> {
     Ok(())
 }
 
-/// A vertical legend box with its top-left corner at pixel (x, y) of `root`.
-fn draw_legend(root: &Area<'_>, x: i32, y: i32, entries: &[(String, Mark)]) -> DrawResult<()> {
+/// A vertical legend box with its top-left corner at pixel (x, y) of `root`, under an optional
+/// title that says what the entries are (e.g. "digit" over the class colours).
+fn draw_legend(
+    root: &Area<'_>,
+    x: i32,
+    y: i32,
+    title: Option<&str>,
+    entries: &[(String, Mark)],
+) -> DrawResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let (w, h) = legend_box_size(entries);
+    let (w, h) = legend_box_size(title, entries);
     root.draw(&Rectangle::new(
         [(x, y), (x + w, y + h)],
         WHITE.mix(0.9).filled(),
     ))?;
     root.draw(&Rectangle::new([(x, y), (x + w, y + h)], BORDER_GRAY))?;
+    let mut top = y + 4;
+    if let Some(t) = title {
+        let txt = Txt::new(LEGEND_SIZE, HPos::Left, VPos::Center).color(TEXT_GRAY);
+        draw_text(root, t, (x + 7, top + LEGEND_ROW / 2), txt)?;
+        top += LEGEND_ROW;
+    }
     for (k, (label, mark)) in entries.iter().take(MAX_LEGEND).enumerate() {
-        let cy = y + 4 + k as i32 * LEGEND_ROW + LEGEND_ROW / 2;
+        let cy = top + k as i32 * LEGEND_ROW + LEGEND_ROW / 2;
         draw_mark(root, *mark, x + 7, cy)?;
         let t = Txt::new(LEGEND_SIZE, HPos::Left, VPos::Center);
         draw_text(root, label, (x + LEGEND_SWATCH + 14, cy), t)?;
@@ -612,6 +634,24 @@ impl Axis {
     /// Linear axis over [lo, hi] with about `target` round-valued ticks.
     fn auto((lo, hi): (f64, f64), target: usize, desc: &str) -> Self {
         let ticks = nice_ticks(lo, hi, target);
+        let labels = tick_labels(&ticks);
+        Axis {
+            lo,
+            hi,
+            ticks,
+            labels,
+            desc: desc.to_string(),
+        }
+    }
+
+    /// Like [`Axis::auto`] but with whole-number ticks only (a step of at least 1).
+    fn integer((lo, hi): (f64, f64), target: usize, desc: &str) -> Self {
+        let mut ticks = nice_ticks(lo, hi, target);
+        if ticks.len() > 1 && ticks[1] - ticks[0] < 1.0 {
+            ticks = (lo.ceil() as i64..=hi.floor() as i64)
+                .map(|v| v as f64)
+                .collect();
+        }
         let labels = tick_labels(&ticks);
         Axis {
             lo,
@@ -948,7 +988,7 @@ pub fn class_scatter(
         entries.push(("other".into(), Mark::Dot(BLACK)));
     }
     ensure_font()?;
-    let (lw, _) = legend_box_size(&entries);
+    let (lw, _) = legend_box_size(Some("digit"), &entries);
     let w = (840 + px_i(lw) + 24).max(title_width(title));
     let h = 740;
     render(path, FIG, w, h, |root| {
@@ -966,7 +1006,7 @@ pub fn class_scatter(
             Circle::new(*p, 2, c.mix(0.75).filled())
         }))?;
         let (pxr, pyr) = chart.plotting_area().get_pixel_range();
-        draw_legend(root, pxr.end + 12, pyr.start, &entries)?;
+        draw_legend(root, pxr.end + 12, pyr.start, Some("digit"), &entries)?;
         Ok(Vec::new())
     })
 }
@@ -1129,7 +1169,7 @@ pub fn line_chart(
         .map(|(k, (name, _))| (name.to_string(), Mark::Line(color(k))))
         .collect();
     ensure_font()?;
-    let (lw, _) = legend_box_size(&entries);
+    let (lw, _) = legend_box_size(None, &entries);
     let lw = lw.min(400);
     let w = (860 + px_i(lw) + 24).max(title_width(title));
     let h = 580;
@@ -1139,7 +1179,12 @@ pub fn line_chart(
             (0, TITLE_H as i32),
             (w as i32 - lw - 24, (h - TITLE_H) as i32),
         );
-        let x = Axis::auto(xr, 8, x_label);
+        // Counts such as epochs get whole-number ticks, never "2.5".
+        let x = if all().all(|p| p.0.fract() == 0.0) {
+            Axis::integer(xr, 8, x_label)
+        } else {
+            Axis::auto(xr, 8, x_label)
+        };
         let y = Axis::auto(yr, 8, y_label);
         let mut chart = build_chart(&area, &x, &y, (6, 16))?;
         draw_axes(root, &mut chart, &x, &y, true)?;
@@ -1151,7 +1196,7 @@ pub fn line_chart(
             }
         }
         let (pxr, pyr) = chart.plotting_area().get_pixel_range();
-        draw_legend(root, pxr.end + 12, pyr.start, &entries)?;
+        draw_legend(root, pxr.end + 12, pyr.start, None, &entries)?;
         Ok(Vec::new())
     })
 }
@@ -1311,6 +1356,58 @@ fn bilinear(f: &[f64], nx: usize, ny: usize, gx: f64, gy: f64) -> f64 {
     bottom * (1.0 - ty) + top * ty
 }
 
+/// Contours are traced on the density upsampled by this factor.
+const CONTOUR_UPSAMPLE: usize = 4;
+
+/// Catmull–Rom weights of the four samples around a point at fraction `t` past the second.
+fn catmull_rom(t: f64) -> [f64; 4] {
+    let (t2, t3) = (t * t, t * t * t);
+    [
+        0.5 * (-t3 + 2.0 * t2 - t),
+        0.5 * (3.0 * t3 - 5.0 * t2 + 2.0),
+        0.5 * (-3.0 * t3 + 4.0 * t2 + t),
+        0.5 * (t3 - t2),
+    ]
+}
+
+/// `f` (`ny` rows of `nx`) resampled at `k` points per cell by separable Catmull–Rom
+/// interpolation, which passes through every original sample and has a continuous slope;
+/// returns the values and the new `nx`, `ny` (`(n − 1)·k + 1`). Edges repeat the border sample.
+fn upsample_cubic(f: &[f64], nx: usize, ny: usize, k: usize) -> (Vec<f64>, usize, usize) {
+    if nx < 2 || ny < 2 || k < 2 || f.len() < nx * ny {
+        return (f.to_vec(), nx, ny);
+    }
+    let resample = |n: usize, get: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        (0..(n - 1) * k + 1)
+            .map(|m| {
+                let (cell, t) = (
+                    (m / k).min(n - 2),
+                    (m as f64 / k as f64) - (m / k).min(n - 2) as f64,
+                );
+                let w = catmull_rom(t);
+                (0..4)
+                    .map(|j| {
+                        let idx =
+                            (cell as isize + j as isize - 1).clamp(0, n as isize - 1) as usize;
+                        w[j] * get(idx)
+                    })
+                    .sum()
+            })
+            .collect()
+    };
+    let rows: Vec<Vec<f64>> = (0..ny).map(|i| resample(nx, &|j| f[i * nx + j])).collect();
+    let fnx = (nx - 1) * k + 1;
+    let columns: Vec<Vec<f64>> = (0..fnx).map(|j| resample(ny, &|i| rows[i][j])).collect();
+    let fny = (ny - 1) * k + 1;
+    let mut out = vec![0.0; fnx * fny];
+    for (j, col) in columns.iter().enumerate() {
+        for (i, v) in col.iter().enumerate() {
+            out[i * fnx + j] = *v;
+        }
+    }
+    (out, fnx, fny)
+}
+
 /// Draws one posterior panel into `area`; returns the digit inset to paste, if any.
 fn posterior_panel<'a, 'b>(
     root: &Area<'b>,
@@ -1348,9 +1445,13 @@ fn posterior_panel<'a, 'b>(
     }
     draw_axes(root, &mut chart, &x, &y, true)?;
     if let Some(d) = &density {
-        let to_data = |(gx, gy): (f64, f64)| (p.x_min + gx * p.dx, p.y_min + gy * p.dy);
+        // Marching squares on the raw grid draws a visible kink in every cell; on a 4× cubic
+        // upsampling each straight piece is about a pixel long and the contours read as curves.
+        let (fine, fnx, fny) = upsample_cubic(d, p.nx, p.ny, CONTOUR_UPSAMPLE);
+        let k = CONTOUR_UPSAMPLE as f64;
+        let to_data = |(gx, gy): (f64, f64)| (p.x_min + gx / k * p.dx, p.y_min + gy / k * p.dy);
         for level in hpd_levels(d, &HPD_MASSES) {
-            let segs = contour_segments(d, p.nx, p.ny, level);
+            let segs = contour_segments(&fine, fnx, fny, level);
             chart.draw_series(segs.iter().map(|s| {
                 PathElement::new(vec![to_data(s[0]), to_data(s[1])], P_COLOR.stroke_width(2))
             }))?;
@@ -1528,8 +1629,8 @@ fn histogram_panel<'b>(
         )))?;
     }
     let entries = [("mean".to_string(), Mark::Line(Q_COLOR))];
-    let (lw, _) = legend_box_size(&entries);
-    draw_legend(root, pxr.end - lw - 8, pyr.start + 8, &entries)
+    let (lw, _) = legend_box_size(None, &entries);
+    draw_legend(root, pxr.end - lw - 8, pyr.start + 8, None, &entries)
 }
 
 /// Marching squares: line segments of the level set {f = level} of a grid `f[ny][nx]` (row-major), in grid coordinates (x = column index, y = row index, fractional, linear interpolation along cell edges). Public so it can be unit-tested.
@@ -1621,6 +1722,28 @@ mod tests {
         let img = image::load_from_memory(&bytes).unwrap();
         assert!(img.width() > 0 && img.height() > 0);
         (img.width(), img.height())
+    }
+
+    #[test]
+    fn cubic_upsampling_keeps_samples_and_reproduces_a_quadratic() {
+        let (nx, ny) = (5, 4);
+        let f: Vec<f64> = (0..nx * ny)
+            .map(|k| {
+                let (x, y) = ((k % nx) as f64, (k / nx) as f64);
+                x * x + 2.0 * y
+            })
+            .collect();
+        let (g, gx, gy) = upsample_cubic(&f, nx, ny, 4);
+        assert_eq!((gx, gy), (17, 13));
+        for i in 0..ny {
+            for j in 0..nx {
+                assert!((g[4 * i * gx + 4 * j] - f[i * nx + j]).abs() < 1e-12);
+            }
+        }
+        // Catmull–Rom is exact for quadratics away from the clamped border cells.
+        let (x, y) = (1.75, 1.5);
+        let v = g[(y * 4.0) as usize * gx + (x * 4.0) as usize];
+        assert!((v - (x * x + 2.0 * y)).abs() < 1e-9, "{v}");
     }
 
     /// Small deterministic RNG (xorshift) with Box–Muller normals.

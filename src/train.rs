@@ -1,8 +1,7 @@
 //! The training loop shared by every device: epochs, evaluation, metrics lines, checkpoints,
 //! divergence handling.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,9 +12,10 @@ use crate::batch::epoch_permutation;
 use crate::checkpoint::{self, Checkpoint};
 use crate::cpu::trainer::CpuBackend;
 use crate::data::Mnist;
-use crate::error::{io_err, Error, Result};
+use crate::error::{Error, Result};
 use crate::gpu::trainer::{GpuBackend, OptimizerOn};
 use crate::gpu::DeviceKind;
+use crate::run_dir::RunDir;
 
 /// Builds the splits: train = first `train_size` training images, val = the next `val_size`,
 /// test = first `test_size` test images.
@@ -28,12 +28,13 @@ pub fn make_splits(
     let (nt, ns) = (mnist.train.len(), mnist.test.len());
     if train_size == 0 || train_size + val_size > nt {
         return Err(Error::Usage(format!(
-            "--train-size {train_size} + --val-size {val_size} must be between 1 and the {nt} training images"
+            "a training split of {train_size} images plus a validation split of {val_size} must be \
+             between 1 and the {nt} training images of the data set"
         )));
     }
     if test_size == 0 || test_size > ns {
         return Err(Error::Usage(format!(
-            "--test-size {test_size} must be between 1 and {ns}"
+            "a test split of {test_size} images must be between 1 and the {ns} test images of the data set"
         )));
     }
     let val = (val_size > 0).then(|| mnist.train.slice(train_size, val_size));
@@ -85,20 +86,22 @@ pub fn make_backend(
 #[derive(Debug, Serialize)]
 pub struct EpochMetrics {
     pub epoch: u32,
-    /// Wall-clock seconds of the training pass alone.
-    pub seconds: f64,
-    pub eval_seconds: f64,
+    /// Wall-clock seconds of the training pass alone (null in a line restored from a checkpoint,
+    /// which stores only what is reproducible so that its bytes are).
+    pub seconds: Option<f64>,
+    pub eval_seconds: Option<f64>,
     /// Mean ELBO of the epoch's training batches (nats per image, running during the epoch).
     pub train_elbo: f64,
     pub val_elbo: Option<f64>,
     pub test_elbo: f64,
     pub steps: u64,
-    pub device: String,
+    pub device: Option<String>,
+    /// The run this record belongs to (kept across `--resume`).
+    pub run_id: String,
 }
 
 pub struct RunOptions {
     pub epochs: u32,
-    pub out_dir: PathBuf,
     /// Epochs already done (from a resumed checkpoint).
     pub start_epoch: u32,
     pub show_progress: bool,
@@ -106,6 +109,8 @@ pub struct RunOptions {
 
 pub struct Summary {
     pub epochs_done: u32,
+    /// One full pass over the training split with the final parameters (not the running mean
+    /// printed per epoch).
     pub train_elbo: f64,
     pub test_elbo: f64,
     pub checkpoint: PathBuf,
@@ -126,27 +131,19 @@ fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar 
     pb
 }
 
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io_err(path, e))?;
-    writeln!(f, "{line}").map_err(|e| io_err(path, e))
-}
-
-/// Trains `opts.epochs` epochs, writing `checkpoint.safetensors` (after every epoch, atomically) and
-/// `metrics.jsonl` (one JSON object per epoch) into `opts.out_dir`. On a NaN/inf loss it stops with
-/// `Error::Diverged`, leaving the last good checkpoint in place.
+/// Trains `opts.epochs` epochs, writing after every epoch the checkpoint (atomically, carrying the
+/// epoch's metrics line) and then the line itself into `run`'s `metrics.jsonl` (see `run_dir` for
+/// why in that order). On a NaN/inf loss it stops with `Error::Diverged`, leaving the last good
+/// checkpoint in place.
 pub fn train(
     backend: &mut dyn Backend,
     cfg: &TrainConfig,
     splits: &Splits,
+    run: &RunDir,
     opts: &RunOptions,
 ) -> Result<Summary> {
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| io_err(&opts.out_dir, e))?;
-    let ckpt_path = opts.out_dir.join("checkpoint.safetensors");
-    let metrics_path = opts.out_dir.join("metrics.jsonl");
+    let ckpt_path = run.checkpoint.clone();
+    let metrics_path = run.metrics.clone();
     let n_train = splits.train.len();
     let steps = n_train / cfg.batch_size;
     let device = backend.describe();
@@ -166,7 +163,7 @@ pub fn train(
                     ckpt_path.display()
                 )
             } else {
-                format!("no checkpoint was written to {}", opts.out_dir.display())
+                format!("no checkpoint was written to {}", run.dir.display())
             };
             return Err(Error::Diverged(format!(
                 "the training ELBO of epoch {epoch} is {train_elbo}; {kept}. Try a smaller --lr or a different --seed"
@@ -186,30 +183,41 @@ pub fn train(
                 "parameters became NaN/inf in epoch {epoch}; the previous checkpoint is kept"
             )));
         }
+        let record = EpochMetrics {
+            epoch,
+            seconds: None,
+            eval_seconds: None,
+            train_elbo,
+            val_elbo,
+            test_elbo,
+            steps: state.step as u64,
+            device: None,
+            run_id: run.run_id.clone(),
+        };
+        let stored = serde_json::to_string(&record).map_err(|e| Error::Io(e.to_string()))?;
+        let m = EpochMetrics {
+            seconds: Some(seconds),
+            eval_seconds: Some(eval_seconds),
+            device: Some(device.clone()),
+            ..record
+        };
+        let line = serde_json::to_string(&m).map_err(|e| Error::Io(e.to_string()))?;
         let ck = Checkpoint {
             config: cfg.clone(),
             state,
             epoch,
             train_size: n_train,
             val_size: splits.val.as_ref().map_or(0, |v| v.len()),
+            test_size: Some(splits.test.len()),
+            run_id: Some(run.run_id.clone()),
+            metrics: Some(stored),
         };
         checkpoint::save(&ckpt_path, &ck)?;
-        let m = EpochMetrics {
-            epoch,
-            seconds,
-            eval_seconds,
-            train_elbo,
-            val_elbo,
-            test_elbo,
-            steps: ck.state.step as u64,
-            device: device.clone(),
-        };
-        let line = serde_json::to_string(&m).map_err(|e| Error::Io(e.to_string()))?;
-        append_line(&metrics_path, &line)?;
+        run.append_metrics(&line)?;
         let val = val_elbo
             .map(|v| format!("  val {v:.2}"))
             .unwrap_or_default();
-        eprintln!("epoch {epoch:>3}  {seconds:6.2}s  train ELBO {train_elbo:.2}{val}  test ELBO {test_elbo:.2}");
+        eprintln!("epoch {epoch:>3}  {seconds:6.2}s  train ELBO (running mean) {train_elbo:.2}{val}  test ELBO {test_elbo:.2}");
         last_test = test_elbo;
     }
     let train_elbo = backend.evaluate(Split::Train)?;

@@ -11,7 +11,7 @@ use vae_gpu::backend::{Backend, Splits, TrainConfig};
 use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::cpu::reference::decoder_loglik_grad;
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::{default_data_dir, Mnist, PIXELS};
+use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::inference::{CpuModel, ModelOps};
@@ -119,7 +119,7 @@ fn decoder_gradient_matches_finite_differences() {
 
 /// A small model trained for a few CPU epochs, so that posteriors are concentrated as in practice.
 fn trained_model() -> (ModelConfig, Vec<f32>, Vec<f32>) {
-    let m = Mnist::load(&default_data_dir()).expect("mnist");
+    let m = Mnist::embedded().expect("mnist");
     let splits = Arc::new(Splits {
         train: m.train.slice(0, 2000),
         val: None,

@@ -10,7 +10,7 @@ use vae_gpu::backend::{Backend, Split, Splits, TrainConfig};
 use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::cpu::reference::{step, Workspace};
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::{default_data_dir, Mnist, PIXELS};
+use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::model::{init_params, ModelConfig};
@@ -18,7 +18,7 @@ use vae_gpu::optim::AdamConfig;
 use vae_gpu::rng::{noise_batch, stream};
 
 fn splits(train: usize, test: usize) -> Splits {
-    let m = Mnist::load(&default_data_dir()).expect("embedded MNIST");
+    let m = Mnist::embedded().expect("embedded MNIST");
     Splits {
         train: m.train.slice(0, train),
         val: Some(m.train.slice(train, 30)),
@@ -145,4 +145,14 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
             1e-3,
         );
     }
+}
+
+/// A batch of 22,000 images makes the gather dispatch 22,000·196/64 = 67,375 workgroups, past the
+/// 65,535-per-dimension limit, so `grid_1d` spills into y; before the kernels read `gid.y` the
+/// rows past 21,400 were never gathered and the GPU silently trained on zeros. A hidden size of 3
+/// keeps it cheap on lavapipe.
+#[test]
+fn step_matches_cpu_past_65535_workgroups() {
+    let s = splits(22_000, 20);
+    check_step(&config(3, 2, 22_000, 1, Binarize::Threshold), &s);
 }

@@ -235,7 +235,7 @@ impl ModelOps for GpuModel {
                 8,
                 &mp,
                 &[(9, &gx), (10, &gm), (11, &logits), (12, &g), (13, &gll)],
-                [n as u32, 1, 1],
+                grid_1d(n, 1),
             );
             let b1 = self.input_grad(&lay.dec_out, &g, n, Some(&h2), &dh2);
             let b2 = self.input_grad(&lay.dec_hidden, &dh2, n, None, &gdz);

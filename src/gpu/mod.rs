@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
-    /// The best GPU adapter found on any backend (discrete > integrated > virtual > software).
+    /// A hardware GPU adapter if there is one (discrete > integrated > virtual), else the CPU
+    /// path: a software adapter such as lavapipe is never chosen by `auto`, only by name.
     Auto,
     Vulkan,
     Metal,
@@ -42,6 +43,66 @@ impl DeviceKind {
 
 const INSTALL_HINT: &str = "install a Vulkan driver (on Debian/Ubuntu without a GPU: \
      `apt-get install -y mesa-vulkan-drivers` gives the lavapipe software adapter) or use `--device cpu`";
+
+/// The operating systems a backend exists on, for backends that are not everywhere.
+fn platform_of(kind: DeviceKind) -> Option<(&'static str, bool)> {
+    match kind {
+        DeviceKind::Metal => Some(("macOS and iOS", cfg!(target_vendor = "apple"))),
+        DeviceKind::Dx12 => Some(("Windows", cfg!(windows))),
+        _ => None,
+    }
+}
+
+/// Why `kind` has no adapter and what to do: a backend this OS lacks is named as such, and
+/// adapters present on other backends are offered before suggesting a driver install.
+pub fn no_adapter_message(kind: DeviceKind, found: &[wgpu::AdapterInfo]) -> String {
+    let name = format!("{kind:?}").to_lowercase();
+    let listed = if found.is_empty() {
+        "none".to_string()
+    } else {
+        found
+            .iter()
+            .map(describe_adapter)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut others: Vec<String> = found
+        .iter()
+        .map(|a| format!("{:?}", a.backend).to_lowercase())
+        .filter(|b| *b != name)
+        .collect();
+    others.dedup();
+    let advice = if others.is_empty() {
+        INSTALL_HINT.to_string()
+    } else {
+        format!(
+            "use {} or --device cpu",
+            others
+                .iter()
+                .map(|b| format!("--device {b}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    };
+    match platform_of(kind) {
+        Some((os, false)) => format!(
+            "--device {name} exists only on {os}, not on this system (adapters found: {listed}); {advice}"
+        ),
+        _ => format!(
+            "no adapter with compute shaders for --device {name} (adapters found: {listed}); {advice}"
+        ),
+    }
+}
+
+/// Mesa's implicit Vulkan layer `VK_LAYER_MESA_device_select` connects to a Wayland display to
+/// pick a default GPU, and without one libwayland prints "error: XDG_RUNTIME_DIR is invalid or not
+/// set" twice — harmless here (we enumerate adapters and choose ourselves) but alarming. Call once,
+/// first thing in `main`, before any thread exists; a user's own setting is left alone.
+pub fn quiet_mesa_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
 
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
@@ -107,15 +168,7 @@ impl GpuContext {
             })
             .max_by_key(|a| rank(a.get_info().device_type))
         else {
-            let found: Vec<String> = list_adapters().iter().map(describe_adapter).collect();
-            let found = if found.is_empty() {
-                "none".to_string()
-            } else {
-                found.join("; ")
-            };
-            return Err(Error::Gpu(format!(
-                "no adapter with compute shaders for --device {kind:?} (adapters found: {found}); {INSTALL_HINT}"
-            )));
+            return Err(Error::Gpu(no_adapter_message(kind, &list_adapters())));
         };
         let info = adapter.get_info();
         let limits = adapter.limits();

@@ -277,7 +277,7 @@ impl GpuBackend {
                     0,
                     &bp,
                     &[(1, &a.x), (2, &a.logits), (3, &a.dlogits), (4, &a.loglik)],
-                    [rows as u32, 1, 1],
+                    grid_1d(rows, 1),
                 ),
                 Dispatch::new(
                     &ctx,

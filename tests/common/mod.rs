@@ -1,6 +1,8 @@
 //! Shared test helpers: the GPU context (fails loudly without an adapter), tolerances, random data.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use rand::{RngExt, SeedableRng};
 use vae_gpu::gpu::{DeviceKind, GpuContext};
 

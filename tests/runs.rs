@@ -1,0 +1,384 @@
+//! Run directories and checkpoints that cannot be corrupted: one run per directory, metrics that
+//! always describe the checkpoint's epochs (also after `kill -9`), resumed runs that keep their
+//! settings, validated checkpoints, and byte-identical checkpoints from identical runs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vae_gpu::checkpoint;
+
+mod common;
+use common::cli::*;
+
+/// A tiny CPU run: 200 images, 4 steps an epoch, milliseconds.
+fn tiny(out: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        epochs,
+        "--out",
+        out.to_str().unwrap(),
+        "--train-size",
+        "200",
+        "--test-size",
+        "100",
+        "--batch-size",
+        "50",
+        "--hidden",
+        "16",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn resume(out: &Path, from: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        epochs,
+        "--resume",
+        from.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// The epochs of a metrics file, in file order.
+fn epochs(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["epoch"]
+                .as_u64()
+                .expect("epoch")
+        })
+        .collect()
+}
+
+fn ckpt(dir: &Path) -> std::path::PathBuf {
+    dir.join("checkpoint.safetensors")
+}
+
+#[test]
+fn a_fresh_run_into_a_directory_with_a_run_is_refused_unless_forced() {
+    let out = tmp("fresh-into-old");
+    assert!(tiny(&out, "2", &[]).status.success());
+    let o = tiny(&out, "1", &[]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("already holds a training run")
+            && t.contains("--resume")
+            && t.contains("--force"),
+        "{t}"
+    );
+    assert_eq!(
+        epochs(&out),
+        [1, 2],
+        "a refused run must leave the old one alone"
+    );
+    let o = tiny(&out, "1", &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(epochs(&out), [1]);
+    assert_eq!(checkpoint::load(&ckpt(&out)).expect("load").epoch, 1);
+}
+
+#[test]
+fn resume_repairs_metrics_that_lag_or_lead_the_checkpoint() {
+    let out = tmp("reconcile");
+    assert!(tiny(&out, "2", &[]).status.success());
+    let metrics = out.join("metrics.jsonl");
+    let text_before = std::fs::read_to_string(&metrics).expect("metrics");
+    // Lagging: the crash came after the checkpoint of epoch 2 and before its line.
+    let first_line = text_before.lines().next().expect("line 1");
+    std::fs::write(&metrics, format!("{first_line}\n")).expect("write");
+    let o = resume(&out, &ckpt(&out), "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("restored the metrics line of epoch 2"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(epochs(&out), [1, 2, 3]);
+    // Leading, and a torn last line: lines past the checkpoint are dropped on resume.
+    let mut t = std::fs::read_to_string(&metrics).expect("metrics");
+    t.push_str("{\"epoch\":4,\"train_elbo\":-1.0}\n{\"epoch\":5,\"tr");
+    std::fs::write(&metrics, t).expect("write");
+    let o = resume(&out, &ckpt(&out), "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(epochs(&out), [1, 2, 3, 4]);
+    let lines = std::fs::read_to_string(&metrics).expect("metrics");
+    let last: serde_json::Value =
+        serde_json::from_str(lines.lines().last().expect("last")).expect("json");
+    assert!(
+        last["test_elbo"].is_f64(),
+        "the new epoch 4 replaced the stale one: {last}"
+    );
+}
+
+#[test]
+fn resuming_into_a_new_directory_carries_the_history_over() {
+    let (a, b) = (tmp("resume-src"), tmp("resume-dst"));
+    assert!(tiny(&a, "2", &[]).status.success());
+    let o = resume(&b.join("run"), &ckpt(&a), "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(epochs(&b.join("run")), [1, 2, 3]);
+    assert_eq!(epochs(&a), [1, 2], "the source run is untouched");
+    // An older checkpoint resumed into a directory with a later run would overwrite it.
+    let o = resume(&b.join("run"), &ckpt(&a), "1", &[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("already holds a training run"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_resumed_run_keeps_its_settings() {
+    let out = tmp("settings");
+    assert!(tiny(&out, "1", &[]).status.success());
+    for (flag, value) in [
+        ("--batch-size", "20"),
+        ("--samples", "3"),
+        ("--seed", "5"),
+        ("--binarize", "stochastic"),
+        ("--train-size", "150"),
+        ("--test-size", "50"),
+        ("--lr", "0.01"),
+    ] {
+        let o = resume(&out, &ckpt(&out), "1", &[flag, value]);
+        assert!(!o.status.success(), "{flag} {value} was accepted");
+        let t = text(&o);
+        assert!(t.contains(&format!("{flag} {value} (the run has")), "{t}");
+    }
+    // Repeating a stored value is fine; the test split stays the run's 100 images.
+    let o = resume(&out, &ckpt(&out), "1", &["--batch-size", "50"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("100 test images"), "{}", text(&o));
+    assert_eq!(
+        checkpoint::load(&ckpt(&out)).expect("load").test_size,
+        Some(100)
+    );
+}
+
+#[test]
+fn kill_9_during_training_never_loses_an_epoch() {
+    let out = tmp("kill");
+    let ck = ckpt(&out);
+    // ~0.1 s an epoch after ~0.3 s of start-up, so the kills land in every phase of an epoch:
+    // training, evaluation, the checkpoint write and the metrics write.
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--test-size",
+        "200",
+        "--train-size",
+        "3000",
+        "--hidden",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for delay_ms in [450u64, 720, 560, 910, 630, 1040, 505] {
+        let mut child = std::process::Command::new(BIN)
+            .args([
+                "train",
+                "--device",
+                "cpu",
+                "--epochs",
+                "100",
+                "--quiet",
+                "--resume",
+                ck.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        // Whatever the moment of the kill, the checkpoint loads.
+        checkpoint::load(&ck).expect("checkpoint loads after kill -9");
+    }
+    let o = resume(&out, &ck, "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let epoch = checkpoint::load(&ck).expect("load").epoch as u64;
+    assert!(epoch > 2, "the killed runs trained (epoch {epoch})");
+    assert_eq!(
+        epochs(&out),
+        (1..=epoch).collect::<Vec<_>>(),
+        "metrics vs checkpoint"
+    );
+}
+
+#[test]
+fn a_live_lock_keeps_a_second_run_out_and_a_stale_one_is_taken_over() {
+    let out = tmp("lock");
+    // This test process is alive: its pid in the lock means a run is in progress.
+    std::fs::write(out.join(".vae-gpu.lock"), std::process::id().to_string()).expect("lock");
+    let o = tiny(&out, "1", &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("another vae-gpu run"), "{}", text(&o));
+    // A pid that cannot exist: left behind by a killed run.
+    std::fs::write(out.join(".vae-gpu.lock"), "4294967295").expect("lock");
+    let o = tiny(&out, "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !out.join(".vae-gpu.lock").exists(),
+        "the lock is released at exit"
+    );
+}
+
+#[test]
+fn an_unwritable_out_fails_before_any_training() {
+    let dir = tmp("unwritable");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").expect("file");
+    let t0 = std::time::Instant::now();
+    // A full-size default run would take many seconds; the refusal must come first.
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--out",
+        file.join("run").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("choose another --out"), "{}", text(&o));
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn same_seed_runs_write_byte_identical_checkpoints() {
+    let (a, b) = (tmp("bytes-a"), tmp("bytes-b"));
+    assert!(tiny(&a, "2", &[]).status.success());
+    assert!(tiny(&b, "2", &[]).status.success());
+    let (x, y) = (
+        std::fs::read(ckpt(&a)).expect("a"),
+        std::fs::read(ckpt(&b)).expect("b"),
+    );
+    assert!(x == y, "checkpoints of two identical runs differ");
+    // And the file is still a valid safetensors file that loads back.
+    assert_eq!(checkpoint::load(&ckpt(&a)).expect("load").epoch, 2);
+}
+
+#[test]
+fn invalid_stored_configs_and_states_are_errors_not_panics() {
+    let out = tmp("validate");
+    assert!(tiny(&out, "1", &[]).status.success());
+    let ck = checkpoint::load(&ckpt(&out)).expect("load");
+    let cases: Vec<(&str, checkpoint::Checkpoint, &str)> = vec![
+        (
+            "batch0",
+            {
+                let mut c = ck.clone();
+                c.config.batch_size = 0;
+                c
+            },
+            "batch_size is 0",
+        ),
+        (
+            "samples0",
+            {
+                let mut c = ck.clone();
+                c.config.samples = 0;
+                c
+            },
+            "samples is 0",
+        ),
+        (
+            "lrneg",
+            {
+                let mut c = ck.clone();
+                c.config.adam.lr = -1.0;
+                c
+            },
+            "adam.lr is -1",
+        ),
+        (
+            "vneg",
+            {
+                let mut c = ck.clone();
+                c.state.v[3] = -1.0;
+                c
+            },
+            "second moment",
+        ),
+        (
+            "mnan",
+            {
+                let mut c = ck.clone();
+                c.state.m[0] = f32::NAN;
+                c
+            },
+            "first moment",
+        ),
+    ];
+    for (name, bad, needle) in cases {
+        let path = out.join(format!("{name}.safetensors"));
+        checkpoint::save(&path, &bad).expect("save");
+        let figs = out.join("figs");
+        for args in [
+            vec!["eval"],
+            vec!["report", "--out", figs.to_str().unwrap()],
+        ] {
+            let cmd = args[0];
+            let mut args = args.clone();
+            args.extend(["--device", "cpu", "--checkpoint", path.to_str().unwrap()]);
+            let o = run(&args);
+            assert!(!o.status.success(), "{cmd} accepted {name}");
+            let t = text(&o);
+            assert!(
+                !t.contains("panicked") && t.contains(needle),
+                "{cmd} {name}: {t}"
+            );
+            assert!(
+                t.contains("stored") || t.contains("moment"),
+                "names the checkpoint's value: {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn curves_refuse_a_file_that_mixes_two_runs() {
+    let out = tmp("mixed");
+    assert!(tiny(&out, "2", &[]).status.success());
+    let m = out.join("metrics.jsonl");
+    let mut t = std::fs::read_to_string(&m).expect("metrics");
+    let first = t.lines().next().expect("line").to_string();
+    t.push_str(&first);
+    t.push('\n');
+    std::fs::write(&m, t).expect("write");
+    let o = run(&[
+        "curves",
+        "--metrics",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("more than one run"), "{}", text(&o));
+}
