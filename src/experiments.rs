@@ -391,7 +391,7 @@ fn completion_figure(
         &path,
         &title,
         &[Panel {
-            caption: "original | observed (unobserved pixels in blue) | completed with p(x|z=μ) | completed with a sample",
+            caption: "original | observed (blue: hidden) | mean p(x|z=μ) | sample",
             rows: n,
             cols: 4,
             images: &tiles,

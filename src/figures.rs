@@ -39,7 +39,7 @@ impl Session {
         (x, self.test.labels[..n].to_vec())
     }
 
-    fn latent(&self) -> usize {
+    pub fn latent(&self) -> usize {
         self.ck.config.model.latent
     }
 
@@ -197,12 +197,33 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
 /// Scatter of the means of q(z|x) of the first `n` test images, coloured by class (first two
 /// principal components when Dz > 2). Returns the path and the 1st/99th percentile box of the
 /// embedding, which sets the lattice bounds.
-pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf, [f64; 4])> {
-    let (x, labels) = s.test_images(n);
-    let enc = s.ops.encode(&x)?;
+/// The first `n` test images placed in the plane the latent space is shown in: the means of
+/// q(z|x) for a 2-D latent, their first two principal components otherwise.
+pub struct LatentEmbedding {
+    pub points: Vec<[f32; 2]>,
+    pub labels: Vec<u8>,
+    /// The images, 784 pixels each, in the order of `points`.
+    pub images: Vec<f32>,
+}
+
+pub fn latent_embedding(s: &mut Session, n: usize) -> Result<LatentEmbedding> {
+    let (images, labels) = s.test_images(n);
+    let enc = s.ops.encode(&images)?;
     let mu = s.means(&enc);
+    Ok(LatentEmbedding {
+        points: pca_2d(&mu, s.latent()),
+        labels,
+        images,
+    })
+}
+
+pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf, [f64; 4])> {
+    let LatentEmbedding {
+        points: pts,
+        labels,
+        ..
+    } = latent_embedding(s, n)?;
     let dz = s.latent();
-    let pts = pca_2d(&mu, dz);
     let (xl, yl) = if dz == 2 {
         ("z₁ (mean of q(z|x))", "z₂ (mean of q(z|x))")
     } else {

@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod experiments;
+pub mod explore;
 pub mod figures;
 pub mod gpu;
 pub mod inference;

@@ -134,6 +134,8 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         html += &format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
     html += "</table>";
+    // Near the top, so the interactive view is the first thing after the numbers.
+    html += &crate::explore::write_explorer(s, out)?;
     for (title, imgs, _) in &sections {
         html += &format!("<h2>{}</h2>", esc(title));
         if title.starts_with("True posterior") {

@@ -507,6 +507,33 @@ fn report_on_the_gpu_writes_every_figure_and_an_index() {
         html.contains("log p(x)") && html.contains("test ELBO"),
         "table and ELBOs in the page"
     );
+    // The explorable plane: the page loads both scripts, and the data has a lattice of decoded
+    // digits (2-D latent) and one 784-byte image per scatter point.
+    assert!(html.contains("id=\"explore\"") && html.contains("explore.js"));
+    let data = explore_data(&rep);
+    let lattice = &data["lattice"];
+    let n = lattice["n"].as_u64().expect("lattice n") as usize;
+    assert_eq!(base64_len(&lattice["images"]), n * n * 784);
+    let points = data["scatter"]["x"].as_array().expect("x").len();
+    assert_eq!(points, vae_gpu::explore::SCATTER_POINTS);
+    assert_eq!(base64_len(&data["scatter"]["images"]), points * 784);
+}
+
+/// The JSON object of a report's `explore_data.js` (`window.VAE_EXPLORE = {...};`).
+fn explore_data(report: &Path) -> serde_json::Value {
+    let js = std::fs::read_to_string(report.join("explore_data.js")).expect("explore_data.js");
+    let json = js
+        .trim()
+        .strip_prefix("window.VAE_EXPLORE = ")
+        .and_then(|j| j.strip_suffix(';'))
+        .expect("window.VAE_EXPLORE = {...};");
+    serde_json::from_str(json).expect("explore data is JSON")
+}
+
+/// Decoded length of a base64 string value.
+fn base64_len(v: &serde_json::Value) -> usize {
+    let s = v.as_str().expect("base64 string");
+    s.len() / 4 * 3 - s.chars().rev().take_while(|&c| c == '=').count()
 }
 
 #[test]
@@ -537,6 +564,24 @@ fn two_d_only_commands_refuse_other_latent_sizes() {
             f.to_str().unwrap(),
         ],
         "--latent-dim 2",
+    );
+    // The report works too: its explorable plane is the PCA plane, with no decoded lattice.
+    let rep = out.join("report");
+    let o = run(&[
+        "report",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck,
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let data = explore_data(&rep);
+    assert!(
+        data["lattice"].is_null() && data["axes"][0] == "PC1",
+        "{}",
+        data["axes"]
     );
     // The scatter still works, through PCA.
     let o = run(&[
