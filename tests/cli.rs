@@ -192,6 +192,77 @@ fn missing_backend_lists_adapters_and_suggests_cpu() {
         &["train", "--device", kind, "--train-size", "100", "--quiet"],
         "--device cpu",
     );
+    // A backend this operating system does not have is named as such, not blamed on a driver.
+    fails_with(
+        &["train", "--device", kind, "--train-size", "100", "--quiet"],
+        "exists only on",
+    );
+}
+
+#[test]
+fn the_binary_carries_its_data() {
+    // Before the data was compiled in, the binary held this absolute path and failed when the
+    // clone's data/ moved; now nothing in it points at the source tree's data.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let bytes = std::fs::read(BIN).expect("binary");
+    let found = bytes.windows(path.len()).any(|w| w == path.as_bytes());
+    assert!(!found, "the binary refers to {path}");
+    // And it trains from any working directory.
+    let out = tmp("anywhere");
+    let o = std::process::Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--train-size",
+            "100",
+        ])
+        .args([
+            "--test-size",
+            "50",
+            "--batch-size",
+            "50",
+            "--hidden",
+            "8",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_grid_too_large_for_memory_is_refused_before_any_work() {
+    let (ck, out) = small_model("grid-memory", "2");
+    let t0 = std::time::Instant::now();
+    fails_with(
+        &[
+            "grid-posterior",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--lower",
+            "-60",
+            "--upper",
+            "60",
+            "--images",
+            "100",
+        ],
+        "fewer --images",
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]

@@ -13,8 +13,18 @@ pub fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// Runs the binary. A `train` without `--out` gets a fresh temporary one: the default
+/// `runs/latest` of the checkout may hold a developer's run, which a fresh run refuses to mix
+/// with, and that refusal would hide the error a test is looking for.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run vae-gpu")
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if args.first().is_some_and(|a| a == "train") && !args.iter().any(|a| a == "--out") {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = tmp(&format!("default-out-{n}"));
+        args.extend(["--out".to_string(), out.display().to_string()]);
+    }
+    Command::new(BIN).args(&args).output().expect("run vae-gpu")
 }
 
 pub fn text(o: &Output) -> String {
