@@ -633,15 +633,7 @@ struct Axis {
 impl Axis {
     /// Linear axis over [lo, hi] with about `target` round-valued ticks.
     fn auto((lo, hi): (f64, f64), target: usize, desc: &str) -> Self {
-        let ticks = nice_ticks(lo, hi, target);
-        let labels = tick_labels(&ticks);
-        Axis {
-            lo,
-            hi,
-            ticks,
-            labels,
-            desc: desc.to_string(),
-        }
+        Self::with_ticks((lo, hi), nice_ticks(lo, hi, target), desc)
     }
 
     /// Like [`Axis::auto`] but with whole-number ticks only (a step of at least 1).
@@ -652,6 +644,10 @@ impl Axis {
                 .map(|v| v as f64)
                 .collect();
         }
+        Self::with_ticks((lo, hi), ticks, desc)
+    }
+
+    fn with_ticks((lo, hi): (f64, f64), ticks: Vec<f64>, desc: &str) -> Self {
         let labels = tick_labels(&ticks);
         Axis {
             lo,

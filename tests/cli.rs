@@ -9,31 +9,9 @@ use vae_gpu::checkpoint;
 mod common;
 use common::cli::*;
 
-const SMALL: &[&str] = &[
-    "--train-size",
-    "200",
-    "--test-size",
-    "100",
-    "--batch-size",
-    "50",
-    "--hidden",
-    "24",
-    "--quiet",
-];
-
+/// One epoch of the small CPU/GPU run of `train_small`.
 fn train(out: &Path, device: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--device",
-        device,
-        "--epochs",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SMALL);
-    args.extend_from_slice(extra);
-    run(&args)
+    train_small(out, device, "1", extra)
 }
 
 #[test]

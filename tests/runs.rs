@@ -10,28 +10,9 @@ use vae_gpu::checkpoint;
 mod common;
 use common::cli::*;
 
-/// A tiny CPU run: 200 images, 4 steps an epoch, milliseconds.
+/// The small CPU run of `train_small`: 4 steps an epoch, milliseconds.
 fn tiny(out: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "train",
-        "--device",
-        "cpu",
-        "--epochs",
-        epochs,
-        "--out",
-        out.to_str().unwrap(),
-        "--train-size",
-        "200",
-        "--test-size",
-        "100",
-        "--batch-size",
-        "50",
-        "--hidden",
-        "16",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
+    train_small(out, "cpu", epochs, extra)
 }
 
 fn resume(out: &Path, from: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {

@@ -1,7 +1,7 @@
 //! Running the `vae-gpu` binary from tests: temporary directories, output capture, and the check
 //! that a bad invocation fails with a message (never a panic).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vae-gpu");
@@ -44,4 +44,34 @@ pub fn fails_with(args: &[&str], needle: &str) {
         t.to_lowercase().contains(&needle.to_lowercase()),
         "{args:?}: expected `{needle}` in:\n{t}"
     );
+}
+
+/// A small run: 200 training and 100 test images, batches of 50 (4 steps an epoch), 24 hidden
+/// units; seconds on either device.
+pub const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "50",
+    "--hidden",
+    "24",
+    "--quiet",
+];
+
+/// `train` of the `SMALL` run into `out` for `epochs` epochs, plus `extra` flags.
+pub fn train_small(out: &Path, device: &str, epochs: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--device",
+        device,
+        "--epochs",
+        epochs,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    run(&args)
 }
