@@ -363,3 +363,27 @@ fn curves_refuse_a_file_that_mixes_two_runs() {
     assert!(!o.status.success());
     assert!(text(&o).contains("more than one run"), "{}", text(&o));
 }
+
+#[test]
+fn checkpoints_from_before_the_run_records_still_resume() {
+    // A checkpoint as the previous format wrote it: no test_size, run_id or metrics record.
+    let out = tmp("old-format");
+    assert!(tiny(&out, "2", &[]).status.success());
+    let mut ck = checkpoint::load(&ckpt(&out)).expect("load");
+    (ck.test_size, ck.run_id, ck.metrics) = (None, None, None);
+    checkpoint::save(&ckpt(&out), &ck).expect("save");
+    let o = run(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ckpt(&out).to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = resume(&out, &ckpt(&out), "1", &["--test-size", "100"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(epochs(&out), [1, 2, 3]);
+    let resumed = checkpoint::load(&ckpt(&out)).expect("load");
+    assert_eq!((resumed.epoch, resumed.test_size), (3, Some(100)));
+    assert!(resumed.run_id.is_some() && resumed.metrics.is_some());
+}
