@@ -120,7 +120,7 @@ pub struct ModelArgs {
     /// The trained model (checkpoint.safetensors from `vae-gpu train`)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Directory with the MNIST IDX files [default: the embedded copy]
+    /// Directory with the MNIST IDX files [default: the copy compiled into the binary]
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Where the network runs: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`
@@ -222,10 +222,10 @@ pub struct ReportArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy embedded in the repo]
+    /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy compiled into the binary]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Use the first N test images for the test ELBO [default: all; on --resume, the run's]
+    /// Use the first N test images for the test ELBO [default: all of them; train --resume: the run's]
     #[arg(long)]
     pub test_size: Option<usize>,
     /// Where to run: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`
