@@ -11,8 +11,8 @@ use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::Mnist;
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::model::ModelConfig;
 use vae_gpu::optim::AdamConfig;
+use vae_gpu::spec::ModelSpec;
 
 const IMAGES: usize = 2_000;
 
@@ -24,7 +24,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         test: m.test.slice(0, 100),
     };
     let cfg = TrainConfig {
-        model: ModelConfig::mnist(500, 2),
+        model: ModelSpec::mnist(500, 2),
         batch_size: 100,
         samples: 1,
         adam: AdamConfig::default(),

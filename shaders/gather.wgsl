@@ -2,7 +2,7 @@
 // per u32 word; 47 MB for the training set, under lavapipe's 128 MiB binding limit where f32 would
 // not be); each step reads its images through the epoch's permutation.
 // binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
-// (image, word, epoch, stream 2)). CPU twin: `batch::gather_batch`.
+// (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization). CPU twin: `batch::gather_batch`.
 
 struct GatherParams {
     batch: u32,
@@ -44,6 +44,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         var v = 0.0;
         if (p.binarize == 1u) {
             v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
+        } else if (p.binarize == 2u) {
+            v = f32(pix) / 255.0;
         } else {
             v = select(0.0, 1.0, pix > 127u);
         }

@@ -5,8 +5,9 @@
 // [out, in] inside the flat parameter buffer. Offsets are in elements, so no binding needs 256-byte
 // alignment. Tiles are 64x64 with a 16-deep K slice; each of the 16x16 threads owns a 4x4 block
 // strided by 16 (rows ty + 16r, cols tx + 16c) to keep shared-memory reads conflict-free.
-// Epilogue flags: bit 0 adds bias[bias_off + j]; bits 1-2: 1 = tanh, 2 = multiply by the tanh
-// derivative 1 - h² with h = aux(i, j) (the tanh backward); bit 3 accumulates into C.
+// Epilogue flags: bit 0 adds bias[bias_off + j]; bits 1-2 apply an activation (code as in
+// activations.wgsl); bits 3-4 multiply by an activation's derivative at h = aux(i, j), the layer
+// output that the gradient flows back through (the activation's backward); bit 5 accumulates into C.
 // CPU twin: `cpu::gemm` plus the loops in `cpu::reference`.
 
 struct MatmulParams {
@@ -109,6 +110,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         workgroupBarrier();
     }
     let act = (p.flags >> 1u) & 3u;
+    let act_backward = (p.flags >> 3u) & 3u;
     for (var r = 0u; r < 4u; r = r + 1u) {
         let gi = row0 + ty + 16u * r;
         for (var s = 0u; s < 4u; s = s + 1u) {
@@ -118,13 +120,14 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
                 if ((p.flags & 1u) != 0u) {
                     v = v + bias[p.bias_off + gj];
                 }
-                if (act == 1u) {
-                    v = tanh_stable(v);
-                } else if (act == 2u) {
-                    v = v * tanh_grad_from_output(aux[p.aux_off + gi * p.aux_rs + gj]);
+                if (act != 0u) {
+                    v = activate(act, v);
+                }
+                if (act_backward != 0u) {
+                    v = v * activation_grad_from_output(act_backward, aux[p.aux_off + gi * p.aux_rs + gj]);
                 }
                 let ci = p.c_off + gi * p.c_rs + gj;
-                if ((p.flags & 8u) != 0u) {
+                if ((p.flags & 32u) != 0u) {
                     v = v + c[ci];
                 }
                 c[ci] = v;

@@ -202,14 +202,14 @@ pub fn grid_posteriors(
     x: &[f32],
     mask: &[f32],
 ) -> Result<Vec<GridPosterior>> {
-    if ops.config().latent != 2 {
+    if ops.spec().latent != 2 {
         return Err(Error::Usage(format!(
             "grid integration needs a 2-D latent space and this model has Dz = {}; train one with \
              `--latent-dim 2` (the ELBO from `vae-gpu eval` still works for any Dz)",
-            ops.config().latent
+            ops.spec().latent
         )));
     }
-    check_grid_memory(x.len() / ops.config().input, grid.len())?;
+    check_grid_memory(x.len() / ops.spec().input, grid.len())?;
     let z = grid.points_f32();
     let ll = ops.loglik_matrix(&z, x, mask)?;
     let g = grid.len();

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::batch::Binarize;
 use crate::data::ImageSet;
 use crate::error::Result;
-use crate::model::ModelConfig;
 use crate::optim::AdamConfig;
+use crate::spec::ModelSpec;
 
 /// Everything that determines a training run's arithmetic; stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    pub model: ModelConfig,
+    pub model: ModelSpec,
     pub batch_size: usize,
     /// Monte Carlo samples of z per image (L).
     pub samples: usize,
@@ -36,16 +36,17 @@ impl TrainConfig {
     /// (with flag names) before a config is built; this catches what a checkpoint file brings in,
     /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
     pub fn check(&self) -> std::result::Result<(), String> {
-        let m = &self.model;
+        self.model.check()?;
+        let binary = self.binarize != Binarize::Grayscale;
+        if binary != self.model.likelihood.binary_data() {
+            return Err(format!(
+                "binarize is {:?} but the {} likelihood models {} pixels",
+                self.binarize,
+                self.model.likelihood.name(),
+                if binary { "grayscale" } else { "binarized" }
+            ));
+        }
         let ranges = [
-            (
-                "model.input",
-                m.input,
-                crate::data::PIXELS,
-                crate::data::PIXELS,
-            ),
-            ("model.hidden", m.hidden, 1, 16_384),
-            ("model.latent", m.latent, 1, 1024),
             ("batch_size", self.batch_size, 1, 60_000),
             ("samples", self.samples, 1, 10_000),
         ];

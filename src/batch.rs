@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ImageSet, PIXELS};
 use crate::rng;
 
-/// How grey MNIST pixels become the binary data the Bernoulli likelihood models.
+/// How grey MNIST pixels become the data x: binary for the Bernoulli likelihood, else grayscale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Binarize {
@@ -16,6 +16,8 @@ pub enum Binarize {
     /// pixel/255 > u with fresh Philox uniforms every epoch (dynamic binarization; evaluation uses
     /// one fixed draw).
     Stochastic,
+    /// pixel/255 as it is: the grayscale data every likelihood but `bernoulli` models.
+    Grayscale,
 }
 
 impl Binarize {
@@ -23,6 +25,7 @@ impl Binarize {
         match self {
             Binarize::Threshold => 0,
             Binarize::Stochastic => 1,
+            Binarize::Grayscale => 2,
         }
     }
 }
@@ -39,7 +42,7 @@ pub fn epoch_permutation(n: usize, seed: u64, epoch: u32) -> Vec<u32> {
     idx
 }
 
-/// Binarized images `index[start..start+batch]` (padded by repeating the last image, as the GPU
+/// Images `index[start..start+batch]` (padded by repeating the last image, as the GPU
 /// gather does) into `out` as `[batch, 784]` f32.
 #[allow(clippy::too_many_arguments)]
 pub fn gather_batch(
@@ -62,6 +65,11 @@ pub fn gather_batch(
             Binarize::Threshold => {
                 for (o, &p) in row.iter_mut().zip(pixels) {
                     *o = if p > 127 { 1.0 } else { 0.0 };
+                }
+            }
+            Binarize::Grayscale => {
+                for (o, &p) in row.iter_mut().zip(pixels) {
+                    *o = p as f32 / 255.0;
                 }
             }
             Binarize::Stochastic => {

@@ -1,9 +1,13 @@
 //! Checkpoints in `safetensors`, loadable from PyTorch (`safetensors.torch.load_file`).
 //!
-//! Tensors (f32, PyTorch `nn.Linear` convention, weight `[out, in]`):
-//! `encoder.fc1.{weight,bias}` `[Dh,784]`/`[Dh]`, `encoder.mean.{weight,bias}` `[Dz,Dh]`/`[Dz]`,
-//! `encoder.logvar.{weight,bias}` `[Dz,Dh]`/`[Dz]`, `decoder.fc1.{weight,bias}` `[Dh,Dz]`/`[Dh]`,
-//! `decoder.logits.{weight,bias}` `[784,Dh]`/`[784]`, and Adam's moments under
+//! Tensors (f32, PyTorch `nn.Linear` convention, weight `[out, in]`), named by
+//! `spec::Layout::named_tensors`: hidden layers `encoder.fc1…`, `decoder.fc1…`, the encoder heads
+//! `encoder.mean`, `encoder.logvar`, the decoder head(s) of the likelihood (`decoder.logits`, or
+//! `decoder.mean` [+ `decoder.variance`], or `decoder.alpha` + `decoder.beta`), a learned per-pixel
+//! variance `decoder.pixel_variance`; for the Appendix C model `encoder.fc1.{weight,bias}`
+//! `[Dh,784]`/`[Dh]`, `encoder.mean.{weight,bias}` `[Dz,Dh]`/`[Dz]`, `encoder.logvar.{weight,bias}`
+//! `[Dz,Dh]`/`[Dz]`, `decoder.fc1.{weight,bias}` `[Dh,Dz]`/`[Dh]`, `decoder.logits.{weight,bias}`
+//! `[784,Dh]`/`[784]`. Adam's moments are stored under
 //! `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`. Metadata: `format`, `config` (the
 //! training configuration as JSON), `epoch`, `step`, `train_size`, `val_size`, and since the run
 //! records were added `test_size`, `run_id` and `metrics` (the `metrics.jsonl` line of the
@@ -22,7 +26,10 @@ use safetensors::{Dtype, SafeTensors};
 use crate::backend::{TrainConfig, TrainState};
 use crate::error::{io_err, Error, Result};
 
-pub const FORMAT: &str = "vae-gpu/1";
+/// Written by this version; `vae-gpu/1` (the Appendix C model only, `hidden` as one width) still
+/// loads, its spec read as that model.
+pub const FORMAT: &str = "vae-gpu/2";
+const READABLE_FORMATS: [&str; 2] = ["vae-gpu/1", FORMAT];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -93,15 +100,16 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let s = &ck.state;
     s.check_len(layout.total)?;
     let mut tensors = BTreeMap::new();
-    for (name, shape, off, len) in layout.named_tensors() {
+    for t in layout.named_tensors() {
+        let (off, len) = (t.offset, t.len());
         for (prefix, src) in [
             ("", &s.params),
             ("optimizer.exp_avg.", &s.m),
             ("optimizer.exp_avg_sq.", &s.v),
         ] {
             tensors.insert(
-                format!("{prefix}{name}"),
-                (shape.clone(), &src[off..off + len]),
+                format!("{prefix}{}", t.name),
+                (t.shape.clone(), &src[off..off + len]),
             );
         }
     }
@@ -136,9 +144,9 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         meta.get(k)
             .ok_or_else(|| bad(format!("metadata has no `{k}`; not written by vae-gpu?")))
     };
-    if get("format")? != FORMAT {
+    if !READABLE_FORMATS.contains(&get("format")?.as_str()) {
         return Err(bad(format!(
-            "format `{}`, expected `{FORMAT}`",
+            "format `{}`, expected one of {READABLE_FORMATS:?} (written by a newer vae-gpu?)",
             get("format")?
         )));
     }
@@ -174,7 +182,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         v: vec![0.0; layout.total],
         step: step as u32,
     };
-    for (name, shape, off, len) in layout.named_tensors() {
+    for tensor in layout.named_tensors() {
+        let (name, shape, off, len) = (&tensor.name, &tensor.shape, tensor.offset, tensor.len());
         for (prefix, dst) in [
             ("", &mut state.params),
             ("optimizer.exp_avg.", &mut state.m),

@@ -16,10 +16,11 @@ use crate::figures::{self, GridOptions, Session};
 use crate::gpu::trainer::OptimizerOn;
 use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::inference::model_ops;
-use crate::model::ModelConfig;
 use crate::optim::AdamConfig;
 use crate::report::{write_report, ReportInputs};
 use crate::run_dir::{RunDir, Start};
+use crate::spec::flags::ModelFlags;
+use crate::spec::ModelSpec;
 use crate::svi::{SviInit, SviOptions};
 use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
 
@@ -243,15 +244,11 @@ pub struct TrainArgs {
     /// Hold out the N training images after the training split for validation
     #[arg(long)]
     pub val_size: Option<usize>,
-    /// Pixel binarization [default: threshold]
+    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (every other likelihood) [default: by likelihood]
     #[arg(long, value_enum)]
     pub binarize: Option<Binarize>,
-    /// Hidden units of encoder and decoder (Dh) [default: 500]
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Latent dimension (Dz) [default: 2]
-    #[arg(long)]
-    pub latent_dim: Option<usize>,
+    #[command(flatten)]
+    pub model: ModelFlags,
     /// Images per minibatch [default: 100]
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -316,14 +313,16 @@ fn check_resume_flags(
 ) -> Result<()> {
     let c = &ck.config;
     let mut differs: Vec<String> = Vec::new();
+    match a.model.apply(&c.model) {
+        Ok(spec) => differs.extend(crate::spec::flags::differences(&c.model, &spec)),
+        Err(e) => return Err(Error::Usage(e)),
+    }
     let mut cmp = |flag: &str, given: Option<String>, stored: String| {
         if let Some(g) = given.filter(|g| *g != stored) {
             differs.push(format!("{flag} {g} (the run has {stored})"));
         }
     };
     let s = |v: Option<usize>| v.map(|x| x.to_string());
-    cmp("--hidden", s(a.hidden), c.model.hidden.to_string());
-    cmp("--latent-dim", s(a.latent_dim), c.model.latent.to_string());
     cmp("--batch-size", s(a.batch_size), c.batch_size.to_string());
     cmp("--samples", s(a.samples), c.samples.to_string());
     cmp("--lr", a.lr.map(|x| x.to_string()), c.adam.lr.to_string());
@@ -351,12 +350,31 @@ fn check_resume_flags(
 
 /// Builds a fresh run's configuration from the flags and the built-in defaults.
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let hidden = a.hidden.unwrap_or(500);
-    let latent = a.latent_dim.unwrap_or(2);
+    let model = a
+        .model
+        .apply(&ModelSpec::mnist(500, 2))
+        .map_err(Error::Usage)?;
+    let binarize = match (a.binarize, model.likelihood.binary_data()) {
+        (None, true) => Binarize::Threshold,
+        (None, false) => Binarize::Grayscale,
+        (Some(Binarize::Grayscale), true) => {
+            return Err(Error::Usage(
+                "--binarize grayscale: the bernoulli likelihood models binarized pixels; \
+                 for grayscale targets use --likelihood bernoulli-ce or continuous-bernoulli"
+                    .into(),
+            ))
+        }
+        (Some(b), false) if b != Binarize::Grayscale => {
+            return Err(Error::Usage(format!(
+                "--binarize {}: the {} likelihood models grayscale pixels; drop --binarize",
+                format!("{b:?}").to_lowercase(),
+                model.likelihood.name()
+            )))
+        }
+        (Some(b), _) => b,
+    };
     let batch_size = a.batch_size.unwrap_or(100);
     let samples = a.samples.unwrap_or(1);
-    check_range("--hidden", hidden, 1, 16_384)?;
-    check_range("--latent-dim", latent, 1, 1024)?;
     check_range("--batch-size", batch_size, 1, 60_000)?;
     check_range("--samples", samples, 1, 10_000)?;
     check_range(
@@ -372,7 +390,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         )));
     }
     let cfg = TrainConfig {
-        model: ModelConfig::mnist(hidden, latent),
+        model,
         batch_size,
         samples,
         adam: AdamConfig {
@@ -380,7 +398,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
             ..AdamConfig::default()
         },
         seed: a.seed.unwrap_or(0),
-        binarize: a.binarize.unwrap_or(Binarize::Threshold),
+        binarize,
     };
     cfg.check().map_err(Error::Usage)?;
     Ok(cfg)
@@ -485,9 +503,8 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         None => 0,
     };
     eprintln!(
-        "training Dh={} Dz={} batch={} L={} lr={} ({} train / {} val / {} test images) on {}",
-        cfg.model.hidden,
-        cfg.model.latent,
+        "training {}\n  batch={} L={} lr={} ({} train / {} val / {} test images) on {}",
+        cfg.model.describe(),
         cfg.batch_size,
         cfg.samples,
         cfg.adam.lr,

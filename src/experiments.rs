@@ -10,7 +10,7 @@ use crate::analysis::{elbo_estimate, grid_posteriors, left_cols_mask, top_rows_m
 use crate::checkpoint::write_atomic;
 use crate::data::{IMAGE_SIDE, PIXELS};
 use crate::error::{Error, Result};
-use crate::figures::{bernoulli_sample, interleave, posterior_figure, PosteriorSpec, Session};
+use crate::figures::{interleave, posterior_figure, PosteriorSpec, Session};
 use crate::plots::{self, Panel};
 use crate::rng::{noise_row, stream};
 use crate::svi::{fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions};
@@ -362,7 +362,7 @@ fn completion_figure(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let sampled = bernoulli_sample(&s.decode_means(&z)?, s.seed, 4);
+    let sampled = s.decode_samples(&z, 4)?;
     // Observed pixels come from the input; the rest from the decoder mean or the sample.
     let complete = |i: usize, fill: &[f32]| -> Vec<f32> {
         (0..PIXELS)

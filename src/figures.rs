@@ -11,9 +11,9 @@ use crate::analysis::{
 };
 use crate::batch::{gather_batch, EVAL_EPOCH};
 use crate::checkpoint::{write_atomic, Checkpoint};
-use crate::cpu::reference::sigmoid;
 use crate::data::{ImageSet, PIXELS};
 use crate::error::{Error, Result};
+use crate::family::likelihood::{mean_rows, sample_rows};
 use crate::inference::ModelOps;
 use crate::plots::{self, Panel, PosteriorPanel};
 use crate::rng::{binarize_uniforms, noise_batch, stream};
@@ -53,14 +53,37 @@ impl Session {
         Ok(())
     }
 
-    /// Bernoulli means σ(logits) for latents z.
+    /// The likelihood's per-pixel means E[x|z] for latents z (σ(logits) for a Bernoulli).
     pub fn decode_means(&mut self, z: &[f32]) -> Result<Vec<f32>> {
-        Ok(self
-            .ops
-            .decode_logits(z)?
-            .into_iter()
-            .map(sigmoid)
-            .collect())
+        let outputs = self.ops.decode(z)?;
+        let free = self.ops.free_params()?;
+        Ok(mean_rows(
+            &self.ck.config.model.likelihood,
+            PIXELS,
+            &outputs,
+            free.as_deref(),
+        ))
+    }
+
+    /// One draw x ~ p(x|z) per latent, from Philox uniforms (the binarization stream, epoch slot
+    /// `counter`) and normals (stream ANALYSIS, counter with the top bit set).
+    pub fn decode_samples(&mut self, z: &[f32], counter: u32) -> Result<Vec<f32>> {
+        let outputs = self.ops.decode(z)?;
+        let free = self.ops.free_params()?;
+        let rows = z.len() / self.latent();
+        let mut u = vec![0.0f32; rows * PIXELS];
+        for (i, row) in u.chunks_mut(PIXELS).enumerate() {
+            binarize_uniforms(self.seed ^ 0xb3e5, counter, i as u32, PIXELS, row);
+        }
+        let n = noise_batch(self.seed, stream::ANALYSIS, counter | 1 << 31, rows, PIXELS);
+        Ok(sample_rows(
+            &self.ck.config.model.likelihood,
+            PIXELS,
+            &outputs,
+            free.as_deref(),
+            &u,
+            &n,
+        ))
     }
 
     /// z ~ N(0, I), `n` rows, from Philox stream ANALYSIS under `counter`.
@@ -89,19 +112,6 @@ impl Session {
     }
 }
 
-/// Binary samples x ~ Bernoulli(p) with Philox uniforms (stream BINARIZE, epoch slot `counter`).
-pub fn bernoulli_sample(p: &[f32], seed: u64, counter: u32) -> Vec<f32> {
-    let mut out = vec![0.0f32; p.len()];
-    let mut u = vec![0.0f32; PIXELS];
-    for (i, (row, o)) in p.chunks(PIXELS).zip(out.chunks_mut(PIXELS)).enumerate() {
-        binarize_uniforms(seed ^ 0xb3e5, counter, i as u32, PIXELS, &mut u);
-        for ((v, &pi), &ui) in o.iter_mut().zip(row).zip(&u) {
-            *v = if pi > ui { 1.0 } else { 0.0 };
-        }
-    }
-    out
-}
-
 /// Interleaves images of several equally long lists tile by tile: [a0, b0, a1, b1, ...].
 pub fn interleave(lists: &[&[f32]]) -> Vec<f32> {
     let n = lists.first().map_or(0, |l| l.len() / PIXELS);
@@ -119,7 +129,7 @@ pub fn interleave(lists: &[&[f32]]) -> Vec<f32> {
 pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let z = s.prior_z(100, 1);
     let means = s.decode_means(&z)?;
-    let samples = bernoulli_sample(&means, s.seed, 1);
+    let samples = s.decode_samples(&z, 1)?;
     let p1 = out.join("prior_samples.png");
     let pairs = interleave(&[&means[..10 * PIXELS], &samples[..10 * PIXELS]]);
     plots::image_panels(
@@ -162,7 +172,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let enc = s.ops.encode(&x)?;
     let z = s.sample_q(&enc, 2);
     let means = s.decode_means(&z)?;
-    let samples = bernoulli_sample(&means, s.seed, 2);
+    let samples = s.decode_samples(&z, 2)?;
     let p1 = out.join("reconstructions.png");
     let rows = interleave(&[
         &x[..10 * PIXELS],

@@ -1,27 +1,33 @@
 //! Running a trained model: the encoder, the decoder, and log-likelihood matrices, on either
 //! device. Analysis (grid posteriors, figures, SVI) is written once against `ModelOps`; the CPU
-//! implementation is the tested twin of the GPU one.
+//! implementation is the tested twin of the GPU one. Nothing here depends on the member of the
+//! family: the likelihood enters through `family::likelihood`.
 
-use crate::cpu::reference::{decode, decoder_loglik_grad, encode, softplus};
+use crate::cpu::reference::{decode, decoder_loglik_grad, encode, free_params};
 use crate::cpu::{gemm, View};
 use crate::error::{Error, Result};
+use crate::family::likelihood::{masked_stats, natural_rows};
 use crate::gpu::DeviceKind;
-use crate::model::ModelConfig;
+use crate::spec::ModelSpec;
 
 pub trait ModelOps {
-    fn config(&self) -> &ModelConfig;
+    fn spec(&self) -> &ModelSpec;
 
     fn describe(&self) -> String;
 
-    /// `[μ | log σ²]` rows `[N, 2·Dz]` for binary images `x` `[N, D]`.
+    /// `[μ | log σ²]` rows `[N, 2·Dz]` for images `x` `[N, D]`.
     fn encode(&mut self, x: &[f32]) -> Result<Vec<f32>>;
 
-    /// Bernoulli logits `[R, D]` for latents `z` `[R, Dz]`.
-    fn decode_logits(&mut self, z: &[f32]) -> Result<Vec<f32>>;
+    /// The likelihood's outputs `[R, C·D]` for latents `z` `[R, Dz]`.
+    fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>>;
 
-    /// `ll[n, r] = Σ_p mask[n,p] · log Bernoulli(x[n,p] | σ(logits(z_r)_p))`, shape `[N, R]`: the
-    /// (masked) log-likelihood of every image under every latent. Computed as
-    /// `(x∘mask)·logitsᵀ − mask·softplus(logits)ᵀ`, two matrix products.
+    /// The per-pixel free parameters `[D]` of the likelihood, if the spec has them.
+    fn free_params(&mut self) -> Result<Option<Vec<f32>>>;
+
+    /// `ll[n, r] = Σ_p mask[n,p] · log p(x[n,p] | z_r)`, shape `[N, R]`: the (masked)
+    /// log-likelihood of every image under every latent. With the likelihood written as
+    /// Σ_s T_s(x)·η_s(z) − A(z), this is S + 1 matrix products:
+    /// `Σ_s (mask∘T_s(x))·η_sᵀ − mask·Aᵀ`.
     fn loglik_matrix(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<Vec<f32>>;
 
     /// For row-paired latents `z` `[R, Dz]` and images `x`, `mask` `[R, D]`: the masked
@@ -30,9 +36,9 @@ pub trait ModelOps {
 }
 
 /// Checks the row pairing of `loglik_grad`; returns R.
-pub fn paired_rows(cfg: &ModelConfig, z: &[f32], x: &[f32], mask: &[f32]) -> Result<usize> {
-    let r = z.len() / cfg.latent;
-    if !z.len().is_multiple_of(cfg.latent) || x.len() != r * cfg.input || mask.len() != x.len() {
+pub fn paired_rows(spec: &ModelSpec, z: &[f32], x: &[f32], mask: &[f32]) -> Result<usize> {
+    let r = z.len() / spec.latent;
+    if !z.len().is_multiple_of(spec.latent) || x.len() != r * spec.input || mask.len() != x.len() {
         return Err(Error::Usage(format!(
             "loglik_grad: {} latent values, {} pixels and {} mask values do not pair up",
             z.len(),
@@ -45,12 +51,12 @@ pub fn paired_rows(cfg: &ModelConfig, z: &[f32], x: &[f32], mask: &[f32]) -> Res
 
 /// Checks shapes shared by both implementations; returns (N, R).
 pub fn loglik_shapes(
-    cfg: &ModelConfig,
+    spec: &ModelSpec,
     z: &[f32],
     x: &[f32],
     mask: &[f32],
 ) -> Result<(usize, usize)> {
-    let (d, dz) = (cfg.input, cfg.latent);
+    let (d, dz) = (spec.input, spec.latent);
     if !z.len().is_multiple_of(dz) || !x.len().is_multiple_of(d) || x.len() != mask.len() {
         return Err(Error::Usage(format!(
             "log-likelihood matrix: z has {} values (Dz={dz}), x {} and mask {} (D={d})",
@@ -67,22 +73,22 @@ const CHUNK_LATENTS: usize = 8192;
 
 /// The reference implementation.
 pub struct CpuModel {
-    cfg: ModelConfig,
+    spec: ModelSpec,
     params: Vec<f32>,
 }
 
 impl CpuModel {
-    pub fn new(cfg: &ModelConfig, params: &[f32]) -> Self {
+    pub fn new(spec: &ModelSpec, params: &[f32]) -> Self {
         Self {
-            cfg: cfg.clone(),
+            spec: spec.clone(),
             params: params.to_vec(),
         }
     }
 }
 
 impl ModelOps for CpuModel {
-    fn config(&self) -> &ModelConfig {
-        &self.cfg
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
     }
 
     fn describe(&self) -> String {
@@ -90,41 +96,53 @@ impl ModelOps for CpuModel {
     }
 
     fn encode(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        Ok(encode(&self.cfg, &self.params, x, x.len() / self.cfg.input))
-    }
-
-    fn decode_logits(&mut self, z: &[f32]) -> Result<Vec<f32>> {
-        Ok(decode(
-            &self.cfg,
+        Ok(encode(
+            &self.spec,
             &self.params,
-            z,
-            z.len() / self.cfg.latent,
+            x,
+            x.len() / self.spec.input,
         ))
     }
 
+    fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>> {
+        Ok(decode(
+            &self.spec,
+            &self.params,
+            z,
+            z.len() / self.spec.latent,
+        ))
+    }
+
+    fn free_params(&mut self) -> Result<Option<Vec<f32>>> {
+        Ok(free_params(&self.spec, &self.params).map(|f| f.to_vec()))
+    }
+
     fn loglik_matrix(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<Vec<f32>> {
-        let (n, r) = loglik_shapes(&self.cfg, z, x, mask)?;
-        let (d, dz) = (self.cfg.input, self.cfg.latent);
-        let xm: Vec<f32> = x.iter().zip(mask).map(|(a, b)| a * b).collect();
+        let (n, r) = loglik_shapes(&self.spec, z, x, mask)?;
+        let (d, dz) = (self.spec.input, self.spec.latent);
+        let lik = self.spec.likelihood;
+        let stats = masked_stats(&lik, x, mask);
         let neg_mask: Vec<f32> = mask.iter().map(|m| -m).collect();
+        let free = self.free_params()?;
         let mut out = vec![0.0f32; n * r];
-        // The decoder's outputs for all R latents at once would take R·D·8 bytes (4.5 GB for a
-        // 1200×1200 grid); decoding CHUNK_LATENTS at a time bounds it at 50 MB.
+        // The decoder's outputs for all R latents at once would take R·C·D·4 bytes (2.3 GB for a
+        // 1200×1200 grid); decoding CHUNK_LATENTS at a time bounds it.
         for start in (0..r).step_by(CHUNK_LATENTS) {
             let rc = CHUNK_LATENTS.min(r - start);
-            let logits = self.decode_logits(&z[start * dz..(start + rc) * dz])?;
-            let sp: Vec<f32> = logits.iter().map(|&l| softplus(l)).collect();
-            for (a, b, accumulate) in [(&xm, &logits, false), (&neg_mask, &sp, true)] {
+            let outputs = self.decode(&z[start * dz..(start + rc) * dz])?;
+            let (eta, a) = natural_rows(&lik, d, &outputs, free.as_deref());
+            let terms = stats.iter().zip(&eta).chain([(&neg_mask, &a)]);
+            for (i, (left, right)) in terms.enumerate() {
                 gemm(
                     n,
                     d,
                     rc,
-                    View::rows(a, 0, d),
-                    View::transposed(b, 0, d),
+                    View::rows(left, 0, d),
+                    View::transposed(right, 0, d),
                     &mut out,
                     start,
                     r,
-                    accumulate,
+                    i > 0,
                 );
             }
         }
@@ -132,17 +150,17 @@ impl ModelOps for CpuModel {
     }
 
     fn loglik_grad(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
-        let r = paired_rows(&self.cfg, z, x, mask)?;
-        Ok(decoder_loglik_grad(&self.cfg, &self.params, z, x, mask, r))
+        let r = paired_rows(&self.spec, z, x, mask)?;
+        Ok(decoder_loglik_grad(&self.spec, &self.params, z, x, mask, r))
     }
 }
 
 /// The model on `kind` (`auto` resolved as for training: hardware GPU, else CPU).
-pub fn model_ops(kind: DeviceKind, cfg: &ModelConfig, params: &[f32]) -> Result<Box<dyn ModelOps>> {
+pub fn model_ops(kind: DeviceKind, spec: &ModelSpec, params: &[f32]) -> Result<Box<dyn ModelOps>> {
     match crate::train::resolve_device(kind) {
-        DeviceKind::Cpu => Ok(Box::new(CpuModel::new(cfg, params))),
+        DeviceKind::Cpu => Ok(Box::new(CpuModel::new(spec, params))),
         k => Ok(Box::new(crate::gpu::inference::GpuModel::new(
-            k, cfg, params,
+            k, spec, params,
         )?)),
     }
 }

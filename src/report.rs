@@ -93,14 +93,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>");
     html += "<h1>vae-gpu report</h1><h2>Model</h2><table>";
     for (k, v) in [
-        (
-            "architecture",
-            format!(
-                "784 → {h} tanh → (μ, log σ²) ∈ R^{z}; {z} → {h} tanh → 784 Bernoulli logits",
-                h = c.model.hidden,
-                z = c.model.latent
-            ),
-        ),
+        ("architecture", c.model.describe()),
         (
             "epochs / steps",
             format!("{} / {}", s.ck.epoch, s.ck.state.step),
@@ -117,7 +110,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             ),
         ),
         (
-            "binarization, seed",
+            "data representation, seed",
             format!("{:?}, {}", c.binarize, c.seed),
         ),
         (

@@ -114,7 +114,7 @@ pub fn fit(
     o: &SviOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<SviFit>> {
-    let dz = ops.config().latent;
+    let dz = ops.spec().latent;
     let n = x.len() / PIXELS;
     if init.len() != n * 2 * dz || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
         return Err(Error::Usage(

@@ -28,8 +28,12 @@ fn train_resume_and_eval_on_cpu() {
     let ck = out.join("checkpoint.safetensors");
     let loaded = checkpoint::load(&ck).expect("checkpoint loads");
     assert_eq!(
-        (loaded.epoch, loaded.state.step, loaded.config.model.hidden),
-        (1, 4, 24)
+        (
+            loaded.epoch,
+            loaded.state.step,
+            loaded.config.model.encoder.clone()
+        ),
+        (1, 4, vec![24])
     );
 
     let o = run(&[

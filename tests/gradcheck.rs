@@ -1,46 +1,221 @@
-//! The reference gradients against f64 central finite differences on a tiny model, and the
-//! densities against their closed forms.
+//! The reference gradients against f64 central finite differences on a tiny model of every member
+//! of the family, and every density against its closed form and its normalisation.
 
-use vae_gpu::cpu::reference::{log_bernoulli, log_normal, sigmoid, softplus, step, Workspace};
-use vae_gpu::model::{init_params, ModelConfig};
+use vae_gpu::cpu::reference::{log_normal, sigmoid, softplus, step, Workspace};
+use vae_gpu::family::likelihood::{
+    Beta, Categorical, ContinuousBernoulli, Gaussian, Member, Outputs,
+};
 use vae_gpu::rng::noise_batch;
+use vae_gpu::spec::{init_params, Activation, GaussianMean, Init, Likelihood, ModelSpec, Variance};
+
+/// Every likelihood, with each Gaussian variance source and mean link.
+fn likelihoods() -> Vec<Likelihood> {
+    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
+    vec![
+        Likelihood::Bernoulli,
+        Likelihood::BernoulliCe,
+        Likelihood::ContinuousBernoulli,
+        g(GaussianMean::Identity, Variance::Fixed { sigma: 0.3 }),
+        g(GaussianMean::Sigmoid, Variance::Learned),
+        g(GaussianMean::Identity, Variance::Decoder),
+        Likelihood::Beta,
+        Likelihood::Categorical { bins: 3 },
+    ]
+}
+
+fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
+    ModelSpec {
+        input: 6,
+        encoder: vec![5, 4],
+        decoder: vec![4],
+        activation: act,
+        latent: 3,
+        likelihood: lik,
+        init: Init::Pytorch,
+    }
+}
 
 #[test]
-fn gradients_match_central_differences_in_f64() {
-    let cfg = ModelConfig {
-        input: 6,
-        hidden: 5,
-        latent: 3,
-    };
+fn every_member_s_gradients_match_central_differences_in_f64() {
     let (batch, samples) = (3, 2);
-    let params: Vec<f64> = init_params(&cfg, 9)
-        .iter()
-        .map(|&p| p as f64 * 3.0)
-        .collect();
-    let x: Vec<f64> = [1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1]
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let eps: Vec<f64> = noise_batch(5, 0, 0, batch * samples, cfg.latent)
-        .iter()
-        .map(|&e| e as f64)
-        .collect();
-    let mut ws = Workspace::<f64>::new(&cfg, batch, samples);
-    let mut grads = vec![0.0f64; params.len()];
-    step(&cfg, &params, &x, &eps, &mut ws, Some(&mut grads));
-    let h = 1e-6;
-    for i in 0..params.len() {
-        let mut p = params.clone();
-        p[i] = params[i] + h;
-        let up = step(&cfg, &p, &x, &eps, &mut ws, None);
-        p[i] = params[i] - h;
-        let down = step(&cfg, &p, &x, &eps, &mut ws, None);
-        let fd = (up - down) / (2.0 * h);
+    for (i, lik) in likelihoods().into_iter().enumerate() {
+        let act = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
+        let spec = tiny(lik, act);
+        let mut params: Vec<f64> = init_params(&spec, 9 + i as u64)
+            .iter()
+            .map(|&p| p as f64 * 3.0)
+            .collect();
+        if let Some(off) = spec.layout().pixel_params {
+            for (k, p) in params[off..off + spec.input].iter_mut().enumerate() {
+                *p = -1.0 + 0.4 * k as f64;
+            }
+        }
+        // Binary pixels for the Bernoulli, 8-bit grayscale values otherwise.
+        let bytes = [
+            255u8, 0, 200, 255, 13, 0, 0, 128, 255, 64, 250, 1, 90, 255, 17, 0, 3, 180,
+        ];
+        let x: Vec<f64> = bytes
+            .iter()
+            .map(|&v| {
+                if lik.binary_data() {
+                    (v > 127) as u8 as f64
+                } else {
+                    v as f64 / 255.0
+                }
+            })
+            .collect();
+        let eps: Vec<f64> = noise_batch(5, 0, i as u32, batch * samples, spec.latent)
+            .iter()
+            .map(|&e| e as f64)
+            .collect();
+        let mut ws = Workspace::<f64>::new(&spec, batch, samples);
+        let mut grads = vec![0.0f64; params.len()];
+        step(&spec, &params, &x, &eps, &mut ws, Some(&mut grads));
+        let h = 1e-6;
+        for k in 0..params.len() {
+            let mut p = params.clone();
+            p[k] = params[k] + h;
+            let up = step(&spec, &p, &x, &eps, &mut ws, None);
+            p[k] = params[k] - h;
+            let down = step(&spec, &p, &x, &eps, &mut ws, None);
+            let fd = (up - down) / (2.0 * h);
+            // f64 central differences: truncation O(h²·f''') and rounding O(ε·|loss|/h) ≈ 1e-9.
+            assert!(
+                (fd - grads[k]).abs() <= 1e-6 + 1e-5 * fd.abs(),
+                "{lik:?} {act:?} param {k}: analytic {} vs finite difference {fd}",
+                grads[k]
+            );
+        }
+    }
+}
+
+fn log_p<M: Member>(m: &M, x: f64, o: &[f64], free: f64) -> f64 {
+    m.log_prob_grad(x, Outputs { data: o, stride: 1 }, free, |_, _| {})
+        .0
+}
+
+/// ∫₀¹ by the midpoint rule on n cells.
+fn integrate_unit(f: impl Fn(f64) -> f64, n: usize) -> f64 {
+    (0..n).map(|i| f((i as f64 + 0.5) / n as f64)).sum::<f64>() / n as f64
+}
+
+#[test]
+fn gaussian_is_normalised_and_matches_its_closed_form() {
+    for (variance, o, free) in [
+        (Variance::Fixed { sigma: 0.1 }, vec![0.3], 0.0),
+        (Variance::Learned, vec![-0.2], -1.5),
+        (Variance::Decoder, vec![0.6, 0.8], 0.0),
+    ] {
+        let g = Gaussian::new(GaussianMean::Identity, variance);
+        let var = match variance {
+            Variance::Fixed { sigma } => (sigma as f64).powi(2),
+            Variance::Learned => softplus(free) + 1e-4,
+            Variance::Decoder => softplus(o[1]) + 1e-4,
+        };
+        let (mu, sd) = (o[0], var.sqrt());
+        let dx = sd / 500.0;
+        let total: f64 = (-6000..6000)
+            .map(|i| log_p(&g, mu + i as f64 * dx, &o, free).exp() * dx)
+            .sum();
+        assert!((total - 1.0).abs() < 1e-6, "{variance:?}: ∫ = {total}");
+        let x = mu + 0.7 * sd;
+        let closed = -0.5 * (2.0 * std::f64::consts::PI * var).ln() - 0.245;
+        assert!((log_p(&g, x, &o, free) - closed).abs() < 1e-9);
+    }
+    // Sigmoid means put μ at σ(o).
+    let g = Gaussian::new(GaussianMean::Sigmoid, Variance::Fixed { sigma: 0.2 });
+    let top = log_p(&g, sigmoid(1.3), &[1.3], 0.0);
+    assert!(top > log_p(&g, sigmoid(1.3) + 0.01, &[1.3], 0.0));
+}
+
+#[test]
+fn continuous_bernoulli_is_normalised_on_both_sides_of_its_taylor_band() {
+    for &l in &[
+        -6.0, -0.3, -0.25, -0.2499, -0.01, 0.0, 1e-5, 0.1, 0.2501, 2.0, 30.0,
+    ] {
+        let total = integrate_unit(|x| log_p(&ContinuousBernoulli, x, &[l], 0.0).exp(), 200_000);
+        assert!((total - 1.0).abs() < 1e-6, "l = {l}: ∫ = {total}");
+        // closed form C(λ) = 2 atanh(1 − 2λ) / (1 − 2λ), λ = σ(l), away from λ = ½ (where it
+        // cancels) and from λ → 1 (where 1 − λ loses its digits: relative error ~ e^|l|·ε).
+        if l.abs() > 1e-3 && l.abs() < 10.0 {
+            let lam = sigmoid(l);
+            let c = 2.0 * (1.0 - 2.0 * lam).atanh() / (1.0 - 2.0 * lam);
+            let want = c.ln() + 0.3 * lam.ln() + 0.7 * (1.0 - lam).ln();
+            assert!(
+                (log_p(&ContinuousBernoulli, 0.3, &[l], 0.0) - want).abs() < 1e-9,
+                "l = {l}"
+            );
+        }
+    }
+    // f32 is continuous across the band edge: the two branches agree there to ~1e-7.
+    let (a, b) = (
+        vae_gpu::family::likelihood::continuous_bernoulli::log_normaliser(0.2499999f32),
+        vae_gpu::family::likelihood::continuous_bernoulli::log_normaliser(0.2500001f32),
+    );
+    assert!(
+        (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-5,
+        "{a:?} {b:?}"
+    );
+}
+
+#[test]
+fn beta_matches_its_closed_form_and_sums_to_one_over_the_pixel_bins() {
+    // Beta(2, 3): 12·x·(1 − x)². Raw outputs giving α = 2, β = 3 through softplus + 10⁻³.
+    let raw = |v: f64| ((v - 1e-3).exp() - 1.0).ln();
+    let o = [raw(2.0), raw(3.0)];
+    for byte in [0u8, 17, 128, 255] {
+        let x = byte as f64 / 255.0;
+        let xs = (byte as f64 + 0.5) / 256.0;
+        let want = (12.0 * xs * (1.0 - xs).powi(2)).ln();
         assert!(
-            (fd - grads[i]).abs() <= 1e-7 + 1e-5 * fd.abs(),
-            "param {i}: analytic {} vs finite difference {fd}",
-            grads[i]
+            (log_p(&Beta, x, &o, 0.0) - want).abs() < 1e-9,
+            "byte {byte}"
         );
+    }
+    // The midpoints of the 256 bins integrate the smooth density to 1 within the midpoint
+    // rule's error h²·(f'(1) − f'(0))/24 ≈ 1.3e-5 for Beta(2, 4).
+    let o = [raw(2.0), raw(4.0)];
+    let total: f64 = (0..=255u32)
+        .map(|b| log_p(&Beta, b as f64 / 255.0, &o, 0.0).exp() / 256.0)
+        .sum();
+    assert!((total - 1.0).abs() < 1e-4, "Σ = {total}");
+}
+
+#[test]
+fn categorical_sums_to_one_and_bins_are_equal_width() {
+    let cat = Categorical::new(4);
+    let o = [0.3, -1.0, 2.0, 0.0];
+    let firsts = [0u32, 64, 128, 192];
+    let total: f64 = firsts
+        .iter()
+        .map(|&b| log_p(&cat, b as f64 / 255.0, &o, 0.0).exp())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-12);
+    for (byte, bin) in [(0u32, 0), (63, 0), (64, 1), (127, 1), (128, 2), (255, 3)] {
+        assert_eq!(cat.bin(byte as f64 / 255.0), bin, "byte {byte}");
+    }
+    let lse = (o.iter().map(|v: &f64| v.exp()).sum::<f64>()).ln();
+    assert!((log_p(&cat, 100.0 / 255.0, &o, 0.0) - (o[1] - lse)).abs() < 1e-12);
+}
+
+#[test]
+fn the_exponential_family_form_is_the_log_density_for_every_member() {
+    for lik in likelihoods() {
+        vae_gpu::with_member!(&lik, m => {
+            let c = lik.channels();
+            let o: Vec<f64> = (0..c).map(|k| 0.7 - 0.45 * k as f64).collect();
+            let free = -0.8;
+            let mut eta = vec![0.0; m.stats()];
+            let mut t = vec![0.0; m.stats()];
+            let a = m.natural(Outputs { data: &o, stride: 1 }, free, &mut eta);
+            for byte in [0u32, 1, 77, 200, 255] {
+                let x = if lik.binary_data() { (byte > 127) as u8 as f64 } else { byte as f64 / 255.0 };
+                m.sufficient(x, &mut t);
+                let form: f64 = t.iter().zip(&eta).map(|(t, e)| t * e).sum::<f64>() - a;
+                let direct = log_p(m, x, &o, free);
+                assert!((form - direct).abs() < 1e-10 * (1.0 + direct.abs()), "{lik:?} x={x}: {form} vs {direct}");
+            }
+        });
     }
 }
 
@@ -68,24 +243,38 @@ fn log_normal_matches_closed_form_and_integrates_to_one() {
 
 #[test]
 fn bernoulli_density_is_stable_and_normalized() {
+    let b = vae_gpu::family::likelihood::Bernoulli;
     for &l in &[-30.0f64, -3.0, -0.1, 0.0, 0.5, 4.0, 30.0] {
         let p = 1.0 / (1.0 + (-l).exp());
-        let closed1 = p.ln();
-        let closed0 = (1.0 - p).ln();
         if p < 1.0 - 1e-12 && p > 1e-12 {
-            assert!((log_bernoulli(1.0, l) - closed1).abs() < 1e-9, "l={l}");
-            assert!((log_bernoulli(0.0, l) - closed0).abs() < 1e-9, "l={l}");
+            assert!((log_p(&b, 1.0, &[l], 0.0) - p.ln()).abs() < 1e-9, "l={l}");
+            assert!(
+                (log_p(&b, 0.0, &[l], 0.0) - (1.0 - p).ln()).abs() < 1e-9,
+                "l={l}"
+            );
         }
-        let total = log_bernoulli(1.0, l).exp() + log_bernoulli(0.0, l).exp();
+        let total = log_p(&b, 1.0, &[l], 0.0).exp() + log_p(&b, 0.0, &[l], 0.0).exp();
         assert!((total - 1.0).abs() < 1e-12);
         assert!((sigmoid(l) - p).abs() < 1e-15);
     }
     // Far tails stay finite where the naive forms overflow or give log(0).
+    let lp32 = |x: f32, l: f32| {
+        b.log_prob_grad(
+            x,
+            Outputs {
+                data: &[l],
+                stride: 1,
+            },
+            0.0,
+            |_, _| {},
+        )
+        .0
+    };
     for &l in &[-500.0f32, 500.0] {
-        assert!(log_bernoulli(1.0f32, l).is_finite() && log_bernoulli(0.0f32, l).is_finite());
+        assert!(lp32(1.0, l).is_finite() && lp32(0.0, l).is_finite());
         assert!(softplus(l).is_finite());
     }
-    assert!((log_bernoulli(1.0f32, -500.0) + 500.0).abs() < 1e-3);
+    assert!((lp32(1.0, -500.0) + 500.0).abs() < 1e-3);
 }
 
 #[test]

@@ -6,13 +6,15 @@ mod common;
 use bytemuck::{cast_slice, Pod};
 use common::*;
 use vae_gpu::batch::{gather_batch, Binarize};
-use vae_gpu::cpu::reference::{bernoulli_rows, colsum, latent_backward, sample_latent};
+use vae_gpu::cpu::reference::{colsum, latent_backward, sample_latent};
 use vae_gpu::cpu::{gemm, View};
 use vae_gpu::data::{ImageSet, PIXELS};
+use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
 use vae_gpu::optim::{Adam, AdamConfig};
 use vae_gpu::rng::{noise_batch, stream};
+use vae_gpu::spec::{Activation, Likelihood};
 
 fn buf<T: Pod>(ctx: &GpuContext, data: &[T]) -> wgpu::Buffer {
     storage_init(ctx, "test", cast_slice(data))
@@ -36,6 +38,12 @@ fn dispatch<P: Pod>(
 
 fn read(ctx: &GpuContext, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
     ctx.read_f32(b, 0, n).expect("read back")
+}
+
+fn activation(code: u32) -> Option<Activation> {
+    [Activation::Tanh, Activation::Relu, Activation::Sigmoid]
+        .into_iter()
+        .find(|a| a.code() == code)
 }
 
 /// CPU twin of the matmul kernel including its epilogue.
@@ -70,13 +78,12 @@ fn matmul_cpu(
             if p.flags & epilogue::BIAS != 0 {
                 v += bias[p.bias_off as usize + j];
             }
-            match (p.flags >> 1) & 3 {
-                1 => v = v.tanh(),
-                2 => {
-                    let h = aux[p.aux_off as usize + i * p.aux_rs as usize + j];
-                    v *= 1.0 - h * h;
-                }
-                _ => {}
+            if let Some(act) = activation((p.flags >> 1) & 3) {
+                v = activate(act, v);
+            }
+            if let Some(act) = activation((p.flags >> 3) & 3) {
+                let h = aux[p.aux_off as usize + i * p.aux_rs as usize + j];
+                v *= activation_grad_from_output(act, h);
             }
             let ci = p.c_off as usize + i * p.c_rs as usize + j;
             if p.flags & epilogue::ACCUMULATE != 0 {
@@ -91,7 +98,7 @@ fn matmul_cpu(
 #[test]
 fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(1);
     let shapes = [
         (1, 1, 1),
@@ -104,8 +111,42 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
     for &(m, n, kk) in &shapes {
         // (name, a transposed?, b transposed?, flags)
         let variants = [
-            ("X·Wᵀ+b, tanh", false, true, epilogue::BIAS | epilogue::TANH),
-            ("dY·W, tanh'", false, false, epilogue::TANH_BACKWARD),
+            (
+                "X·Wᵀ+b, tanh",
+                false,
+                true,
+                epilogue::BIAS | epilogue::activate(Some(Activation::Tanh)),
+            ),
+            (
+                "X·Wᵀ+b, relu",
+                false,
+                true,
+                epilogue::BIAS | epilogue::activate(Some(Activation::Relu)),
+            ),
+            (
+                "X·Wᵀ+b, sigmoid",
+                false,
+                true,
+                epilogue::BIAS | epilogue::activate(Some(Activation::Sigmoid)),
+            ),
+            (
+                "dY·W, tanh'",
+                false,
+                false,
+                epilogue::activation_backward(Some(Activation::Tanh)),
+            ),
+            (
+                "dY·W, relu'",
+                false,
+                false,
+                epilogue::activation_backward(Some(Activation::Relu)),
+            ),
+            (
+                "dY·W, sigmoid'",
+                false,
+                false,
+                epilogue::activation_backward(Some(Activation::Sigmoid)),
+            ),
             ("dYᵀ·X", true, false, 0),
             (
                 "X·Wᵀ+b accumulate",
@@ -173,7 +214,7 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
 #[test]
 fn gaussian_sample_and_backward_match_cpu() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(2);
     let seed = 0x1234_5678_9abc_def0u64;
     for &(batch, samples, dz) in &[(7usize, 3usize, 5usize), (1, 1, 1), (65, 2, 2), (3, 1, 9)] {
@@ -263,51 +304,9 @@ fn gaussian_sample_and_backward_match_cpu() {
 }
 
 #[test]
-fn bernoulli_loglik_and_gradient_match_cpu_including_extreme_logits() {
-    let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
-    let mut r = rng(3);
-    for &(batch, samples, dim) in &[(3usize, 2usize, 784usize), (1, 1, 37), (5, 1, 300)] {
-        let rows = batch * samples;
-        let x: Vec<f32> = uniform(&mut r, batch * dim, 0.0, 1.0)
-            .iter()
-            .map(|&u| (u > 0.7) as u8 as f32)
-            .collect();
-        let mut logits = uniform(&mut r, rows * dim, -8.0, 8.0);
-        logits[0] = 120.0;
-        logits[1] = -120.0;
-        let scale = 1.0 / rows as f32;
-        let p = BernoulliParams {
-            rows: rows as u32,
-            batch: batch as u32,
-            dim: dim as u32,
-            scale,
-            ..Default::default()
-        };
-        let (gx, gl) = (buf(&ctx, &x), buf(&ctx, &logits));
-        let (gdl, gll) = (
-            storage_zeroed(&ctx, "dl", rows * dim),
-            storage_zeroed(&ctx, "ll", rows),
-        );
-        dispatch(
-            &ctx,
-            &k.bernoulli,
-            0,
-            &p,
-            &[(1, &gx), (2, &gl), (3, &gdl), (4, &gll)],
-            [rows as u32, 1, 1],
-        );
-        let (mut ll, mut dl) = (vec![0.0f32; rows], vec![0.0f32; rows * dim]);
-        bernoulli_rows(dim, batch, &x, &logits, &mut ll, Some((&mut dl, scale)));
-        assert_close("log p(x|z)", &read(&ctx, &gll, rows), &ll, 1e-3, 1e-5);
-        assert_close("dlogits", &read(&ctx, &gdl, rows * dim), &dl, 1e-6, 1e-4);
-    }
-}
-
-#[test]
 fn colsum_and_elbo_sum_match_cpu() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(4);
     let (rows, cols, out_off) = (13usize, 70usize, 5usize);
     let dy = uniform(&mut r, rows * cols, -1.0, 1.0);
@@ -378,7 +377,7 @@ fn colsum_and_elbo_sum_match_cpu() {
 #[test]
 fn gather_binarizes_like_the_cpu_for_both_modes() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(5);
     let n = 10usize;
     let images: Vec<u8> = uniform(&mut r, n * PIXELS, 0.0, 256.0)
@@ -448,7 +447,7 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
 #[test]
 fn adam_matches_host_adam() {
     let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(6);
     let n = 1000usize;
     let cfg = AdamConfig {
@@ -496,84 +495,4 @@ fn adam_matches_host_adam() {
     assert_close("adam params", &read(&ctx, &gp, n), &params, 1e-6, 1e-5);
     assert_close("adam m", &read(&ctx, &gm, n), &host.m, 1e-7, 1e-5);
     assert_close("adam v", &read(&ctx, &gv, n), &host.v, 1e-8, 1e-5);
-}
-
-#[test]
-fn softplus_and_masked_bernoulli_match_cpu() {
-    use vae_gpu::cpu::reference::{log_bernoulli, sigmoid, softplus};
-    let ctx = gpu();
-    let k = Kernels::new(&ctx).expect("kernels");
-    let mut r = rng(7);
-    let n = 1000usize;
-    let mut l = uniform(&mut r, n, -30.0, 30.0);
-    l[0] = 200.0;
-    l[1] = -200.0;
-    let (gl, gout) = (buf(&ctx, &l), storage_zeroed(&ctx, "sp", n));
-    let sp = SoftplusParams {
-        n: n as u32,
-        _pad: [0; 3],
-    };
-    dispatch(
-        &ctx,
-        &k.softplus,
-        5,
-        &sp,
-        &[(6, &gl), (7, &gout)],
-        grid_1d(n, 256),
-    );
-    let want: Vec<f32> = l.iter().map(|&v| softplus(v)).collect();
-    assert_close("softplus", &read(&ctx, &gout, n), &want, 1e-6, 1e-5);
-
-    let (rows, dim) = (3usize, 300usize);
-    let x: Vec<f32> = uniform(&mut r, rows * dim, 0.0, 1.0)
-        .iter()
-        .map(|&u| (u > 0.6) as u8 as f32)
-        .collect();
-    let mask: Vec<f32> = uniform(&mut r, rows * dim, 0.0, 1.0)
-        .iter()
-        .map(|&u| (u > 0.5) as u8 as f32)
-        .collect();
-    let logits = uniform(&mut r, rows * dim, -10.0, 10.0);
-    let (gx, gm, glg) = (buf(&ctx, &x), buf(&ctx, &mask), buf(&ctx, &logits));
-    let (gg, gll) = (
-        storage_zeroed(&ctx, "g", rows * dim),
-        storage_zeroed(&ctx, "ll", rows),
-    );
-    let mp = MaskedParams {
-        rows: rows as u32,
-        dim: dim as u32,
-        _pad: [0; 2],
-    };
-    dispatch(
-        &ctx,
-        &k.bernoulli_masked,
-        8,
-        &mp,
-        &[(9, &gx), (10, &gm), (11, &glg), (12, &gg), (13, &gll)],
-        [rows as u32, 1, 1],
-    );
-    let want_g: Vec<f32> = (0..rows * dim)
-        .map(|i| mask[i] * (x[i] - sigmoid(logits[i])))
-        .collect();
-    let want_ll: Vec<f32> = (0..rows)
-        .map(|r| {
-            (r * dim..(r + 1) * dim)
-                .map(|i| mask[i] * log_bernoulli(x[i], logits[i]))
-                .sum()
-        })
-        .collect();
-    assert_close(
-        "masked dll/dlogits",
-        &read(&ctx, &gg, rows * dim),
-        &want_g,
-        1e-6,
-        1e-4,
-    );
-    assert_close(
-        "masked loglik",
-        &read(&ctx, &gll, rows),
-        &want_ll,
-        1e-3,
-        1e-5,
-    );
 }

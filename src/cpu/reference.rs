@@ -1,15 +1,20 @@
-//! One Monte Carlo ELBO step, forward and backward, in plain loops plus GEMM.
+//! One Monte Carlo ELBO step of any member of the family, forward and backward, in plain loops plus
+//! GEMM: the reference the GPU recording is checked against.
 //!
-//! Shapes: B images, L samples each, rows r = s·B + b; Dh hidden; Dz latent; D = 784 pixels.
-//! Loss = -(1/(B·L)) Σ_r [log p(x_b|z_r) + log p(z_r) - log q(z_r|x_b)] (no closed-form KL, as the
-//! assignments ask), with z_r = μ_b + σ_b ⊙ ε_r. Every function here has a WGSL twin named in its
-//! doc comment; the parity tests compare them.
+//! Shapes: B images, L samples each, rows r = s·B + b; Dz latent; D = 784 pixels, C likelihood
+//! channels per pixel. Loss = −(1/(B·L)) Σ_r [log p(x_b|z_r) + log p(z_r) − log q(z_r|x_b)] (no
+//! closed-form KL, as the assignments ask), with z_r = μ_b + σ_b ⊙ ε_r. Every function here has a
+//! WGSL twin named in its doc comment; the parity tests compare them.
 
 use super::{gemm, Scalar, View};
-use crate::model::{Linear, ModelConfig};
+use crate::family::activation::{activate, activation_grad_from_output};
+use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
+use crate::spec::{Activation, Linear, ModelSpec};
 
 /// ½·ln(2π).
 pub const HALF_LOG_TWO_PI: f64 = 0.918_938_533_204_672_8;
+
+pub use crate::family::activation::{sigmoid, softplus, tanh_stable};
 
 /// log N(x; μ, exp(logvar)) for one coordinate (twin of `log_normal` in gaussian.wgsl).
 pub fn log_normal<T: Scalar>(x: T, mu: T, logvar: T) -> T {
@@ -19,24 +24,28 @@ pub fn log_normal<T: Scalar>(x: T, mu: T, logvar: T) -> T {
         - T::from_f64(0.5) * d * d * (-logvar).exp()
 }
 
-/// Numerically stable softplus log(1 + e^l).
-pub fn softplus<T: Scalar>(l: T) -> T {
-    l.max(T::zero()) + (T::one() + (-l.abs()).exp()).ln()
+/// An MLP's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
+#[derive(Clone, Debug)]
+pub struct MlpActivations<T> {
+    pub hidden: Vec<Vec<T>>,
+    pub out: Vec<T>,
+    /// Gradients with respect to each hidden layer's output (the backward pass's scratch).
+    pub d_hidden: Vec<Vec<T>>,
 }
 
-/// Stable logistic sigmoid.
-pub fn sigmoid<T: Scalar>(l: T) -> T {
-    let e = (-l.abs()).exp();
-    if l >= T::zero() {
-        T::one() / (T::one() + e)
-    } else {
-        e / (T::one() + e)
+impl<T: Scalar> MlpActivations<T> {
+    pub fn new(layers: &[Linear], rows: usize) -> Self {
+        let (last, hidden) = layers.split_last().expect("an output layer");
+        let h: Vec<Vec<T>> = hidden
+            .iter()
+            .map(|l| vec![T::zero(); rows * l.out])
+            .collect();
+        Self {
+            d_hidden: h.clone(),
+            hidden: h,
+            out: vec![T::zero(); rows * last.out],
+        }
     }
-}
-
-/// log Bernoulli(x | sigmoid(l)) = x·l - softplus(l).
-pub fn log_bernoulli<T: Scalar>(x: T, l: T) -> T {
-    x * l - softplus(l)
 }
 
 /// Activations and gradients of one step, sized for B images and L samples.
@@ -44,46 +53,46 @@ pub fn log_bernoulli<T: Scalar>(x: T, l: T) -> T {
 pub struct Workspace<T> {
     pub batch: usize,
     pub samples: usize,
-    /// [B, Dh] tanh(x·W1ᵀ + b1)
-    pub h1: Vec<T>,
-    /// [B, 2Dz] = [μ | log σ²]
-    pub enc: Vec<T>,
+    /// Encoder activations; `out` is [B, 2Dz] = [μ | log σ²].
+    pub encoder: MlpActivations<T>,
     /// [BL, Dz]
     pub z: Vec<T>,
-    /// [BL] log p(z) - log q(z|x)
+    /// [BL] log p(z) − log q(z|x)
     pub prior_minus_q: Vec<T>,
-    /// [BL, Dh]
-    pub h2: Vec<T>,
-    /// [BL, D]
-    pub logits: Vec<T>,
+    /// Decoder activations; `out` is [BL, C·D], the likelihood's outputs.
+    pub decoder: MlpActivations<T>,
     /// [BL] log p(x|z)
     pub loglik: Vec<T>,
-    pub dlogits: Vec<T>,
-    pub dh2: Vec<T>,
+    /// [BL, C·D] dLoss/d outputs
+    pub d_outputs: Vec<T>,
+    /// [BL, D] dLoss/d per-pixel parameter, row by row (summed into the gradient)
+    pub d_free: Vec<T>,
     pub dz: Vec<T>,
     pub denc: Vec<T>,
-    pub dh1: Vec<T>,
 }
 
 impl<T: Scalar> Workspace<T> {
-    pub fn new(cfg: &ModelConfig, batch: usize, samples: usize) -> Self {
+    pub fn new(spec: &ModelSpec, batch: usize, samples: usize) -> Self {
+        let lay = spec.layout();
         let rows = batch * samples;
         let z = |n: usize| vec![T::zero(); n];
+        let free = if lay.pixel_params.is_some() {
+            rows * spec.input
+        } else {
+            0
+        };
         Self {
             batch,
             samples,
-            h1: z(batch * cfg.hidden),
-            enc: z(batch * 2 * cfg.latent),
-            z: z(rows * cfg.latent),
+            encoder: MlpActivations::new(&lay.encoder, batch),
+            z: z(rows * spec.latent),
             prior_minus_q: z(rows),
-            h2: z(rows * cfg.hidden),
-            logits: z(rows * cfg.input),
+            decoder: MlpActivations::new(&lay.decoder, rows),
             loglik: z(rows),
-            dlogits: z(rows * cfg.input),
-            dh2: z(rows * cfg.hidden),
-            dz: z(rows * cfg.latent),
-            denc: z(batch * 2 * cfg.latent),
-            dh1: z(batch * cfg.hidden),
+            d_outputs: z(rows * lay.decoder_out().out),
+            d_free: z(free),
+            dz: z(rows * spec.latent),
+            denc: z(batch * 2 * spec.latent),
         }
     }
 
@@ -98,35 +107,15 @@ impl<T: Scalar> Workspace<T> {
     }
 }
 
-/// tanh as activations.wgsl computes it: through exp(-2|x|), which cannot overflow and is several
-/// times faster than libm's expm1-based tanh (that was 18% of a CPU epoch). Near zero, where
-/// 1 - e^(-2|x|) would cancel, the Taylor series to x⁷ is used instead.
-pub fn tanh_stable<T: Scalar>(x: T) -> T {
-    let a = x.abs();
-    let y = if a < T::from_f64(0.03) {
-        let a2 = a * a;
-        a * (T::one()
-            - a2 * (T::from_f64(1.0 / 3.0)
-                - a2 * (T::from_f64(2.0 / 15.0) - a2 * T::from_f64(17.0 / 315.0))))
-    } else {
-        let t = (T::from_f64(-2.0) * a).exp();
-        (T::one() - t) / (T::one() + t)
-    };
-    if x >= T::zero() {
-        y
-    } else {
-        -y
-    }
-}
-
-/// Y[rows, out] = X[rows, in]·Wᵀ + b, optionally tanh (matmul.wgsl with epilogue bias[+tanh]).
+/// Y[rows, out] = X[rows, in]·Wᵀ + b, then the activation if given (matmul.wgsl with epilogue
+/// bias and activation).
 fn linear_forward<T: Scalar>(
     l: &Linear,
     params: &[T],
     x: &[T],
     rows: usize,
     y: &mut [T],
-    tanh: bool,
+    act: Option<Activation>,
 ) {
     gemm(
         rows,
@@ -142,84 +131,136 @@ fn linear_forward<T: Scalar>(
     for row in y[..rows * l.out].chunks_mut(l.out) {
         for (v, &bias) in row.iter_mut().zip(&params[l.b..l.b + l.out]) {
             *v += bias;
-            if tanh {
-                *v = tanh_stable(*v);
+            if let Some(a) = act {
+                *v = activate(a, *v);
             }
         }
     }
 }
 
-/// [μ | log σ²] rows `[rows, 2·Dz]` of the encoder for binary images `x` `[rows, D]`.
-pub fn encode<T: Scalar>(cfg: &ModelConfig, params: &[T], x: &[T], rows: usize) -> Vec<T> {
-    let lay = cfg.layout();
-    let mut h1 = vec![T::zero(); rows * cfg.hidden];
-    let mut enc = vec![T::zero(); rows * 2 * cfg.latent];
-    linear_forward(&lay.enc_hidden, params, x, rows, &mut h1, true);
-    linear_forward(&lay.enc_out, params, &h1, rows, &mut enc, false);
-    enc
+/// Every layer of an MLP; the activation follows all but the last.
+pub fn mlp_forward<T: Scalar>(
+    layers: &[Linear],
+    act: Activation,
+    params: &[T],
+    x: &[T],
+    rows: usize,
+    a: &mut MlpActivations<T>,
+) {
+    let last = layers.len() - 1;
+    for (i, l) in layers.iter().enumerate() {
+        // hidden[..i] holds this layer's input, hidden[i] (or out) its output.
+        let (done, rest) = a.hidden.split_at_mut(i);
+        let input: &[T] = if i == 0 { x } else { &done[i - 1] };
+        if i == last {
+            linear_forward(l, params, input, rows, &mut a.out, None);
+        } else {
+            linear_forward(l, params, input, rows, &mut rest[0], Some(act));
+        }
+    }
 }
 
-/// Bernoulli logits `[rows, D]` of the decoder for latents `z` `[rows, Dz]`.
-pub fn decode<T: Scalar>(cfg: &ModelConfig, params: &[T], z: &[T], rows: usize) -> Vec<T> {
-    let lay = cfg.layout();
-    let mut h2 = vec![T::zero(); rows * cfg.hidden];
-    let mut logits = vec![T::zero(); rows * cfg.input];
-    linear_forward(&lay.dec_hidden, params, z, rows, &mut h2, true);
-    linear_forward(&lay.dec_out, params, &h2, rows, &mut logits, false);
-    logits
+/// Backward through an MLP from dLoss/d out: weight and bias gradients into `grads` (if given)
+/// and dLoss/dx into `dx` (if given). Each hidden layer's gradient is multiplied by the
+/// activation's derivative, taken from the layer's output (the matmul's backward epilogue).
+#[allow(clippy::too_many_arguments)]
+pub fn mlp_backward<T: Scalar>(
+    layers: &[Linear],
+    act: Activation,
+    params: &[T],
+    x: &[T],
+    rows: usize,
+    a: &mut MlpActivations<T>,
+    d_out: &[T],
+    mut grads: Option<&mut [T]>,
+    mut dx: Option<&mut [T]>,
+) {
+    let last = layers.len() - 1;
+    for i in (0..layers.len()).rev() {
+        let l = &layers[i];
+        // d_hidden[i - 1] receives dLoss/d(this layer's input); d_hidden[i] is this layer's dY.
+        let (below, here) = a.d_hidden.split_at_mut(i);
+        let dy: &[T] = if i == last { d_out } else { &here[0] };
+        let input: &[T] = if i == 0 { x } else { &a.hidden[i - 1] };
+        if let Some(g) = grads.as_deref_mut() {
+            linear_weight_grad(l, input, dy, rows, g);
+        }
+        if i > 0 {
+            let dh = &mut below[i - 1];
+            linear_input_grad(l, params, dy, rows, dh);
+            for (d, &h) in dh.iter_mut().zip(&a.hidden[i - 1]) {
+                *d = *d * activation_grad_from_output(act, h);
+            }
+        } else if let Some(dx) = dx.as_deref_mut() {
+            linear_input_grad(l, params, dy, rows, dx);
+        }
+    }
+}
+
+/// [μ | log σ²] rows `[rows, 2·Dz]` of the encoder for images `x` `[rows, D]`.
+pub fn encode<T: Scalar>(spec: &ModelSpec, params: &[T], x: &[T], rows: usize) -> Vec<T> {
+    let lay = spec.layout();
+    let mut a = MlpActivations::new(&lay.encoder, rows);
+    mlp_forward(&lay.encoder, spec.activation, params, x, rows, &mut a);
+    a.out
+}
+
+/// The likelihood's outputs `[rows, C·D]` of the decoder for latents `z` `[rows, Dz]`.
+pub fn decode<T: Scalar>(spec: &ModelSpec, params: &[T], z: &[T], rows: usize) -> Vec<T> {
+    let lay = spec.layout();
+    let mut a = MlpActivations::new(&lay.decoder, rows);
+    mlp_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
+    a.out
+}
+
+/// The per-pixel free parameters of the spec, if it has them.
+pub fn free_params<'a, T>(spec: &ModelSpec, params: &'a [T]) -> Option<&'a [T]> {
+    spec.layout()
+        .pixel_params
+        .map(|off| &params[off..off + spec.input])
 }
 
 /// Masked log-likelihood ll[r] = Σ_p m·log p(x_rp | z_r) of row-paired images and latents, and its
-/// gradient with respect to z `[rows, Dz]` through the decoder (bernoulli_masked in bernoulli.wgsl
-/// plus the decoder's backward matmuls): what stochastic variational inference needs.
+/// gradient with respect to z `[rows, Dz]` through the decoder (the masked likelihood rows plus the
+/// decoder's backward matmuls): what stochastic variational inference needs.
 pub fn decoder_loglik_grad<T: Scalar>(
-    cfg: &ModelConfig,
+    spec: &ModelSpec,
     params: &[T],
     z: &[T],
     x: &[T],
     mask: &[T],
     rows: usize,
 ) -> (Vec<T>, Vec<T>) {
-    let lay = cfg.layout();
-    let d = cfg.input;
-    let mut h2 = vec![T::zero(); rows * cfg.hidden];
-    let mut logits = vec![T::zero(); rows * d];
-    linear_forward(&lay.dec_hidden, params, z, rows, &mut h2, true);
-    linear_forward(&lay.dec_out, params, &h2, rows, &mut logits, false);
+    let lay = spec.layout();
+    let mut a = MlpActivations::new(&lay.decoder, rows);
+    mlp_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
     let mut ll = vec![T::zero(); rows];
-    let mut g = vec![T::zero(); rows * d];
-    for (r, llr) in ll.iter_mut().enumerate() {
-        for i in r * d..(r + 1) * d {
-            *llr += mask[i] * log_bernoulli(x[i], logits[i]);
-            g[i] = mask[i] * (x[i] - sigmoid(logits[i]));
-        }
-    }
-    let l4 = &lay.dec_out;
-    let mut dh2 = vec![T::zero(); rows * cfg.hidden];
-    gemm(
+    let mut g = vec![T::zero(); a.out.len()];
+    let io = Rows {
+        dim: spec.input,
+        batch: rows,
+        x,
+        mask: Some(mask),
+        outputs: &a.out,
+        free: free_params(spec, params),
+    };
+    let grads = RowGrads {
+        scale: T::one(),
+        d_outputs: &mut g,
+        d_free: None,
+    };
+    log_prob_rows(&spec.likelihood, &io, &mut ll, Some(grads));
+    let mut dz = vec![T::zero(); rows * spec.latent];
+    mlp_backward(
+        &lay.decoder,
+        spec.activation,
+        params,
+        z,
         rows,
-        l4.out,
-        l4.inp,
-        View::rows(&g, 0, l4.out),
-        View::rows(params, l4.w, l4.inp),
-        &mut dh2,
-        0,
-        l4.inp,
-        false,
-    );
-    tanh_backward(&mut dh2, &h2);
-    let l3 = &lay.dec_hidden;
-    let mut dz = vec![T::zero(); rows * cfg.latent];
-    gemm(
-        rows,
-        l3.out,
-        l3.inp,
-        View::rows(&dh2, 0, l3.out),
-        View::rows(params, l3.w, l3.inp),
-        &mut dz,
-        0,
-        l3.inp,
-        false,
+        &mut a,
+        &g,
+        None,
+        Some(&mut dz),
     );
     (ll, dz)
 }
@@ -234,17 +275,8 @@ pub fn colsum<T: Scalar>(dy: &[T], rows: usize, cols: usize, out: &mut [T]) {
     }
 }
 
-/// dW = dYᵀ·X into grads (weight [out, in]), db = colsum(dY); then, if wanted, dX = dY·W.
-#[allow(clippy::too_many_arguments)]
-fn linear_backward<T: Scalar>(
-    l: &Linear,
-    params: &[T],
-    x: &[T],
-    dy: &[T],
-    rows: usize,
-    grads: &mut [T],
-    dx: Option<&mut [T]>,
-) {
+/// dW = dYᵀ·X into grads (weight [out, in]) and db = colsum(dY).
+fn linear_weight_grad<T: Scalar>(l: &Linear, x: &[T], dy: &[T], rows: usize, grads: &mut [T]) {
     gemm(
         l.out,
         rows,
@@ -257,39 +289,33 @@ fn linear_backward<T: Scalar>(
         false,
     );
     colsum(dy, rows, l.out, &mut grads[l.b..l.b + l.out]);
-    if let Some(dx) = dx {
-        gemm(
-            rows,
-            l.out,
-            l.inp,
-            View::rows(dy, 0, l.out),
-            View::rows(params, l.w, l.inp),
-            dx,
-            0,
-            l.inp,
-            false,
-        );
-    }
 }
 
-/// Multiplies an upstream gradient by the tanh derivative 1 - h² (matmul epilogue mode 2).
-fn tanh_backward<T: Scalar>(dh: &mut [T], h: &[T]) {
-    for (d, &hv) in dh.iter_mut().zip(h) {
-        *d = *d * (T::one() - hv * hv);
-    }
+/// dX = dY·W.
+fn linear_input_grad<T: Scalar>(l: &Linear, params: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
+    gemm(
+        rows,
+        l.out,
+        l.inp,
+        View::rows(dy, 0, l.out),
+        View::rows(params, l.w, l.inp),
+        dx,
+        0,
+        l.inp,
+        false,
+    );
 }
 
-/// z = μ + σ·ε and log p(z) - log q(z|x) per row (gaussian_forward in gaussian.wgsl).
+/// z = μ + σ·ε and log p(z) − log q(z|x) per row (gaussian_forward in gaussian.wgsl).
 pub fn sample_latent<T: Scalar>(
     dz: usize,
     batch: usize,
     enc: &[T],
     eps: &[T],
     z: &mut [T],
-    pmq: &mut [T],
+    prior_minus_q: &mut [T],
 ) {
-    let rows = pmq.len();
-    for r in 0..rows {
+    for (r, pq) in prior_minus_q.iter_mut().enumerate() {
         let b = r % batch;
         let mut acc = T::zero();
         for d in 0..dz {
@@ -299,7 +325,7 @@ pub fn sample_latent<T: Scalar>(
             z[r * dz + d] = zv;
             acc += log_normal(zv, T::zero(), T::zero()) - log_normal(zv, mu, lv);
         }
-        pmq[r] = acc;
+        *pq = acc;
     }
 }
 
@@ -338,63 +364,52 @@ pub fn latent_backward<T: Scalar>(
     }
 }
 
-/// log p(x_b|z_r) per row and, when `scale` is given, dLoss/dlogits = scale·(σ(l) - x)
-/// (bernoulli_loglik in bernoulli.wgsl). One exp per logit serves both softplus and σ: this loop
-/// is a large share of the CPU step.
-pub fn bernoulli_rows<T: Scalar>(
-    dim: usize,
-    batch: usize,
-    x: &[T],
-    logits: &[T],
-    loglik: &mut [T],
-    mut dlogits: Option<(&mut [T], T)>,
-) {
-    let rows = loglik.len();
-    for r in 0..rows {
-        let b = r % batch;
-        let xs = &x[b * dim..(b + 1) * dim];
-        let ls = &logits[r * dim..(r + 1) * dim];
-        let mut s = T::zero();
-        for (i, (&xv, &l)) in xs.iter().zip(ls).enumerate() {
-            let e = (-l.abs()).exp();
-            let one_plus = T::one() + e;
-            s += xv * l - (l.max(T::zero()) + one_plus.ln());
-            if let Some((dl, scale)) = dlogits.as_mut() {
-                let sig = if l >= T::zero() {
-                    T::one() / one_plus
-                } else {
-                    e / one_plus
-                };
-                dl[r * dim + i] = *scale * (sig - xv);
-            }
-        }
-        loglik[r] = s;
-    }
-}
-
-/// One ELBO step. `x` is [B, D] binary, `eps` is [BL, Dz] standard normal noise. Returns the loss
-/// -(mean ELBO over all B·L rows); fills `grads` (same layout as `params`) when given.
+/// One ELBO step. `x` is [B, D] data, `eps` is [BL, Dz] standard normal noise. Returns the loss
+/// −(mean ELBO over all B·L rows); fills `grads` (same layout as `params`) when given.
 pub fn step<T: Scalar>(
-    cfg: &ModelConfig,
+    spec: &ModelSpec,
     params: &[T],
     x: &[T],
     eps: &[T],
     ws: &mut Workspace<T>,
     grads: Option<&mut [T]>,
 ) -> T {
-    let lay = cfg.layout();
+    let lay = spec.layout();
     let (b, l) = (ws.batch, ws.samples);
     let rows = b * l;
-    let (dz, dim) = (cfg.latent, cfg.input);
     let scale = T::from_f64(1.0 / rows as f64);
 
-    linear_forward(&lay.enc_hidden, params, x, b, &mut ws.h1, true);
-    linear_forward(&lay.enc_out, params, &ws.h1, b, &mut ws.enc, false);
-    sample_latent(dz, b, &ws.enc, eps, &mut ws.z, &mut ws.prior_minus_q);
-    linear_forward(&lay.dec_hidden, params, &ws.z, rows, &mut ws.h2, true);
-    linear_forward(&lay.dec_out, params, &ws.h2, rows, &mut ws.logits, false);
-    let dl = grads.is_some().then_some((&mut ws.dlogits[..], scale));
-    bernoulli_rows(dim, b, x, &ws.logits, &mut ws.loglik, dl);
+    mlp_forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
+    sample_latent(
+        spec.latent,
+        b,
+        &ws.encoder.out,
+        eps,
+        &mut ws.z,
+        &mut ws.prior_minus_q,
+    );
+    mlp_forward(
+        &lay.decoder,
+        spec.activation,
+        params,
+        &ws.z,
+        rows,
+        &mut ws.decoder,
+    );
+    let io = Rows {
+        dim: spec.input,
+        batch: b,
+        x,
+        mask: None,
+        outputs: &ws.decoder.out,
+        free: free_params(spec, params),
+    };
+    let row_grads = grads.is_some().then(|| RowGrads {
+        scale: -scale,
+        d_outputs: &mut ws.d_outputs,
+        d_free: lay.pixel_params.map(|_| &mut ws.d_free[..]),
+    });
+    log_prob_rows(&spec.likelihood, &io, &mut ws.loglik, row_grads);
 
     let mut total = T::zero();
     for r in 0..rows {
@@ -403,37 +418,42 @@ pub fn step<T: Scalar>(
     let loss = -(total * scale);
 
     if let Some(g) = grads {
-        linear_backward(
-            &lay.dec_out,
-            params,
-            &ws.h2,
-            &ws.dlogits,
-            rows,
-            g,
-            Some(&mut ws.dh2),
-        );
-        tanh_backward(&mut ws.dh2, &ws.h2);
-        linear_backward(
-            &lay.dec_hidden,
+        mlp_backward(
+            &lay.decoder,
+            spec.activation,
             params,
             &ws.z,
-            &ws.dh2,
             rows,
-            g,
+            &mut ws.decoder,
+            &ws.d_outputs,
+            Some(&mut *g),
             Some(&mut ws.dz),
         );
-        latent_backward(dz, b, l, scale, &ws.enc, &ws.z, eps, &ws.dz, &mut ws.denc);
-        linear_backward(
-            &lay.enc_out,
-            params,
-            &ws.h1,
-            &ws.denc,
+        if let Some(off) = lay.pixel_params {
+            colsum(&ws.d_free, rows, spec.input, &mut g[off..off + spec.input]);
+        }
+        latent_backward(
+            spec.latent,
             b,
-            g,
-            Some(&mut ws.dh1),
+            l,
+            scale,
+            &ws.encoder.out,
+            &ws.z,
+            eps,
+            &ws.dz,
+            &mut ws.denc,
         );
-        tanh_backward(&mut ws.dh1, &ws.h1);
-        linear_backward(&lay.enc_hidden, params, x, &ws.dh1, b, g, None);
+        mlp_backward(
+            &lay.encoder,
+            spec.activation,
+            params,
+            x,
+            b,
+            &mut ws.encoder,
+            &ws.denc,
+            Some(g),
+            None,
+        );
     }
     loss
 }

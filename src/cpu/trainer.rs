@@ -5,9 +5,9 @@ use crate::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
 use crate::batch::{gather_batch, EVAL_EPOCH};
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::model::init_params;
 use crate::optim::Adam;
 use crate::rng::{noise_batch, stream};
+use crate::spec::init_params;
 
 pub struct CpuBackend {
     cfg: TrainConfig,

@@ -7,14 +7,15 @@ use wgpu::util::DeviceExt;
 
 use super::GpuContext;
 use crate::error::Result;
-use crate::model::Linear;
+use crate::spec::{Activation, GaussianMean, Likelihood, Linear, ModelSpec, Variance};
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const GAUSSIAN: &str = include_str!("../../shaders/gaussian.wgsl");
-const BERNOULLI: &str = include_str!("../../shaders/bernoulli.wgsl");
+const LIKELIHOOD_ROWS: &str = include_str!("../../shaders/likelihood/rows.wgsl");
+const SPECIAL: &str = include_str!("../../shaders/likelihood/special.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const GATHER: &str = include_str!("../../shaders/gather.wgsl");
 const ADAM: &str = include_str!("../../shaders/adam.wgsl");
@@ -34,10 +35,37 @@ pub struct StepState {
 
 /// Epilogue flags of `MatmulParams::flags`.
 pub mod epilogue {
+    use crate::spec::Activation;
+
     pub const BIAS: u32 = 1;
-    pub const TANH: u32 = 1 << 1;
-    pub const TANH_BACKWARD: u32 = 2 << 1;
-    pub const ACCUMULATE: u32 = 1 << 3;
+    pub const ACCUMULATE: u32 = 1 << 5;
+
+    /// Apply `act` to the result.
+    pub fn activate(act: Option<Activation>) -> u32 {
+        act.map_or(0, |a| a.code() << 1)
+    }
+
+    /// Multiply the result by `act`'s derivative at the output held in aux.
+    pub fn activation_backward(act: Option<Activation>) -> u32 {
+        act.map_or(0, |a| a.code() << 3)
+    }
+}
+
+/// The WGSL source of a likelihood member, appended to `shaders/likelihood/rows.wgsl`.
+fn member_source(lik: &Likelihood) -> &'static str {
+    match lik {
+        Likelihood::Bernoulli | Likelihood::BernoulliCe => {
+            include_str!("../../shaders/likelihood/bernoulli.wgsl")
+        }
+        Likelihood::ContinuousBernoulli => {
+            include_str!("../../shaders/likelihood/continuous_bernoulli.wgsl")
+        }
+        Likelihood::Gaussian { .. } => include_str!("../../shaders/likelihood/gaussian.wgsl"),
+        Likelihood::Beta => include_str!("../../shaders/likelihood/beta.wgsl"),
+        Likelihood::Categorical { .. } => {
+            include_str!("../../shaders/likelihood/categorical.wgsl")
+        }
+    }
 }
 
 #[repr(C)]
@@ -70,14 +98,14 @@ impl MatmulParams {
         ]
     }
 
-    /// Y[rows, out] = X·Wᵀ + b (+ tanh) for layer `l` of the flat parameter buffer (bound as B and
-    /// as the bias).
-    pub fn linear_forward(l: &Linear, rows: usize, tanh: bool) -> Self {
+    /// Y[rows, out] = X·Wᵀ + b (then `act`) for layer `l` of the flat parameter buffer (bound as
+    /// B and as the bias).
+    pub fn linear_forward(l: &Linear, rows: usize, act: Option<Activation>) -> Self {
         Self {
             m: rows as u32,
             n: l.out as u32,
             k: l.inp as u32,
-            flags: epilogue::BIAS | if tanh { epilogue::TANH } else { 0 },
+            flags: epilogue::BIAS | epilogue::activate(act),
             a_rs: l.inp as u32,
             a_cs: 1,
             b_off: l.w as u32,
@@ -89,18 +117,14 @@ impl MatmulParams {
         }
     }
 
-    /// dX[rows, in] = dY·W, times the tanh derivative 1 − h² (h bound as aux) when the layer's
-    /// input came out of a tanh.
-    pub fn linear_input_grad(l: &Linear, rows: usize, tanh_backward: bool) -> Self {
+    /// dX[rows, in] = dY·W, times the activation's derivative at h (bound as aux) when the layer's
+    /// input h came out of `act`.
+    pub fn linear_input_grad(l: &Linear, rows: usize, act: Option<Activation>) -> Self {
         Self {
             m: rows as u32,
             n: l.inp as u32,
             k: l.out as u32,
-            flags: if tanh_backward {
-                epilogue::TANH_BACKWARD
-            } else {
-                0
-            },
+            flags: epilogue::activation_backward(act),
             a_rs: l.out as u32,
             a_cs: 1,
             b_off: l.w as u32,
@@ -144,28 +168,50 @@ pub struct GaussParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct BernoulliParams {
+pub struct LikelihoodParams {
     pub rows: u32,
     pub batch: u32,
     pub dim: u32,
-    pub _pad0: u32,
+    pub channels: u32,
     pub scale: f32,
-    pub _pad1: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct MaskedParams {
-    pub rows: u32,
-    pub dim: u32,
-    pub _pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct SoftplusParams {
-    pub n: u32,
+    pub flags: u32,
+    pub free_off: u32,
+    pub mode: u32,
+    pub fixed_var: f32,
     pub _pad: [u32; 3],
+}
+
+impl LikelihoodParams {
+    /// `rows` output rows paired with data row `r % batch`; gradients weighted by `scale`;
+    /// `masked` when a mask is bound.
+    pub fn new(spec: &ModelSpec, rows: usize, batch: usize, scale: f32, masked: bool) -> Self {
+        let lik = spec.likelihood;
+        let free = spec.layout().pixel_params;
+        let (mode, fixed_var) = match lik {
+            Likelihood::Gaussian { mean, variance } => {
+                let sigmoid = (mean == GaussianMean::Sigmoid) as u32;
+                match variance {
+                    Variance::Fixed { sigma } => (sigmoid, sigma * sigma),
+                    Variance::Learned => (sigmoid | 1 << 1, 0.0),
+                    Variance::Decoder => (sigmoid | 2 << 1, 0.0),
+                }
+            }
+            Likelihood::Categorical { bins } => (bins, 0.0),
+            _ => (0, 0.0),
+        };
+        Self {
+            rows: rows as u32,
+            batch: batch as u32,
+            dim: spec.input as u32,
+            channels: lik.channels() as u32,
+            scale,
+            flags: masked as u32 | (free.is_some() as u32) << 1,
+            free_off: free.unwrap_or(0) as u32,
+            mode,
+            fixed_var,
+            _pad: [0; 3],
+        }
+    }
 }
 
 #[repr(C)]
@@ -231,9 +277,9 @@ pub struct Kernels {
     pub matmul: wgpu::ComputePipeline,
     pub gaussian_forward: wgpu::ComputePipeline,
     pub gaussian_backward: wgpu::ComputePipeline,
-    pub bernoulli: wgpu::ComputePipeline,
-    pub softplus: wgpu::ComputePipeline,
-    pub bernoulli_masked: wgpu::ComputePipeline,
+    /// The spec's likelihood: row log-densities with gradients, and natural parameters.
+    pub log_prob_rows: wgpu::ComputePipeline,
+    pub natural_params: wgpu::ComputePipeline,
     pub colsum: wgpu::ComputePipeline,
     pub elbo_sum: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
@@ -242,7 +288,7 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
+    pub fn new(ctx: &GpuContext, lik: &Likelihood) -> Result<Self> {
         let module = |label: &str, parts: &[&str]| {
             ctx.device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -263,7 +309,10 @@ impl Kernels {
         };
         let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
         let gaussian = module("gaussian.wgsl", &[STATE, PHILOX, GAUSSIAN]);
-        let bernoulli = module("bernoulli.wgsl", &[BERNOULLI]);
+        let likelihood = module(
+            "likelihood",
+            &[ACTIVATIONS, SPECIAL, LIKELIHOOD_ROWS, member_source(lik)],
+        );
         let reduce = module("reduce.wgsl", &[STATE, REDUCE]);
         let gather = module("gather.wgsl", &[STATE, PHILOX, GATHER]);
         let adam = module("adam.wgsl", &[STATE, ADAM]);
@@ -272,9 +321,8 @@ impl Kernels {
             matmul: pipeline(&matmul, "matmul"),
             gaussian_forward: pipeline(&gaussian, "gaussian_forward"),
             gaussian_backward: pipeline(&gaussian, "gaussian_backward"),
-            bernoulli: pipeline(&bernoulli, "bernoulli_loglik"),
-            softplus: pipeline(&bernoulli, "softplus_elementwise"),
-            bernoulli_masked: pipeline(&bernoulli, "bernoulli_masked"),
+            log_prob_rows: pipeline(&likelihood, "log_prob_rows"),
+            natural_params: pipeline(&likelihood, "natural_params"),
             colsum: pipeline(&reduce, "colsum"),
             elbo_sum: pipeline(&reduce, "elbo_sum"),
             gather: pipeline(&gather, "gather"),

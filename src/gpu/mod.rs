@@ -5,6 +5,7 @@
 
 pub mod inference;
 pub mod kernels;
+pub mod mlp;
 pub mod trainer;
 
 use std::sync::{Arc, Mutex};

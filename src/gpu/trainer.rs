@@ -1,18 +1,19 @@
 //! The device-resident trainer: data sets, parameters, Adam moments and every activation live in
-//! GPU buffers; a training step is ~22 dispatches recorded into one compute pass; an epoch is a few
+//! GPU buffers; a training step is a list of dispatches derived from the spec (22 for the Appendix C model) recorded into one compute pass; an epoch is a few
 //! submits with one read-back (the per-batch ELBO sums) at its end.
 
 use bytemuck::cast_slice;
 
 use super::kernels::*;
+use super::mlp::{MlpBuffers, Recorder};
 use super::{DeviceKind, GpuContext};
 use crate::backend::{Backend, Split, Splits, TrainConfig, TrainState};
 use crate::batch::EVAL_EPOCH;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::model::{init_params, Linear};
 use crate::optim::Adam;
 use crate::rng::stream;
+use crate::spec::init_params;
 
 /// `--optimizer-on`: where Adam runs during GPU training.
 #[derive(
@@ -61,21 +62,18 @@ pub struct GpuBackend {
 }
 
 /// The activation buffers of one step.
-struct Acts {
+struct StepBuffers {
     x: wgpu::Buffer,
-    h1: wgpu::Buffer,
-    enc: wgpu::Buffer,
+    encoder: MlpBuffers,
     z: wgpu::Buffer,
     eps: wgpu::Buffer,
     prior_minus_q: wgpu::Buffer,
-    h2: wgpu::Buffer,
-    logits: wgpu::Buffer,
+    decoder: MlpBuffers,
     loglik: wgpu::Buffer,
-    dlogits: wgpu::Buffer,
-    dh2: wgpu::Buffer,
+    d_outputs: wgpu::Buffer,
+    d_free: wgpu::Buffer,
     dz: wgpu::Buffer,
     denc: wgpu::Buffer,
-    dh1: wgpu::Buffer,
 }
 
 impl GpuBackend {
@@ -86,17 +84,19 @@ impl GpuBackend {
         placement: OptimizerOn,
     ) -> Result<Self> {
         let ctx = GpuContext::new(kind)?;
-        let k = Kernels::new(&ctx)?;
-        let lay = cfg.model.layout();
+        let spec = &cfg.model;
+        let k = Kernels::new(&ctx, &spec.likelihood)?;
+        let lay = spec.layout();
         let (b, rows) = (cfg.batch_size, cfg.rows());
-        let (dh, dz, d) = (cfg.model.hidden, cfg.model.latent, cfg.model.input);
+        let (dz, d) = (spec.latent, spec.input);
         if d != PIXELS {
             return Err(Error::Usage(format!(
                 "the GPU gather expects {PIXELS}-pixel images, got {d}"
             )));
         }
         let max_binding = ctx.limits.max_storage_buffer_binding_size;
-        let largest = [splits.train.images.len(), rows * d * 4, lay.total * 4]
+        let widest = lay.layers().map(|l| l.out).max().unwrap_or(0);
+        let largest = [splits.train.images.len(), rows * widest * 4, lay.total * 4]
             .into_iter()
             .max()
             .unwrap_or(0) as u64;
@@ -106,7 +106,7 @@ impl GpuBackend {
                  use a smaller --train-size / --batch-size / --samples / --hidden"
             )));
         }
-        let params0 = init_params(&cfg.model, cfg.seed);
+        let params0 = init_params(spec, cfg.seed);
         let n_params = params0.len();
         let state = storage_zeroed(&ctx, "state", 4);
         let params = storage_init(&ctx, "params", cast_slice(&params0));
@@ -129,21 +129,28 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let z = |label: &str, n: usize| storage_zeroed(&ctx, label, n);
-        let a = Acts {
+        let free_rows = if lay.pixel_params.is_some() {
+            rows * d
+        } else {
+            1
+        };
+        let a = StepBuffers {
             x: z("x", b * d),
-            h1: z("h1", b * dh),
-            enc: z("enc", b * 2 * dz),
+            encoder: MlpBuffers::new(&ctx, "encoder", &lay.encoder, b),
             z: z("z", rows * dz),
             eps: z("eps", rows * dz),
             prior_minus_q: z("prior_minus_q", rows),
-            h2: z("h2", rows * dh),
-            logits: z("logits", rows * d),
+            decoder: MlpBuffers::new(&ctx, "decoder", &lay.decoder, rows),
             loglik: z("loglik", rows),
-            dlogits: z("dlogits", rows * d),
-            dh2: z("dh2", rows * dh),
+            d_outputs: z("d_outputs", rows * lay.decoder_out().out),
+            d_free: z("d_free", free_rows),
             dz: z("dz", rows * dz),
             denc: z("denc", b * 2 * dz),
-            dh1: z("dh1", b * dh),
+        };
+        let rec = Recorder {
+            ctx: &ctx,
+            kernels: &k,
+            params: &params,
         };
         let (seed_lo, seed_hi) = (cfg.seed as u32, (cfg.seed >> 32) as u32);
         let scale = 1.0 / rows as f32;
@@ -168,63 +175,6 @@ impl GpuBackend {
                 grid_1d(b * words as usize, 64),
             )
         };
-        // Y[rows, out] = X·Wᵀ + b (+ tanh)
-        let forward_linear =
-            |l: &Linear, x: &wgpu::Buffer, rows: usize, y: &wgpu::Buffer, tanh: bool| {
-                let p = MatmulParams::linear_forward(l, rows, tanh);
-                Dispatch::new(
-                    &ctx,
-                    &k.matmul,
-                    0,
-                    &p,
-                    &[(1, x), (2, &params), (3, &params), (4, &params), (5, y)],
-                    p.groups(),
-                )
-            };
-        // dW[out, in] = dYᵀ·X into grads, and db = colsum(dY)
-        let weight_grad = |l: &Linear, dy: &wgpu::Buffer, x: &wgpu::Buffer, rows: usize| {
-            let p = MatmulParams::linear_weight_grad(l, rows);
-            let mm = Dispatch::new(
-                &ctx,
-                &k.matmul,
-                0,
-                &p,
-                &[(1, dy), (2, x), (3, dy), (4, dy), (5, &grads)],
-                p.groups(),
-            );
-            let cp = ColsumParams {
-                rows: rows as u32,
-                cols: l.out as u32,
-                in_rs: l.out as u32,
-                out_off: l.b as u32,
-            };
-            let cs = Dispatch::new(
-                &ctx,
-                &k.colsum,
-                0,
-                &cp,
-                &[(1, dy), (2, &grads)],
-                grid_1d(l.out, 64),
-            );
-            [mm, cs]
-        };
-        // dX[rows, in] = dY·W, times (1 - h²) when `h` (the tanh output feeding this layer) is given
-        let input_grad = |l: &Linear,
-                          dy: &wgpu::Buffer,
-                          rows: usize,
-                          h: Option<&wgpu::Buffer>,
-                          dx: &wgpu::Buffer| {
-            let p = MatmulParams::linear_input_grad(l, rows, h.is_some());
-            let aux = h.unwrap_or(dy);
-            Dispatch::new(
-                &ctx,
-                &k.matmul,
-                0,
-                &p,
-                &[(1, dy), (2, &params), (3, &params), (4, aux), (5, dx)],
-                p.groups(),
-            )
-        };
         let gauss = |stream: u32| GaussParams {
             rows: rows as u32,
             batch: b as u32,
@@ -243,7 +193,7 @@ impl GpuBackend {
                 &gauss(stream),
                 &[
                     (1, &state),
-                    (2, &a.enc),
+                    (2, &a.encoder.out),
                     (3, &a.z),
                     (4, &a.eps),
                     (5, &a.prior_minus_q),
@@ -252,67 +202,68 @@ impl GpuBackend {
             )
         };
         let forward = |gather: Dispatch, noise: u32| -> Vec<Dispatch> {
-            let bp = BernoulliParams {
-                rows: rows as u32,
-                batch: b as u32,
-                dim: d as u32,
-                scale,
-                ..Default::default()
-            };
-            let lp = LossParams {
+            let lp = LikelihoodParams::new(spec, rows, b, -scale, false);
+            let sum = LossParams {
                 rows: rows as u32,
                 batch: b as u32,
                 _pad: [0; 2],
             };
-            vec![
-                gather,
-                forward_linear(&lay.enc_hidden, &a.x, b, &a.h1, true),
-                forward_linear(&lay.enc_out, &a.h1, b, &a.enc, false),
-                gauss_forward(noise),
-                forward_linear(&lay.dec_hidden, &a.z, rows, &a.h2, true),
-                forward_linear(&lay.dec_out, &a.h2, rows, &a.logits, false),
-                Dispatch::new(
-                    &ctx,
-                    &k.bernoulli,
-                    0,
-                    &bp,
-                    &[(1, &a.x), (2, &a.logits), (3, &a.dlogits), (4, &a.loglik)],
-                    grid_1d(rows, 1),
-                ),
-                Dispatch::new(
-                    &ctx,
-                    &k.elbo_sum,
-                    5,
-                    &lp,
-                    &[
-                        (6, &state),
-                        (7, &a.loglik),
-                        (8, &a.prior_minus_q),
-                        (9, &elbo_sums),
-                    ],
-                    [1, 1, 1],
-                ),
-            ]
+            let mut v = vec![gather];
+            v.extend(rec.forward(&lay.encoder, spec.activation, &a.x, b, &a.encoder));
+            v.push(gauss_forward(noise));
+            v.extend(rec.forward(&lay.decoder, spec.activation, &a.z, rows, &a.decoder));
+            v.push(Dispatch::new(
+                &ctx,
+                &k.log_prob_rows,
+                0,
+                &lp,
+                &[
+                    (1, &a.x),
+                    (2, &a.x),
+                    (3, &a.decoder.out),
+                    (4, &params),
+                    (5, &a.d_outputs),
+                    (6, &a.d_free),
+                    (7, &a.loglik),
+                ],
+                grid_1d(rows, 1),
+            ));
+            v.push(Dispatch::new(
+                &ctx,
+                &k.elbo_sum,
+                5,
+                &sum,
+                &[
+                    (6, &state),
+                    (7, &a.loglik),
+                    (8, &a.prior_minus_q),
+                    (9, &elbo_sums),
+                ],
+                [1, 1, 1],
+            ));
+            v
         };
         let backward = || -> Vec<Dispatch> {
-            let mut v = Vec::new();
-            v.extend(weight_grad(&lay.dec_out, &a.dlogits, &a.h2, rows));
-            v.push(input_grad(
-                &lay.dec_out,
-                &a.dlogits,
+            let mut v = rec.backward(
+                &lay.decoder,
+                spec.activation,
+                &a.z,
                 rows,
-                Some(&a.h2),
-                &a.dh2,
-            ));
-            v.extend(weight_grad(&lay.dec_hidden, &a.dh2, &a.z, rows));
-            v.push(input_grad(&lay.dec_hidden, &a.dh2, rows, None, &a.dz));
+                &a.decoder,
+                &a.d_outputs,
+                Some(&grads),
+                Some(&a.dz),
+            );
+            if let Some(off) = lay.pixel_params {
+                v.push(rec.colsum(&a.d_free, rows, d, off, &grads));
+            }
             v.push(Dispatch::new(
                 &ctx,
                 &k.gaussian_backward,
                 0,
                 &gauss(stream::TRAIN_NOISE),
                 &[
-                    (2, &a.enc),
+                    (2, &a.encoder.out),
                     (3, &a.z),
                     (4, &a.eps),
                     (6, &a.dz),
@@ -320,9 +271,16 @@ impl GpuBackend {
                 ],
                 grid_1d(b * dz, 64),
             ));
-            v.extend(weight_grad(&lay.enc_out, &a.denc, &a.h1, b));
-            v.push(input_grad(&lay.enc_out, &a.denc, b, Some(&a.h1), &a.dh1));
-            v.extend(weight_grad(&lay.enc_hidden, &a.dh1, &a.x, b));
+            v.extend(rec.backward(
+                &lay.encoder,
+                spec.activation,
+                &a.x,
+                b,
+                &a.encoder,
+                &a.denc,
+                Some(&grads),
+                None,
+            ));
             v
         };
         let advance = |count_step: bool| {
@@ -466,6 +424,11 @@ impl GpuBackend {
 
     fn read_elbo_sums(&self, n: usize) -> Result<Vec<f32>> {
         self.ctx.read_f32(&self.elbo_sums, 0, n)
+    }
+
+    /// Dispatches in one training step with Adam on the device (the per-step cost at small sizes).
+    pub fn dispatches_per_step(&self) -> usize {
+        self.train_step_gpu_adam.len()
     }
 
     /// One forward + backward pass on training batch 0 of `perm` at optimizer step `step`, without

@@ -1,0 +1,7 @@
+//! The members of the model family on the CPU: activations, likelihoods (one file each) and the
+//! special functions they need. Each function here is the twin of a WGSL function with the same
+//! name in `shaders/` and is checked against it in `tests/kernels.rs`.
+
+pub mod activation;
+pub mod likelihood;
+pub mod special;

@@ -1,0 +1,401 @@
+//! The model specification: one serde value that says which member of the VAE family a run trains.
+//! Everything else is derived from it — the flat parameter layout and checkpoint names
+//! ([`layout`]), the CPU reference pass, the GPU dispatch list, and the words the report uses.
+//!
+//! A spec is stored in every checkpoint's `config` (as `model`). Checkpoints written before the
+//! family existed stored `{"input": 784, "hidden": 500, "latent": 2}`; they deserialize to the
+//! same model (one tanh hidden layer of 500 on both sides, Bernoulli likelihood, PyTorch init).
+
+pub mod flags;
+pub mod layout;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::PIXELS;
+pub use layout::{init_params, Layout, Linear};
+
+/// Nonlinearity after every hidden layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// tanh (Kingma & Welling's choice)
+    #[default]
+    Tanh,
+    /// max(0, x)
+    Relu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+}
+
+impl Activation {
+    /// The code of this activation in the matmul epilogue (`shaders/matmul.wgsl`).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Tanh => 1,
+            Activation::Relu => 2,
+            Activation::Sigmoid => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "ReLU",
+            Activation::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+/// How a Gaussian likelihood maps the decoder's mean output to μ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GaussianMean {
+    /// μ = output
+    #[default]
+    Identity,
+    /// μ = sigmoid(output), inside (0, 1) like the pixels
+    Sigmoid,
+}
+
+/// Where a Gaussian likelihood's per-pixel variance comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Variance {
+    /// One fixed σ for every pixel.
+    Fixed { sigma: f32 },
+    /// A free parameter per pixel (the same for every image), σ² = floor + softplus(s).
+    Learned,
+    /// A second decoder output per pixel, σ²(z) = floor + softplus(output).
+    Decoder,
+}
+
+/// p(x|z): the likelihood and, through it, the data representation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Likelihood {
+    /// Bernoulli on binarized pixels.
+    #[default]
+    Bernoulli,
+    /// The Bernoulli cross-entropy on grayscale targets in [0, 1]: not a normalised density.
+    BernoulliCe,
+    /// The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), normalised on [0, 1].
+    ContinuousBernoulli,
+    /// Gaussian on grayscale pixels.
+    Gaussian {
+        mean: GaussianMean,
+        variance: Variance,
+    },
+    /// Beta on grayscale pixels squeezed into (0, 1).
+    Beta,
+    /// Categorical over `bins` equal-width pixel-value bins.
+    Categorical { bins: u32 },
+}
+
+impl Likelihood {
+    /// Decoder outputs per pixel.
+    pub fn channels(&self) -> usize {
+        match *self {
+            Likelihood::Gaussian {
+                variance: Variance::Decoder,
+                ..
+            }
+            | Likelihood::Beta => 2,
+            Likelihood::Categorical { bins } => bins as usize,
+            _ => 1,
+        }
+    }
+
+    /// Names of the decoder's output heads, one per group of `input` output rows; the categorical
+    /// head holds all `bins` channels (row c·D + p is bin c of pixel p).
+    pub fn head_names(&self) -> Vec<&'static str> {
+        match *self {
+            Likelihood::Gaussian { variance, .. } => match variance {
+                Variance::Decoder => vec!["mean", "variance"],
+                _ => vec!["mean"],
+            },
+            Likelihood::Beta => vec!["alpha", "beta"],
+            _ => vec!["logits"],
+        }
+    }
+
+    /// Whether the model has one free parameter per pixel outside the networks (`decoder.pixel_variance`).
+    pub fn has_pixel_parameters(&self) -> bool {
+        matches!(
+            self,
+            Likelihood::Gaussian {
+                variance: Variance::Learned,
+                ..
+            }
+        )
+    }
+
+    /// Whether the data are binarized pixels (else grayscale in [0, 1]).
+    pub fn binary_data(&self) -> bool {
+        matches!(self, Likelihood::Bernoulli)
+    }
+
+    /// Whether `log p(x|z)` is a normalised log-density (the cross-entropy objective is not).
+    pub fn normalised(&self) -> bool {
+        !matches!(self, Likelihood::BernoulliCe)
+    }
+
+    /// The flag value that selects this likelihood (`--likelihood NAME`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Likelihood::Bernoulli => "bernoulli",
+            Likelihood::BernoulliCe => "bernoulli-ce",
+            Likelihood::ContinuousBernoulli => "continuous-bernoulli",
+            Likelihood::Gaussian { .. } => "gaussian",
+            Likelihood::Beta => "beta",
+            Likelihood::Categorical { .. } => "categorical",
+        }
+    }
+
+    /// The likelihood in words, for reports and logs.
+    pub fn describe(&self) -> String {
+        match *self {
+            Likelihood::Bernoulli => "Bernoulli p(x|z) on binarized pixels".into(),
+            Likelihood::BernoulliCe => {
+                "Bernoulli cross-entropy on grayscale targets (an objective, not a normalised log-likelihood)"
+                    .into()
+            }
+            Likelihood::ContinuousBernoulli => "continuous Bernoulli p(x|z) on grayscale pixels".into(),
+            Likelihood::Gaussian { mean, variance } => {
+                let var = match variance {
+                    Variance::Fixed { sigma } => format!("fixed σ = {sigma}"),
+                    Variance::Learned => "a learned variance per pixel".into(),
+                    Variance::Decoder => "σ²(z) from the decoder".into(),
+                };
+                let mean = match mean {
+                    GaussianMean::Identity => "identity means",
+                    GaussianMean::Sigmoid => "sigmoid means",
+                };
+                format!("Gaussian p(x|z), {var}, {mean}")
+            }
+            Likelihood::Beta => "Beta p(x|z), α(z), β(z) from the decoder".into(),
+            Likelihood::Categorical { bins } => {
+                format!("categorical p(x|z) over {bins} pixel bins")
+            }
+        }
+    }
+}
+
+/// How the networks' parameters start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Init {
+    /// PyTorch's `nn.Linear` default: weights and biases uniform in ±1/√fan_in.
+    #[default]
+    Pytorch,
+    /// Weights N(0, std²), biases 0 (STATS271 HW6 uses std = 0.01).
+    Normal { std: f32 },
+}
+
+/// Which member of the family: shapes, layers, likelihood and initialisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SpecRepr")]
+pub struct ModelSpec {
+    /// Input dimension D (784 for MNIST).
+    pub input: usize,
+    /// Widths of the encoder's hidden layers, input side first.
+    pub encoder: Vec<usize>,
+    /// Widths of the decoder's hidden layers, latent side first.
+    pub decoder: Vec<usize>,
+    pub activation: Activation,
+    /// Latent dimension Dz.
+    pub latent: usize,
+    pub likelihood: Likelihood,
+    pub init: Init,
+}
+
+/// What a stored spec may look like: the family's fields, or the single `hidden` width of the
+/// checkpoints written before it.
+#[derive(Deserialize)]
+struct SpecRepr {
+    input: usize,
+    #[serde(default)]
+    hidden: Option<usize>,
+    #[serde(default)]
+    encoder: Option<Vec<usize>>,
+    #[serde(default)]
+    decoder: Option<Vec<usize>>,
+    #[serde(default)]
+    activation: Activation,
+    latent: usize,
+    #[serde(default)]
+    likelihood: Likelihood,
+    #[serde(default)]
+    init: Init,
+}
+
+impl From<SpecRepr> for ModelSpec {
+    fn from(r: SpecRepr) -> Self {
+        let old = r.hidden.map(|h| vec![h]).unwrap_or_default();
+        Self {
+            input: r.input,
+            encoder: r.encoder.unwrap_or_else(|| old.clone()),
+            decoder: r.decoder.unwrap_or(old),
+            activation: r.activation,
+            latent: r.latent,
+            likelihood: r.likelihood,
+            init: r.init,
+        }
+    }
+}
+
+/// Largest hidden width and latent dimension a spec may ask for.
+pub const MAX_WIDTH: usize = 16_384;
+pub const MAX_LATENT: usize = 1024;
+
+impl ModelSpec {
+    /// The Appendix C model: one tanh hidden layer of `hidden` units on both sides, Bernoulli.
+    pub fn mnist(hidden: usize, latent: usize) -> Self {
+        Self {
+            input: PIXELS,
+            encoder: vec![hidden],
+            decoder: vec![hidden],
+            activation: Activation::Tanh,
+            latent,
+            likelihood: Likelihood::Bernoulli,
+            init: Init::Pytorch,
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(self)
+    }
+
+    /// Rejects what cannot be trained, naming the field: impossible combinations and values a
+    /// hand-edited checkpoint could bring in.
+    pub fn check(&self) -> Result<(), String> {
+        if self.input != PIXELS {
+            return Err(format!("model.input is {}, expected {PIXELS}", self.input));
+        }
+        if !(1..=MAX_LATENT).contains(&self.latent) {
+            return Err(format!(
+                "model.latent is {}, outside 1..={MAX_LATENT}",
+                self.latent
+            ));
+        }
+        for (side, widths) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            if widths.len() > 8 {
+                return Err(format!(
+                    "model.{side} has {} hidden layers, at most 8",
+                    widths.len()
+                ));
+            }
+            if let Some(w) = widths.iter().find(|&&w| !(1..=MAX_WIDTH).contains(&w)) {
+                return Err(format!(
+                    "model.{side} has a hidden layer of width {w}, outside 1..={MAX_WIDTH}"
+                ));
+            }
+        }
+        match self.likelihood {
+            Likelihood::Gaussian {
+                variance: Variance::Fixed { sigma },
+                ..
+            } if !(sigma.is_finite() && sigma > 0.0) => {
+                return Err(format!(
+                    "the fixed σ is {sigma}; it must be a positive number"
+                ));
+            }
+            Likelihood::Categorical { bins } if !(2..=256).contains(&bins) => {
+                return Err(format!(
+                    "the categorical likelihood has {bins} bins; it needs 2..=256 (8-bit pixels have 256 values)"
+                ));
+            }
+            _ => {}
+        }
+        if let Init::Normal { std } = self.init {
+            if !(std.is_finite() && std > 0.0) {
+                return Err(format!(
+                    "init normal:{std}: the standard deviation must be positive"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The architecture in words, e.g. "MLP 784-500-2 / 2-500-784, tanh; Bernoulli p(x|z) …".
+    pub fn describe(&self) -> String {
+        let widths = |w: &[usize]| {
+            w.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        };
+        let enc = [vec![self.input], self.encoder.clone(), vec![self.latent]].concat();
+        let dec = [vec![self.latent], self.decoder.clone(), vec![self.input]].concat();
+        let init = match self.init {
+            Init::Pytorch => "PyTorch default init".to_string(),
+            Init::Normal { std } => format!("weights N(0, {std}²), biases 0"),
+        };
+        format!(
+            "MLP encoder {} / decoder {}, {} hidden units; Gaussian q(z|x), N(0, I) prior; {}; {init}",
+            widths(&enc),
+            widths(&dec),
+            self.activation.name(),
+            self.likelihood.describe()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_old_stored_form_is_the_appendix_c_model() {
+        let old: ModelSpec =
+            serde_json::from_str(r#"{"input":784,"hidden":500,"latent":2}"#).unwrap();
+        assert_eq!(old, ModelSpec::mnist(500, 2));
+        let round: ModelSpec = serde_json::from_str(&serde_json::to_string(&old).unwrap()).unwrap();
+        assert_eq!(round, old);
+    }
+
+    #[test]
+    fn every_likelihood_round_trips_through_json() {
+        for lik in [
+            Likelihood::Bernoulli,
+            Likelihood::BernoulliCe,
+            Likelihood::ContinuousBernoulli,
+            Likelihood::Gaussian {
+                mean: GaussianMean::Sigmoid,
+                variance: Variance::Fixed { sigma: 0.1 },
+            },
+            Likelihood::Gaussian {
+                mean: GaussianMean::Identity,
+                variance: Variance::Learned,
+            },
+            Likelihood::Beta,
+            Likelihood::Categorical { bins: 4 },
+        ] {
+            let s = ModelSpec {
+                likelihood: lik,
+                ..ModelSpec::mnist(20, 3)
+            };
+            let back: ModelSpec =
+                serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn impossible_specs_are_rejected_with_the_field_named() {
+        let bad = |f: &dyn Fn(&mut ModelSpec)| {
+            let mut s = ModelSpec::mnist(20, 2);
+            f(&mut s);
+            s.check().unwrap_err()
+        };
+        assert!(bad(&|s| s.encoder = vec![20, 0]).contains("width 0"));
+        assert!(bad(&|s| s.likelihood = Likelihood::Categorical { bins: 1 }).contains("1 bins"));
+        assert!(bad(&|s| {
+            s.likelihood = Likelihood::Gaussian {
+                mean: GaussianMean::Identity,
+                variance: Variance::Fixed { sigma: 0.0 },
+            }
+        })
+        .contains("fixed σ"));
+        assert!(bad(&|s| s.init = Init::Normal { std: -1.0 }).contains("standard deviation"));
+    }
+}
