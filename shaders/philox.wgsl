@@ -44,3 +44,18 @@ fn normal4(counter: vec4<u32>, key: vec2<u32>) -> vec4<f32> {
     let th1 = PI * (2.0 * uniform_open(r.w) - 1.0);
     return vec4<f32>(rad0 * cos(th0), rad0 * sin(th0), rad1 * cos(th1), rad1 * sin(th1));
 }
+
+// Four standard Laplace variates by the inverse CDF: ln(2u) for u < ½, −ln(2(1 − u)) otherwise.
+fn laplace4(counter: vec4<u32>, key: vec2<u32>) -> vec4<f32> {
+    let r = philox4x32(counter, key);
+    var out: vec4<f32>;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        let u = uniform_open(r[j]);
+        if (u < 0.5) {
+            out[j] = log(2.0 * u);
+        } else {
+            out[j] = -log(2.0 * (1.0 - u));
+        }
+    }
+    return out;
+}

@@ -2,10 +2,10 @@
 //! images: log p(x) = log ∫ p(x|z) p(z) dz by a Riemann sum on an equally spaced grid, evaluated
 //! with a stable log-sum-exp, next to the ELBO it bounds.
 
-use crate::cpu::reference::{log_normal, HALF_LOG_TWO_PI};
 use crate::error::{Error, Result};
 use crate::inference::ModelOps;
 use crate::rng::{noise_row, stream};
+use crate::spec::LatentFamily;
 
 /// log Σ exp(vᵢ) without overflow: shifts by the maximum. −∞ for an empty or all −∞ input.
 pub fn logsumexp(v: &[f64]) -> f64 {
@@ -125,11 +125,6 @@ pub fn log_integral(log_f: &[f64], grid: &Grid2) -> f64 {
     logsumexp(log_f) + grid.cell_area().ln()
 }
 
-/// log N(z; 0, I) for any dimension.
-pub fn log_std_normal(z: &[f64]) -> f64 {
-    z.iter().map(|&v| -HALF_LOG_TWO_PI - 0.5 * v * v).sum()
-}
-
 /// log p(x|z) + log p(z) on a grid, and what integrating it gives.
 #[derive(Clone, Debug)]
 pub struct GridPosterior {
@@ -213,7 +208,10 @@ pub fn grid_posteriors(
     let z = grid.points_f32();
     let ll = ops.loglik_matrix(&z, x, mask)?;
     let g = grid.len();
-    let log_prior: Vec<f64> = (0..g).map(|k| log_std_normal(&grid.point(k))).collect();
+    let prior = ops.spec().prior;
+    let log_prior: Vec<f64> = (0..g)
+        .map(|k| prior.log_density_sum(&grid.point(k)))
+        .collect();
     Ok(ll
         .chunks(g)
         .map(|row| {
@@ -252,31 +250,42 @@ impl Estimate {
     }
 }
 
-/// ELBO of one image under q(z|x) = N(μ, diag exp(logvar)): mean over `samples` draws of
-/// log p(x_obs|z) + log p(z) − log q(z|x), with ε from Philox stream ANALYSIS, counter (image id,
-/// block, sample index) — the same draws on every device.
+/// ELBO of one image under q = `family`(μ, scale head `head`) per dimension (the encoder's q uses
+/// the spec's posterior and its head; SVI's q is Gaussian with head log σ²): mean over `samples`
+/// draws of log p(x_obs|z) + log p(z) − log q(z), with ε from Philox stream ANALYSIS, counter
+/// (image id, block, sample index) — the same draws on every device.
 #[allow(clippy::too_many_arguments)]
 pub fn elbo_estimate(
     ops: &mut dyn ModelOps,
     x: &[f32],
     mask: &[f32],
+    family: LatentFamily,
     mu: &[f32],
-    logvar: &[f32],
+    head: &[f32],
     samples: usize,
     seed: u64,
     image_id: u32,
 ) -> Result<Estimate> {
     let dz = mu.len();
+    let prior = ops.spec().prior;
     let mut z = vec![0.0f32; samples * dz];
     let mut eps = vec![0.0f32; dz];
     let mut log_pq = Vec::with_capacity(samples);
     for (k, zk) in z.chunks_mut(dz).enumerate() {
-        noise_row(seed, stream::ANALYSIS, k as u32, image_id, dz, &mut eps);
+        noise_row(
+            family,
+            seed,
+            stream::ANALYSIS,
+            k as u32,
+            image_id,
+            dz,
+            &mut eps,
+        );
         let mut acc = 0.0f64;
         for d in 0..dz {
-            zk[d] = mu[d] + (0.5 * logvar[d]).exp() * eps[d];
-            let (zd, m, lv) = (zk[d] as f64, mu[d] as f64, logvar[d] as f64);
-            acc += log_normal(zd, 0.0, 0.0) - log_normal(zd, m, lv);
+            zk[d] = family.reparameterize(mu[d], head[d], eps[d]);
+            let (zd, m, h) = (zk[d] as f64, mu[d] as f64, head[d] as f64);
+            acc += prior.log_density(zd).0 - family.log_density(zd, m, h);
         }
         log_pq.push(acc);
     }

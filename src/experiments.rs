@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::figures::{interleave, posterior_figure, PosteriorSpec, Session};
 use crate::plots::{self, Panel};
 use crate::rng::{noise_row, stream};
+use crate::spec::LatentFamily;
 use crate::svi::{fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions};
 
 /// Which pixels SVI may look at.
@@ -140,7 +141,7 @@ fn kl_on_grid(grid: &Grid2, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 
             let z = grid.point(k);
             (0..2)
                 .map(|d| {
-                    crate::cpu::reference::log_normal(
+                    LatentFamily::Gaussian.log_density(
                         z[d],
                         mu[d] as f64,
                         2.0 * (sigma[d] as f64).ln(),
@@ -181,15 +182,22 @@ pub fn svi(
     let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
     let x_obs: Vec<f32> = x.iter().zip(&masks).map(|(a, m)| a * m).collect();
     let enc = s.ops.encode(&x_obs)?;
+    // SVI's q is Gaussian whatever the encoder's family: it starts at the prior's (or the
+    // encoder's) location with the same standard deviation.
+    let model = &s.ck.config.model;
     let init: Vec<f32> = match run.init {
-        SviInit::Prior => vec![0.0; n * 2 * dz],
+        SviInit::Prior => (0..n)
+            .flat_map(|_| {
+                std::iter::repeat_n(0.0, dz).chain(std::iter::repeat_n(model.prior.log_std(), dz))
+            })
+            .collect(),
         SviInit::Encoder => enc
             .chunks(2 * dz)
             .flat_map(|r| {
                 r[..dz]
                     .iter()
                     .copied()
-                    .chain(r[dz..].iter().map(|lv| 0.5 * lv))
+                    .chain(r[dz..].iter().map(|&h| model.posterior.log_std_of_head(h)))
                     .collect::<Vec<_>>()
             })
             .collect(),
@@ -208,6 +216,7 @@ pub fn svi(
             s.ops.as_mut(),
             xi,
             &mask,
+            LatentFamily::Gaussian,
             &f.mu,
             &f.logvar(),
             run.elbo_samples,
@@ -222,6 +231,7 @@ pub fn svi(
             s.ops.as_mut(),
             xi,
             &mask,
+            s.ck.config.model.posterior,
             emu,
             elv,
             run.elbo_samples,
@@ -356,7 +366,15 @@ fn completion_figure(
         .iter()
         .enumerate()
         .flat_map(|(i, f)| {
-            noise_row(s.seed, stream::ANALYSIS, u32::MAX, i as u32, dz, &mut eps);
+            noise_row(
+                LatentFamily::Gaussian,
+                s.seed,
+                stream::ANALYSIS,
+                u32::MAX,
+                i as u32,
+                dz,
+                &mut eps,
+            );
             (0..dz)
                 .map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d])
                 .collect::<Vec<_>>()

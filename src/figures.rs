@@ -17,6 +17,7 @@ use crate::family::likelihood::{mean_rows, sample_rows};
 use crate::inference::ModelOps;
 use crate::plots::{self, Panel, PosteriorPanel};
 use crate::rng::{binarize_uniforms, noise_batch, stream};
+use crate::spec::LatentFamily;
 
 /// A trained model, its data and the device it runs on.
 pub struct Session {
@@ -75,7 +76,14 @@ impl Session {
         for (i, row) in u.chunks_mut(PIXELS).enumerate() {
             binarize_uniforms(self.seed ^ 0xb3e5, counter, i as u32, PIXELS, row);
         }
-        let n = noise_batch(self.seed, stream::ANALYSIS, counter | 1 << 31, rows, PIXELS);
+        let n = noise_batch(
+            LatentFamily::Gaussian,
+            self.seed,
+            stream::ANALYSIS,
+            counter | 1 << 31,
+            rows,
+            PIXELS,
+        );
         Ok(sample_rows(
             &self.ck.config.model.likelihood,
             PIXELS,
@@ -86,21 +94,32 @@ impl Session {
         ))
     }
 
-    /// z ~ N(0, I), `n` rows, from Philox stream ANALYSIS under `counter`.
+    /// z ~ p(z), `n` rows, from Philox stream ANALYSIS under `counter`.
     fn prior_z(&self, n: usize, counter: u32) -> Vec<f32> {
-        noise_batch(self.seed, stream::ANALYSIS, counter, n, self.latent())
+        let prior = self.ck.config.model.prior;
+        let mut z = noise_batch(
+            prior.family,
+            self.seed,
+            stream::ANALYSIS,
+            counter,
+            n,
+            self.latent(),
+        );
+        z.iter_mut().for_each(|v| *v = prior.from_standard(*v));
+        z
     }
 
     /// z ~ q(z|x) for encoder rows `enc` `[n, 2Dz]`.
     fn sample_q(&self, enc: &[f32], counter: u32) -> Vec<f32> {
         let dz = self.latent();
         let n = enc.len() / (2 * dz);
-        let eps = noise_batch(self.seed, stream::ANALYSIS, counter, n, dz);
+        let q = self.ck.config.model.posterior;
+        let eps = noise_batch(q, self.seed, stream::ANALYSIS, counter, n, dz);
         let mut z = vec![0.0f32; n * dz];
         for i in 0..n {
             for d in 0..dz {
-                let (mu, lv) = (enc[i * 2 * dz + d], enc[i * 2 * dz + dz + d]);
-                z[i * dz + d] = mu + (0.5 * lv).exp() * eps[i * dz + d];
+                let (mu, head) = (enc[i * 2 * dz + d], enc[i * 2 * dz + dz + d]);
+                z[i * dz + d] = q.reparameterize(mu, head, eps[i * dz + d]);
             }
         }
         z
@@ -584,6 +603,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             s.ops.as_mut(),
             xi,
             &full,
+            s.ck.config.model.posterior,
             mu,
             lv,
             o.elbo_samples,

@@ -5,6 +5,8 @@
 //! so the CPU reference and the GPU kernels draw bit-identical uniforms for the same counter; the
 //! normals differ only by the last-ulp differences of `ln`/`cos`/`sin` between devices.
 
+use crate::spec::LatentFamily;
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -61,27 +63,57 @@ pub fn normal4(counter: [u32; 4], key: [u32; 2]) -> [f32; 4] {
     out
 }
 
+/// Four standard Laplace variates (density e^(−|ε|)/2) from one Philox call by the inverse CDF:
+/// ε = ln(2u) for u < ½, −ln(2(1 − u)) otherwise; as `laplace4` in WGSL. `uniform_open` keeps u
+/// and 1 − u at least 2⁻²⁵ away from 0, so |ε| ≤ 24·ln 2.
+pub fn laplace4(counter: [u32; 4], key: [u32; 2]) -> [f32; 4] {
+    philox4x32(counter, key).map(|w| {
+        let u = uniform_open(w);
+        if u < 0.5 {
+            (2.0 * u).ln()
+        } else {
+            -(2.0 * (1.0 - u)).ln()
+        }
+    })
+}
+
 /// Splits a 64-bit seed into the Philox key.
 pub fn key_from_seed(seed: u64) -> [u32; 2] {
     [seed as u32, (seed >> 32) as u32]
 }
 
-/// The reparameterization noise ε for sample row `row` (row = sample·B + batch index), all `dz`
-/// latent dimensions, at optimizer step `step` in stream `stream`. Exactly what the GPU's
-/// `gaussian.wgsl` computes for the same arguments.
-pub fn noise_row(seed: u64, stream: u32, step: u32, row: u32, dz: usize, out: &mut [f32]) {
+/// The reparameterization noise ε (standard variates of latent family `family`) for sample row
+/// `row` (row = sample·B + batch index), all `dz` latent dimensions, at optimizer step `step` in
+/// stream `stream`. Exactly what the GPU's `shaders/latent/reparam.wgsl` computes for the same
+/// arguments.
+pub fn noise_row(
+    family: LatentFamily,
+    seed: u64,
+    stream: u32,
+    step: u32,
+    row: u32,
+    dz: usize,
+    out: &mut [f32],
+) {
     let key = key_from_seed(seed);
     for (chunk, block) in out[..dz].chunks_mut(4).zip(0u32..) {
-        let n = normal4([row, block, step, stream], key);
+        let n = family.standard4([row, block, step, stream], key);
         chunk.copy_from_slice(&n[..chunk.len()]);
     }
 }
 
 /// Noise for a whole batch: `rows` rows of `dz` values, row-major.
-pub fn noise_batch(seed: u64, stream: u32, step: u32, rows: usize, dz: usize) -> Vec<f32> {
+pub fn noise_batch(
+    family: LatentFamily,
+    seed: u64,
+    stream: u32,
+    step: u32,
+    rows: usize,
+    dz: usize,
+) -> Vec<f32> {
     let mut eps = vec![0.0f32; rows * dz];
     for (r, row) in eps.chunks_mut(dz).enumerate() {
-        noise_row(seed, stream, step, r as u32, dz, row);
+        noise_row(family, seed, stream, step, r as u32, dz, row);
     }
     eps
 }
@@ -123,12 +155,25 @@ mod tests {
     }
 
     #[test]
-    fn normals_have_unit_moments() {
+    fn standard_variates_have_their_moments() {
+        // N(0, 1): variance 1, E|ε| = √(2/π); Laplace(0, 1): variance 2, E|ε| = 1. With n = 2·10⁵
+        // the standard errors are ≤ 0.007 (variance, Laplace: √(20/n)) and ≤ 0.003 (the means).
         let n = 200_000;
-        let eps = noise_batch(7, 0, 3, n / 4, 4);
-        let mean = eps.iter().map(|&e| e as f64).sum::<f64>() / n as f64;
-        let var = eps.iter().map(|&e| (e as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 0.01, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.01, "var {var}");
+        for (family, var_want, abs_want) in [
+            (
+                LatentFamily::Gaussian,
+                1.0,
+                (2.0 / std::f64::consts::PI).sqrt(),
+            ),
+            (LatentFamily::Laplace, 2.0, 1.0),
+        ] {
+            let eps = noise_batch(family, 7, 0, 3, n / 4, 4);
+            let mean = eps.iter().map(|&e| e as f64).sum::<f64>() / n as f64;
+            let var = eps.iter().map(|&e| (e as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let abs = eps.iter().map(|&e| (e as f64).abs()).sum::<f64>() / n as f64;
+            assert!(mean.abs() < 0.01, "{family:?}: mean {mean}");
+            assert!((var - var_want).abs() < 0.03, "{family:?}: var {var}");
+            assert!((abs - abs_want).abs() < 0.01, "{family:?}: E|ε| {abs}");
+        }
     }
 }

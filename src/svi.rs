@@ -7,12 +7,12 @@
 use serde::Serialize;
 
 use crate::analysis::Estimate;
-use crate::cpu::reference::log_normal;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::inference::ModelOps;
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::{noise_row, stream};
+use crate::spec::{LatentFamily, Prior};
 
 /// Where the variational parameters start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -85,6 +85,7 @@ pub fn window_converged(trace: &[f64], window: usize, tol: f64) -> bool {
 /// gradients (df/dμ, df/dlog σ) given g = d ll/dz. log q's total derivative is 0 in μ and −1 in
 /// log σ per dimension (ε held fixed), which is what autodiff of the same expression gives.
 pub fn reparam_terms(
+    prior: &Prior,
     mu: &[f32],
     log_sigma: &[f32],
     eps: &[f32],
@@ -96,8 +97,9 @@ pub fn reparam_terms(
     for d in 0..dz {
         let sigma = (log_sigma[d] as f64).exp();
         let z = mu[d] as f64 + sigma * eps[d] as f64;
-        f += log_normal(z, 0.0, 0.0) - log_normal(z, mu[d] as f64, 2.0 * log_sigma[d] as f64);
-        let gz = g[d] as f64 - z;
+        let (log_p, dlog_p) = prior.log_density(z);
+        f += log_p - LatentFamily::Gaussian.log_density(z, mu[d] as f64, 2.0 * log_sigma[d] as f64);
+        let gz = g[d] as f64 + dlog_p;
         dmu[d] = gz;
         dls[d] = gz * sigma * eps[d] as f64 + 1.0;
     }
@@ -115,6 +117,7 @@ pub fn fit(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<SviFit>> {
     let dz = ops.spec().latent;
+    let prior = ops.spec().prior;
     let n = x.len() / PIXELS;
     if init.len() != n * 2 * dz || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
         return Err(Error::Usage(
@@ -153,6 +156,7 @@ pub fn fit(
         for &i in &active {
             for s in 0..m {
                 noise_row(
+                    LatentFamily::Gaussian,
                     o.seed,
                     stream::SVI,
                     step as u32,
@@ -174,6 +178,7 @@ pub fn fit(
                 let r = a * m + s;
                 let f = &fits[i];
                 let (fv, dmu, dls) = reparam_terms(
+                    &prior,
                     &f.mu,
                     &f.log_sigma,
                     &all_eps[r * dz..(r + 1) * dz],
@@ -257,6 +262,7 @@ pub fn gradient_estimators(
     seed: u64,
 ) -> Result<[EstimatorStats; 3]> {
     let dz = mu.len();
+    let prior = ops.spec().prior;
     if samples < 2 || reps < 2 {
         return Err(Error::Usage(
             "estimators need at least 2 samples and 2 repetitions".into(),
@@ -267,6 +273,7 @@ pub fn gradient_estimators(
     let mut z = vec![0.0f32; rows * dz];
     for r in 0..rows {
         noise_row(
+            LatentFamily::Gaussian,
             seed,
             stream::SVI,
             u32::MAX,
@@ -286,6 +293,7 @@ pub fn gradient_estimators(
         let terms: Vec<(f64, Vec<f64>)> = (rep * samples..(rep + 1) * samples)
             .map(|r| {
                 let (f, dmu, _) = reparam_terms(
+                    &prior,
                     mu,
                     log_sigma,
                     &eps[r * dz..(r + 1) * dz],

@@ -1,12 +1,16 @@
 //! The reference gradients against f64 central finite differences on a tiny model of every member
 //! of the family, and every density against its closed form and its normalisation.
 
-use vae_gpu::cpu::reference::{log_normal, sigmoid, softplus, step, Workspace};
+use vae_gpu::cpu::reference::{sigmoid, softplus, step, Workspace};
+use vae_gpu::family::latent::kl::analytic_kl;
 use vae_gpu::family::likelihood::{
     Beta, Categorical, ContinuousBernoulli, Gaussian, Member, Outputs,
 };
 use vae_gpu::rng::noise_batch;
-use vae_gpu::spec::{init_params, Activation, GaussianMean, Init, Likelihood, ModelSpec, Variance};
+use vae_gpu::spec::{
+    init_params, Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood, ModelSpec,
+    Prior, Variance,
+};
 
 /// Every likelihood, with each Gaussian variance source and mean link.
 fn likelihoods() -> Vec<Likelihood> {
@@ -30,17 +34,60 @@ fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
         decoder: vec![4],
         activation: act,
         latent: 3,
+        posterior: LatentFamily::Gaussian,
+        prior: Prior::default(),
+        kl: KlMode::Mc,
         likelihood: lik,
         init: Init::Pytorch,
     }
 }
 
+/// Every likelihood with the default latent layer, then every latent combination the spec allows
+/// with a Bernoulli and a Gaussian likelihood.
+fn members() -> Vec<ModelSpec> {
+    let acts = [Activation::Tanh, Activation::Relu, Activation::Sigmoid];
+    let mut v: Vec<ModelSpec> = likelihoods()
+        .into_iter()
+        .enumerate()
+        .map(|(i, lik)| tiny(lik, acts[i % 3]))
+        .collect();
+    let prior = |family, scale| Prior { family, scale };
+    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
+    let gauss = Likelihood::Gaussian {
+        mean: GaussianMean::Sigmoid,
+        variance: Variance::Decoder,
+    };
+    for (i, (posterior, prior, kl)) in [
+        (g, prior(l, 0.7), KlMode::Mc),
+        (l, prior(g, 1.0), KlMode::Mc),
+        (l, prior(l, 1.5), KlMode::Mc),
+        (g, prior(g, 2.0), KlMode::Analytic),
+        (l, prior(g, 1.3), KlMode::Analytic),
+        (l, prior(l, 0.8), KlMode::Analytic),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lik = if i % 2 == 0 {
+            Likelihood::Bernoulli
+        } else {
+            gauss
+        };
+        v.push(ModelSpec {
+            posterior,
+            prior,
+            kl,
+            ..tiny(lik, acts[i % 3])
+        });
+    }
+    v
+}
+
 #[test]
 fn every_member_s_gradients_match_central_differences_in_f64() {
     let (batch, samples) = (3, 2);
-    for (i, lik) in likelihoods().into_iter().enumerate() {
-        let act = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
-        let spec = tiny(lik, act);
+    for (i, spec) in members().into_iter().enumerate() {
+        let (lik, act) = (spec.likelihood, spec.activation);
         let mut params: Vec<f64> = init_params(&spec, 9 + i as u64)
             .iter()
             .map(|&p| p as f64 * 3.0)
@@ -64,10 +111,11 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
                 }
             })
             .collect();
-        let eps: Vec<f64> = noise_batch(5, 0, i as u32, batch * samples, spec.latent)
-            .iter()
-            .map(|&e| e as f64)
-            .collect();
+        let eps: Vec<f64> =
+            noise_batch(spec.posterior, 5, 0, i as u32, batch * samples, spec.latent)
+                .iter()
+                .map(|&e| e as f64)
+                .collect();
         let mut ws = Workspace::<f64>::new(&spec, batch, samples);
         let mut grads = vec![0.0f64; params.len()];
         step(&spec, &params, &x, &eps, &mut ws, Some(&mut grads));
@@ -82,7 +130,10 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
             // f64 central differences: truncation O(h²·f''') and rounding O(ε·|loss|/h) ≈ 1e-9.
             assert!(
                 (fd - grads[k]).abs() <= 1e-6 + 1e-5 * fd.abs(),
-                "{lik:?} {act:?} param {k}: analytic {} vs finite difference {fd}",
+                "{lik:?} {act:?} {:?} q {:?} prior {:?} KL, param {k}: analytic {} vs finite difference {fd}",
+                spec.posterior,
+                spec.prior,
+                spec.kl,
                 grads[k]
             );
         }
@@ -219,26 +270,95 @@ fn the_exponential_family_form_is_the_log_density_for_every_member() {
     }
 }
 
+/// ∫ f over [lo, hi] by the midpoint rule on n cells.
+fn integrate(f: impl Fn(f64) -> f64, lo: f64, hi: f64, n: usize) -> f64 {
+    let h = (hi - lo) / n as f64;
+    (0..n).map(|i| f(lo + (i as f64 + 0.5) * h)).sum::<f64>() * h
+}
+
 #[test]
-fn log_normal_matches_closed_form_and_integrates_to_one() {
-    for &(x, mu, lv) in &[
-        (0.3f64, -0.2f64, 0.5f64),
-        (-4.0, 1.0, -2.0),
-        (10.0, 0.0, 3.0),
-    ] {
-        let var = lv.exp();
-        let closed =
-            -0.5 * (2.0 * std::f64::consts::PI * var).ln() - (x - mu).powi(2) / (2.0 * var);
-        assert!((log_normal(x, mu, lv) - closed).abs() < 1e-12);
+fn latent_densities_are_normalised_and_match_their_closed_forms() {
+    use std::f64::consts::PI;
+    let (mu, head) = (0.7f64, -0.6f64);
+    for family in [LatentFamily::Gaussian, LatentFamily::Laplace] {
+        let (s, _) = family.scale(head);
+        // ±40 scales: the tails beyond hold < e⁻⁴⁰ of the mass. The Laplace kink at μ sits on a
+        // cell edge (an even number of cells), so the midpoint rule keeps its O(h²) error.
+        let total = integrate(
+            |z| family.log_density(z, mu, head).exp(),
+            mu - 40.0 * s,
+            mu + 40.0 * s,
+            400_000,
+        );
+        assert!((total - 1.0).abs() < 1e-6, "{family:?}: ∫q = {total}");
+        for z in [-4.0, 0.1, 0.7, 3.0] {
+            let closed = match family {
+                LatentFamily::Gaussian => {
+                    -0.5 * (2.0 * PI * s * s).ln() - (z - mu).powi(2) / (2.0 * s * s)
+                }
+                LatentFamily::Laplace => -(2.0 * s).ln() - (z - mu).abs() / s,
+            };
+            assert!(
+                (family.log_density(z, mu, head) - closed).abs() < 1e-12,
+                "{family:?} z={z}"
+            );
+        }
+        let prior = Prior { family, scale: 1.7 };
+        let total = integrate(|z| prior.log_density(z).0.exp(), -70.0, 70.0, 400_000);
+        assert!((total - 1.0).abs() < 1e-6, "{prior:?}: ∫p = {total}");
+        // d log p/dz against a central difference (away from the Laplace kink at 0).
+        for z in [-2.0f64, 0.3, 5.0] {
+            let fd = (prior.log_density(z + 1e-6).0 - prior.log_density(z - 1e-6).0) / 2e-6;
+            assert!(
+                (prior.log_density(z).1 - fd).abs() < 1e-7,
+                "{prior:?} z={z}"
+            );
+        }
     }
-    // Riemann sum of the density over ±10σ.
-    let (mu, lv) = (0.7f64, -0.6f64);
-    let sd = (0.5 * lv).exp();
-    let dx = sd / 1000.0;
-    let total: f64 = (-10_000..10_000)
-        .map(|i| log_normal(mu + i as f64 * dx, mu, lv).exp() * dx)
-        .sum();
-    assert!((total - 1.0).abs() < 1e-6, "∫N = {total}");
+}
+
+#[test]
+fn analytic_kl_matches_numerical_integration_and_its_derivatives() {
+    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
+    for (q, p) in [(g, g), (l, g), (l, l)] {
+        for &(mu, s, c) in &[
+            (0.3f64, 0.8f64, 1.0f64),
+            (-1.2, 0.2, 1.7),
+            (0.0, 1.0, 1.0),
+            (2.0, 3.0, 0.5),
+        ] {
+            let head = q.head_of_scale(s);
+            let prior = Prior {
+                family: p,
+                scale: c as f32,
+            };
+            let c = prior.scale as f64;
+            let numeric = integrate(
+                |z| {
+                    let lq = q.log_density(z, mu, head);
+                    lq.exp() * (lq - prior.log_density(z).0)
+                },
+                mu - 60.0 * s,
+                mu + 60.0 * s,
+                600_000,
+            );
+            let (kl, dmu, ds) = analytic_kl(q, p, mu, s, c);
+            // Midpoint rule with h = s/5000 on a density with kinks at μ and 0: error ~1e-7.
+            assert!(
+                (kl - numeric).abs() < 1e-6,
+                "{q:?}‖{p:?} μ={mu} s={s} c={c}: {kl} vs ∫ {numeric}"
+            );
+            let h = 1e-6;
+            let fd_mu =
+                (analytic_kl(q, p, mu + h, s, c).0 - analytic_kl(q, p, mu - h, s, c).0) / (2.0 * h);
+            let fd_s =
+                (analytic_kl(q, p, mu, s + h, c).0 - analytic_kl(q, p, mu, s - h, c).0) / (2.0 * h);
+            assert!(
+                (dmu - fd_mu).abs() < 1e-6 && (ds - fd_s).abs() < 1e-6,
+                "{q:?}‖{p:?}: derivatives"
+            );
+        }
+    }
 }
 
 #[test]

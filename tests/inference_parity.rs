@@ -212,6 +212,7 @@ fn svi_reaches_the_grid_log_likelihood_and_agrees_across_devices() {
             &mut cpu,
             &x[i * PIXELS..(i + 1) * PIXELS],
             &mask[..PIXELS],
+            vae_gpu::spec::LatentFamily::Gaussian,
             &f.mu,
             &f.logvar(),
             2000,

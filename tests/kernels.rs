@@ -14,7 +14,7 @@ use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
 use vae_gpu::optim::{Adam, AdamConfig};
 use vae_gpu::rng::{noise_batch, stream};
-use vae_gpu::spec::{Activation, Likelihood};
+use vae_gpu::spec::{Activation, KlMode, LatentFamily, Likelihood, ModelSpec, Prior};
 
 fn buf<T: Pod>(ctx: &GpuContext, data: &[T]) -> wgpu::Buffer {
     storage_init(ctx, "test", cast_slice(data))
@@ -211,94 +211,133 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
     }
 }
 
+/// Every latent combination the spec allows: posterior × prior × KL mode.
+fn latent_specs() -> Vec<ModelSpec> {
+    let prior = |family, scale| Prior { family, scale };
+    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
+    [
+        (g, prior(g, 1.0), KlMode::Mc),
+        (g, prior(l, 0.7), KlMode::Mc),
+        (l, prior(g, 1.0), KlMode::Mc),
+        (l, prior(l, 1.5), KlMode::Mc),
+        (g, prior(g, 2.0), KlMode::Analytic),
+        (l, prior(g, 1.3), KlMode::Analytic),
+        (l, prior(l, 0.8), KlMode::Analytic),
+    ]
+    .into_iter()
+    .map(|(posterior, prior, kl)| ModelSpec {
+        posterior,
+        prior,
+        kl,
+        ..ModelSpec::mnist(8, 1)
+    })
+    .collect()
+}
+
 #[test]
-fn gaussian_sample_and_backward_match_cpu() {
+fn latent_sample_and_backward_match_cpu_for_every_family() {
     let ctx = gpu();
     let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(2);
     let seed = 0x1234_5678_9abc_def0u64;
-    for &(batch, samples, dz) in &[(7usize, 3usize, 5usize), (1, 1, 1), (65, 2, 2), (3, 1, 9)] {
-        let rows = batch * samples;
-        let mut enc = uniform(&mut r, batch * 2 * dz, -2.0, 2.0);
-        enc[0] = 30.0; // a large log-variance must stay finite
-        for (st, step, b_idx) in [
-            (stream::TRAIN_NOISE, 11u32, 0u32),
-            (stream::EVAL_NOISE, 999, 4),
-        ] {
-            let state = state_buf(
-                &ctx,
-                StepState {
-                    step,
-                    batch: b_idx,
-                    epoch: 0,
-                    n_valid: 0,
-                },
-            );
-            let scale = 1.0 / rows as f32;
-            let p = GaussParams {
-                rows: rows as u32,
-                batch: batch as u32,
-                dz: dz as u32,
-                stream: st,
-                seed_lo: seed as u32,
-                seed_hi: (seed >> 32) as u32,
-                scale,
-                _pad: 0,
+    for base in latent_specs() {
+        for &(batch, samples, dz) in &[(7usize, 3usize, 5usize), (1, 1, 1), (65, 2, 2), (3, 1, 9)] {
+            let spec = ModelSpec {
+                latent: dz,
+                ..base.clone()
             };
-            let genc = buf(&ctx, &enc);
-            let (gz, geps, gpmq) = (
-                storage_zeroed(&ctx, "z", rows * dz),
-                storage_zeroed(&ctx, "eps", rows * dz),
-                storage_zeroed(&ctx, "pmq", rows),
-            );
-            dispatch(
-                &ctx,
-                &k.gaussian_forward,
-                0,
-                &p,
-                &[(1, &state), (2, &genc), (3, &gz), (4, &geps), (5, &gpmq)],
-                grid_1d(rows, 64),
-            );
-            let counter = if st == stream::TRAIN_NOISE {
-                step
-            } else {
-                b_idx
-            };
-            let eps = noise_batch(seed, st, counter, rows, dz);
-            let (mut z, mut pmq) = (vec![0.0f32; rows * dz], vec![0.0f32; rows]);
-            sample_latent(dz, batch, &enc, &eps, &mut z, &mut pmq);
-            assert_close("eps", &read(&ctx, &geps, rows * dz), &eps, 1e-5, 1e-5);
-            assert_close("z", &read(&ctx, &gz, rows * dz), &z, 1e-4, 1e-4);
-            assert_close(
-                "log p(z) - log q(z|x)",
-                &read(&ctx, &gpmq, rows),
-                &pmq,
-                1e-3,
-                1e-4,
-            );
+            let rows = batch * samples;
+            let mut enc = uniform(&mut r, batch * 2 * dz, -2.0, 2.0);
+            enc[dz] = 30.0; // a large scale head must stay finite
+            for (st, step, b_idx) in [
+                (stream::TRAIN_NOISE, 11u32, 0u32),
+                (stream::EVAL_NOISE, 999, 4),
+            ] {
+                let state = state_buf(
+                    &ctx,
+                    StepState {
+                        step,
+                        batch: b_idx,
+                        epoch: 0,
+                        n_valid: 0,
+                    },
+                );
+                let scale = 1.0 / rows as f32;
+                let p = LatentParams::new(&spec, rows, batch, st, seed, scale);
+                let genc = buf(&ctx, &enc);
+                let (gz, geps, gpmq) = (
+                    storage_zeroed(&ctx, "z", rows * dz),
+                    storage_zeroed(&ctx, "eps", rows * dz),
+                    storage_zeroed(&ctx, "pmq", rows),
+                );
+                dispatch(
+                    &ctx,
+                    &k.latent_forward,
+                    0,
+                    &p,
+                    &[(1, &state), (2, &genc), (3, &gz), (4, &geps), (5, &gpmq)],
+                    grid_1d(rows, 64),
+                );
+                let counter = if st == stream::TRAIN_NOISE {
+                    step
+                } else {
+                    b_idx
+                };
+                let eps = noise_batch(spec.posterior, seed, st, counter, rows, dz);
+                let (mut z, mut pmq) = (vec![0.0f32; rows * dz], vec![0.0f32; rows]);
+                sample_latent(&spec, batch, &enc, &eps, &mut z, &mut pmq);
+                let what = format!(
+                    "{:?} q, {:?} prior, {:?} KL, dz {dz}",
+                    spec.posterior, spec.prior, spec.kl
+                );
+                // ε: the same Philox words; ln/cos/sin differ between devices by a few ulps.
+                assert_close(
+                    &format!("eps, {what}"),
+                    &read(&ctx, &geps, rows * dz),
+                    &eps,
+                    1e-5,
+                    1e-5,
+                );
+                // z = μ + s·ε with s up to e^30 (Laplace head 30): relative error of exp, ~1e-6.
+                assert_close(
+                    &format!("z, {what}"),
+                    &read(&ctx, &gz, rows * dz),
+                    &z,
+                    1e-4,
+                    1e-4,
+                );
+                // A sum of Dz ≤ 9 terms each with an O(1) rounding of ~1e-6·|term|.
+                assert_close(
+                    &format!("log p(z) - log q(z|x), {what}"),
+                    &read(&ctx, &gpmq, rows),
+                    &pmq,
+                    1e-3,
+                    1e-4,
+                );
 
-            let dz_dec = uniform(&mut r, rows * dz, -1.0, 1.0);
-            let gdz = buf(&ctx, &dz_dec);
-            let gdenc = storage_zeroed(&ctx, "denc", batch * 2 * dz);
-            dispatch(
-                &ctx,
-                &k.gaussian_backward,
-                0,
-                &p,
-                &[(2, &genc), (3, &gz), (4, &geps), (6, &gdz), (7, &gdenc)],
-                grid_1d(batch * dz, 64),
-            );
-            let mut denc = vec![0.0f32; batch * 2 * dz];
-            latent_backward(
-                dz, batch, samples, scale, &enc, &z, &eps, &dz_dec, &mut denc,
-            );
-            assert_close(
-                "d[mu, logvar]",
-                &read(&ctx, &gdenc, denc.len()),
-                &denc,
-                1e-4,
-                1e-3,
-            );
+                let dz_dec = uniform(&mut r, rows * dz, -1.0, 1.0);
+                let gdz = buf(&ctx, &dz_dec);
+                let gdenc = storage_zeroed(&ctx, "denc", batch * 2 * dz);
+                dispatch(
+                    &ctx,
+                    &k.latent_backward,
+                    0,
+                    &p,
+                    &[(2, &genc), (3, &gz), (4, &geps), (6, &gdz), (7, &gdenc)],
+                    grid_1d(batch * dz, 64),
+                );
+                let mut denc = vec![0.0f32; batch * 2 * dz];
+                latent_backward(
+                    &spec, batch, samples, scale, &enc, &z, &eps, &dz_dec, &mut denc,
+                );
+                assert_close(
+                    &format!("d[mu, head], {what}"),
+                    &read(&ctx, &gdenc, denc.len()),
+                    &denc,
+                    1e-4,
+                    1e-3,
+                );
+            }
         }
     }
 }
@@ -495,4 +534,181 @@ fn adam_matches_host_adam() {
     assert_close("adam params", &read(&ctx, &gp, n), &params, 1e-6, 1e-5);
     assert_close("adam m", &read(&ctx, &gm, n), &host.m, 1e-7, 1e-5);
     assert_close("adam v", &read(&ctx, &gv, n), &host.v, 1e-8, 1e-5);
+}
+
+fn likelihood_members() -> Vec<Likelihood> {
+    use vae_gpu::spec::{GaussianMean, Variance};
+    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
+    vec![
+        Likelihood::Bernoulli,
+        Likelihood::BernoulliCe,
+        Likelihood::ContinuousBernoulli,
+        g(GaussianMean::Identity, Variance::Fixed { sigma: 0.1 }),
+        g(GaussianMean::Sigmoid, Variance::Learned),
+        g(GaussianMean::Identity, Variance::Decoder),
+        Likelihood::Beta,
+        Likelihood::Categorical { bins: 2 },
+        Likelihood::Categorical { bins: 7 },
+        Likelihood::Categorical { bins: 256 },
+    ]
+}
+
+/// Pixel values the member sees: {0, 1} for binary members, byte/255 otherwise (with the ends 0
+/// and 1, where Beta's squeeze and the categorical bins matter).
+fn pixels_for(lik: &Likelihood, r: &mut rand::rngs::StdRng, n: usize) -> Vec<f32> {
+    use rand::RngExt;
+    (0..n)
+        .map(|i| {
+            let byte = match i % 5 {
+                0 => 0,
+                1 => 255,
+                _ => r.random_range(0..256u32),
+            };
+            if lik.binary_data() {
+                (byte > 127) as u8 as f32
+            } else {
+                byte as f32 / 255.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn likelihood_rows_and_natural_parameters_match_cpu_for_every_member() {
+    use vae_gpu::family::likelihood::{log_prob_rows, natural_rows, RowGrads, Rows};
+    let ctx = gpu();
+    let mut r = rng(9);
+    for lik in likelihood_members() {
+        let spec = ModelSpec {
+            likelihood: lik,
+            ..ModelSpec::mnist(3, 2)
+        };
+        let k = Kernels::new(&ctx, &lik).expect("kernels");
+        let lay = spec.layout();
+        let (d, c) = (spec.input, lik.channels());
+        let params = uniform(&mut r, lay.total, -1.5, 1.5);
+        let free = lay.pixel_params.map(|o| &params[o..o + d]);
+        // Training form: 5 rows over 2 data rows, no mask, weight −1/5. SVI form: 3 rows, each its
+        // own masked data row, weight 1.
+        for (rows, batch, masked, scale) in [(5usize, 2usize, false, -0.2f32), (3, 3, true, 1.0)] {
+            let x = pixels_for(&lik, &mut r, batch * d);
+            let mask: Vec<f32> = (0..batch * d)
+                .map(|i| ((i * 7) % 3 != 0) as u8 as f32)
+                .collect();
+            let outputs = uniform(&mut r, rows * c * d, -4.0, 4.0);
+            let lp = LikelihoodParams::new(&spec, rows, batch, scale, masked);
+            let (gx, gm, go, gp) = (
+                buf(&ctx, &x),
+                buf(&ctx, &mask),
+                buf(&ctx, &outputs),
+                buf(&ctx, &params),
+            );
+            let (gdo, gdf, gll) = (
+                storage_zeroed(&ctx, "d_outputs", rows * c * d),
+                storage_zeroed(&ctx, "d_free", rows * d),
+                storage_zeroed(&ctx, "loglik", rows),
+            );
+            dispatch(
+                &ctx,
+                &k.log_prob_rows,
+                0,
+                &lp,
+                &[
+                    (1, &gx),
+                    (2, &gm),
+                    (3, &go),
+                    (4, &gp),
+                    (5, &gdo),
+                    (6, &gdf),
+                    (7, &gll),
+                ],
+                grid_1d(rows, 1),
+            );
+            let io = Rows {
+                dim: d,
+                batch,
+                x: &x,
+                mask: masked.then_some(&mask[..]),
+                outputs: &outputs,
+                free,
+            };
+            let (mut ll, mut d_out, mut d_free) = (
+                vec![0.0f32; rows],
+                vec![0.0f32; rows * c * d],
+                vec![0.0f32; rows * d],
+            );
+            let grads = RowGrads {
+                scale,
+                d_outputs: &mut d_out,
+                d_free: free.map(|_| &mut d_free[..]),
+            };
+            log_prob_rows(&lik, &io, &mut ll, Some(grads));
+            let what = format!("{lik:?}, rows {rows}, masked {masked}");
+            // A row sums 784 terms of magnitude up to ~|log p| ≈ 20 (Beta and Gaussian with
+            // σ = 0.1 reach more), each with f32 rounding ~1e-6 relative, including log Γ's stated
+            // 4ε·(|log Γ| + terms): 784 × 20 × 1e-6 ≈ 2e-2 absolute at worst; the relative part
+            // covers large rows.
+            assert_close(
+                &format!("loglik, {what}"),
+                &read(&ctx, &gll, rows),
+                &ll,
+                2e-2,
+                1e-4,
+            );
+            // Per-pixel gradients: a few operations each, digamma's 16ε bound for Beta.
+            assert_close(
+                &format!("d outputs, {what}"),
+                &read(&ctx, &gdo, rows * c * d),
+                &d_out,
+                1e-5,
+                1e-3,
+            );
+            if free.is_some() {
+                assert_close(
+                    &format!("d free, {what}"),
+                    &read(&ctx, &gdf, rows * d),
+                    &d_free,
+                    1e-5,
+                    1e-3,
+                );
+            }
+        }
+        // Natural parameters η_s and A per (row, pixel) for the log-likelihood matrices.
+        let rows = 3;
+        let outputs = uniform(&mut r, rows * c * d, -4.0, 4.0);
+        let (eta_cpu, a_cpu) = natural_rows(&lik, d, &outputs, free);
+        let s = eta_cpu.len();
+        let lp = LikelihoodParams::new(&spec, rows, rows, 1.0, false);
+        let (go, gp) = (buf(&ctx, &outputs), buf(&ctx, &params));
+        let (geta, ga) = (
+            storage_zeroed(&ctx, "eta", s * rows * d),
+            storage_zeroed(&ctx, "a", rows * d),
+        );
+        dispatch(
+            &ctx,
+            &k.natural_params,
+            0,
+            &lp,
+            &[(3, &go), (4, &gp), (8, &geta), (9, &ga)],
+            grid_1d(rows * d, 64),
+        );
+        let eta_gpu = read(&ctx, &geta, s * rows * d);
+        for (i, e) in eta_cpu.iter().enumerate() {
+            assert_close(
+                &format!("η_{i}, {lik:?}"),
+                &eta_gpu[i * rows * d..(i + 1) * rows * d],
+                e,
+                1e-5,
+                1e-4,
+            );
+        }
+        // A contains log Γ(α) + log Γ(β) − log Γ(α + β) for Beta: the stated 4ε·(|log Γ| + terms).
+        assert_close(
+            &format!("A, {lik:?}"),
+            &read(&ctx, &ga, rows * d),
+            &a_cpu,
+            1e-4,
+            1e-4,
+        );
+    }
 }

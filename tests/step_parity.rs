@@ -15,7 +15,10 @@ use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::optim::AdamConfig;
 use vae_gpu::rng::{noise_batch, stream};
-use vae_gpu::spec::{init_params, Activation, GaussianMean, Likelihood, ModelSpec, Variance};
+use vae_gpu::spec::{
+    init_params, Activation, GaussianMean, KlMode, LatentFamily, Likelihood, ModelSpec, Prior,
+    Variance,
+};
 
 fn splits(train: usize, test: usize) -> Splits {
     let m = Mnist::embedded().expect("embedded MNIST");
@@ -63,6 +66,7 @@ fn check_step(cfg: &TrainConfig, s: &Splits) {
         &mut x,
     );
     let eps = noise_batch(
+        cfg.model.posterior,
         cfg.seed,
         stream::TRAIN_NOISE,
         t,
@@ -119,6 +123,37 @@ fn step_matches_cpu_for_every_member_of_the_family() {
         cfg.model.activation = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
         if lik.binary_data() {
             cfg.binarize = Binarize::Threshold;
+        }
+        check_step(&cfg, &s);
+    }
+}
+
+#[test]
+fn step_matches_cpu_for_every_latent_family_and_kl_mode() {
+    let s = splits(61, 20);
+    let prior = |family, scale| Prior { family, scale };
+    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
+    for (i, (posterior, prior, kl)) in [
+        (g, prior(l, 0.7), KlMode::Mc),
+        (l, prior(g, 1.0), KlMode::Mc),
+        (l, prior(l, 1.5), KlMode::Mc),
+        (g, prior(g, 1.0), KlMode::Analytic),
+        (l, prior(g, 1.3), KlMode::Analytic),
+        (l, prior(l, 0.8), KlMode::Analytic),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cfg = config(11, 3, 5, 2, Binarize::Threshold);
+        cfg.model.posterior = posterior;
+        cfg.model.prior = prior;
+        cfg.model.kl = kl;
+        if i % 2 == 1 {
+            cfg.binarize = Binarize::Grayscale;
+            cfg.model.likelihood = Likelihood::Gaussian {
+                mean: GaussianMean::Sigmoid,
+                variance: Variance::Fixed { sigma: 0.2 },
+            };
         }
         check_step(&cfg, &s);
     }

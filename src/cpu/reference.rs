@@ -2,8 +2,8 @@
 //! GEMM: the reference the GPU recording is checked against.
 //!
 //! Shapes: B images, L samples each, rows r = s·B + b; Dz latent; D = 784 pixels, C likelihood
-//! channels per pixel. Loss = −(1/(B·L)) Σ_r [log p(x_b|z_r) + log p(z_r) − log q(z_r|x_b)] (no
-//! closed-form KL, as the assignments ask), with z_r = μ_b + σ_b ⊙ ε_r. Every function here has a
+//! channels per pixel. Loss = −(1/(B·L)) Σ_r [log p(x_b|z_r) + log p(z_r) − log q(z_r|x_b)] (or −KL(q‖p) in
+//! closed form in place of the last two, `--kl analytic`), with z_r = μ_b + s_b ⊙ ε_r. Every function here has a
 //! WGSL twin named in its doc comment; the parity tests compare them.
 
 use super::{gemm, Scalar, View};
@@ -11,18 +11,8 @@ use crate::family::activation::{activate, activation_grad_from_output};
 use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
 use crate::spec::{Activation, Linear, ModelSpec};
 
-/// ½·ln(2π).
-pub const HALF_LOG_TWO_PI: f64 = 0.918_938_533_204_672_8;
-
 pub use crate::family::activation::{sigmoid, softplus, tanh_stable};
-
-/// log N(x; μ, exp(logvar)) for one coordinate (twin of `log_normal` in gaussian.wgsl).
-pub fn log_normal<T: Scalar>(x: T, mu: T, logvar: T) -> T {
-    let d = x - mu;
-    -T::from_f64(HALF_LOG_TWO_PI)
-        - T::from_f64(0.5) * logvar
-        - T::from_f64(0.5) * d * d * (-logvar).exp()
-}
+pub use crate::family::latent::{latent_backward, sample_latent};
 
 /// An MLP's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
 #[derive(Clone, Debug)]
@@ -306,65 +296,7 @@ fn linear_input_grad<T: Scalar>(l: &Linear, params: &[T], dy: &[T], rows: usize,
     );
 }
 
-/// z = μ + σ·ε and log p(z) − log q(z|x) per row (gaussian_forward in gaussian.wgsl).
-pub fn sample_latent<T: Scalar>(
-    dz: usize,
-    batch: usize,
-    enc: &[T],
-    eps: &[T],
-    z: &mut [T],
-    prior_minus_q: &mut [T],
-) {
-    for (r, pq) in prior_minus_q.iter_mut().enumerate() {
-        let b = r % batch;
-        let mut acc = T::zero();
-        for d in 0..dz {
-            let mu = enc[b * 2 * dz + d];
-            let lv = enc[b * 2 * dz + dz + d];
-            let zv = mu + (T::from_f64(0.5) * lv).exp() * eps[r * dz + d];
-            z[r * dz + d] = zv;
-            acc += log_normal(zv, T::zero(), T::zero()) - log_normal(zv, mu, lv);
-        }
-        *pq = acc;
-    }
-}
-
-/// dLoss/d[μ, log σ²] from the decoder's dLoss/dz and the explicit terms of log p(z) and
-/// log q(z|x) (gaussian_backward in gaussian.wgsl). Full path derivative, as autodiff gives it.
-#[allow(clippy::too_many_arguments)]
-pub fn latent_backward<T: Scalar>(
-    dz: usize,
-    batch: usize,
-    samples: usize,
-    scale: T,
-    enc: &[T],
-    z: &[T],
-    eps: &[T],
-    dz_dec: &[T],
-    denc: &mut [T],
-) {
-    let half = T::from_f64(0.5);
-    for b in 0..batch {
-        for d in 0..dz {
-            let mu = enc[b * 2 * dz + d];
-            let lv = enc[b * 2 * dz + dz + d];
-            let sigma = (half * lv).exp();
-            let inv_var = (-lv).exp();
-            let (mut dmu, mut dlv) = (T::zero(), T::zero());
-            for s in 0..samples {
-                let i = (s * batch + b) * dz + d;
-                let diff = z[i] - mu;
-                let gz = dz_dec[i] + scale * (z[i] - diff * inv_var);
-                dmu += gz + scale * diff * inv_var;
-                dlv += gz * half * sigma * eps[i] + scale * (-half + half * diff * diff * inv_var);
-            }
-            denc[b * 2 * dz + d] = dmu;
-            denc[b * 2 * dz + dz + d] = dlv;
-        }
-    }
-}
-
-/// One ELBO step. `x` is [B, D] data, `eps` is [BL, Dz] standard normal noise. Returns the loss
+/// One ELBO step. `x` is [B, D] data, `eps` is [BL, Dz] standard variates of the posterior family. Returns the loss
 /// −(mean ELBO over all B·L rows); fills `grads` (same layout as `params`) when given.
 pub fn step<T: Scalar>(
     spec: &ModelSpec,
@@ -381,7 +313,7 @@ pub fn step<T: Scalar>(
 
     mlp_forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
     sample_latent(
-        spec.latent,
+        spec,
         b,
         &ws.encoder.out,
         eps,
@@ -433,7 +365,7 @@ pub fn step<T: Scalar>(
             colsum(&ws.d_free, rows, spec.input, &mut g[off..off + spec.input]);
         }
         latent_backward(
-            spec.latent,
+            spec,
             b,
             l,
             scale,

@@ -63,6 +63,7 @@ impl Backend for CpuBackend {
                 &mut self.x,
             );
             let eps = noise_batch(
+                c.model.posterior,
                 c.seed,
                 stream::TRAIN_NOISE,
                 self.adam.t,
@@ -106,6 +107,7 @@ impl Backend for CpuBackend {
                 &mut self.x,
             );
             let eps = noise_batch(
+                c.model.posterior,
                 c.seed,
                 stream::EVAL_NOISE,
                 batch as u32,

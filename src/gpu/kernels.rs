@@ -7,13 +7,18 @@ use wgpu::util::DeviceExt;
 
 use super::GpuContext;
 use crate::error::Result;
-use crate::spec::{Activation, GaussianMean, Likelihood, Linear, ModelSpec, Variance};
+use crate::spec::{Activation, GaussianMean, KlMode, Likelihood, Linear, ModelSpec, Variance};
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
-const GAUSSIAN: &str = include_str!("../../shaders/gaussian.wgsl");
+const LATENT: [&str; 4] = [
+    include_str!("../../shaders/latent/gaussian.wgsl"),
+    include_str!("../../shaders/latent/laplace.wgsl"),
+    include_str!("../../shaders/latent/kl.wgsl"),
+    include_str!("../../shaders/latent/reparam.wgsl"),
+];
 const LIKELIHOOD_ROWS: &str = include_str!("../../shaders/likelihood/rows.wgsl");
 const SPECIAL: &str = include_str!("../../shaders/likelihood/special.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
@@ -155,7 +160,7 @@ impl MatmulParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct GaussParams {
+pub struct LatentParams {
     pub rows: u32,
     pub batch: u32,
     pub dz: u32,
@@ -163,7 +168,39 @@ pub struct GaussParams {
     pub seed_lo: u32,
     pub seed_hi: u32,
     pub scale: f32,
+    pub posterior: u32,
+    pub prior: u32,
+    pub prior_scale: f32,
+    pub analytic: u32,
     pub _pad: u32,
+}
+
+impl LatentParams {
+    /// The latent layer of `spec` for `rows` = B·L rows, noise from `stream` under `seed`, loss
+    /// scale `scale` = 1/(B·L).
+    pub fn new(
+        spec: &ModelSpec,
+        rows: usize,
+        batch: usize,
+        stream: u32,
+        seed: u64,
+        scale: f32,
+    ) -> Self {
+        Self {
+            rows: rows as u32,
+            batch: batch as u32,
+            dz: spec.latent as u32,
+            stream,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            scale,
+            posterior: spec.posterior.code(),
+            prior: spec.prior.family.code(),
+            prior_scale: spec.prior.scale,
+            analytic: (spec.kl == KlMode::Analytic) as u32,
+            _pad: 0,
+        }
+    }
 }
 
 #[repr(C)]
@@ -275,8 +312,9 @@ pub fn grid_1d(threads: usize, wg: u32) -> [u32; 3] {
 /// All compute pipelines, compiled once per device.
 pub struct Kernels {
     pub matmul: wgpu::ComputePipeline,
-    pub gaussian_forward: wgpu::ComputePipeline,
-    pub gaussian_backward: wgpu::ComputePipeline,
+    /// Reparameterized sample and KL term, and their backward (`shaders/latent/`).
+    pub latent_forward: wgpu::ComputePipeline,
+    pub latent_backward: wgpu::ComputePipeline,
     /// The spec's likelihood: row log-densities with gradients, and natural parameters.
     pub log_prob_rows: wgpu::ComputePipeline,
     pub natural_params: wgpu::ComputePipeline,
@@ -308,7 +346,7 @@ impl Kernels {
                 })
         };
         let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
-        let gaussian = module("gaussian.wgsl", &[STATE, PHILOX, GAUSSIAN]);
+        let latent = module("latent", &[&[STATE, PHILOX][..], &LATENT[..]].concat());
         let likelihood = module(
             "likelihood",
             &[ACTIVATIONS, SPECIAL, LIKELIHOOD_ROWS, member_source(lik)],
@@ -319,8 +357,8 @@ impl Kernels {
         let advance = module("advance.wgsl", &[STATE, ADVANCE]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
-            gaussian_forward: pipeline(&gaussian, "gaussian_forward"),
-            gaussian_backward: pipeline(&gaussian, "gaussian_backward"),
+            latent_forward: pipeline(&latent, "latent_forward"),
+            latent_backward: pipeline(&latent, "latent_backward"),
             log_prob_rows: pipeline(&likelihood, "log_prob_rows"),
             natural_params: pipeline(&likelihood, "natural_params"),
             colsum: pipeline(&reduce, "colsum"),

@@ -175,22 +175,13 @@ impl GpuBackend {
                 grid_1d(b * words as usize, 64),
             )
         };
-        let gauss = |stream: u32| GaussParams {
-            rows: rows as u32,
-            batch: b as u32,
-            dz: dz as u32,
-            stream,
-            seed_lo,
-            seed_hi,
-            scale,
-            _pad: 0,
-        };
-        let gauss_forward = |stream: u32| {
+        let latent = |stream: u32| LatentParams::new(&cfg.model, rows, b, stream, cfg.seed, scale);
+        let latent_forward = |stream: u32| {
             Dispatch::new(
                 &ctx,
-                &k.gaussian_forward,
+                &k.latent_forward,
                 0,
-                &gauss(stream),
+                &latent(stream),
                 &[
                     (1, &state),
                     (2, &a.encoder.out),
@@ -210,7 +201,7 @@ impl GpuBackend {
             };
             let mut v = vec![gather];
             v.extend(rec.forward(&lay.encoder, spec.activation, &a.x, b, &a.encoder));
-            v.push(gauss_forward(noise));
+            v.push(latent_forward(noise));
             v.extend(rec.forward(&lay.decoder, spec.activation, &a.z, rows, &a.decoder));
             v.push(Dispatch::new(
                 &ctx,
@@ -259,9 +250,9 @@ impl GpuBackend {
             }
             v.push(Dispatch::new(
                 &ctx,
-                &k.gaussian_backward,
+                &k.latent_backward,
                 0,
-                &gauss(stream::TRAIN_NOISE),
+                &latent(stream::TRAIN_NOISE),
                 &[
                     (2, &a.encoder.out),
                     (3, &a.z),

@@ -4,7 +4,9 @@
 
 use clap::Args;
 
-use super::{Activation, GaussianMean, Init, Likelihood, ModelSpec, Variance};
+use super::{
+    Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood, ModelSpec, Prior, Variance,
+};
 
 /// Which likelihood `--likelihood` names; its options come from the flags below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +47,15 @@ pub struct ModelFlags {
     /// Latent dimension (Dz) [default: 2]
     #[arg(long)]
     pub latent_dim: Option<usize>,
+    /// q(z|x): gaussian (encoder gives μ, log σ²) or laplace (μ, log b) [default: gaussian]
+    #[arg(long, value_enum)]
+    pub posterior: Option<LatentFamily>,
+    /// p(z): normal, normal:SCALE (N(0, SCALE²)), laplace or laplace:SCALE (Laplace(0, SCALE)) [default: normal]
+    #[arg(long, value_parser = parse_prior)]
+    pub prior: Option<Prior>,
+    /// KL term: mc (log p(z) − log q(z|x) at the sample) or analytic (closed form) [default: mc]
+    #[arg(long, value_enum)]
+    pub kl: Option<KlMode>,
     /// p(x|z) [default: bernoulli]
     #[arg(long, value_enum)]
     pub likelihood: Option<LikelihoodName>,
@@ -104,6 +115,30 @@ fn parse_variance(s: &str) -> Result<Variance, String> {
     }
 }
 
+fn parse_prior(s: &str) -> Result<Prior, String> {
+    let (name, scale) = match s.split_once(':') {
+        Some((n, v)) => (
+            n,
+            v.parse::<f32>()
+                .map_err(|_| format!("`{v}` in {n}:SCALE is not a number"))?,
+        ),
+        None => (s, 1.0),
+    };
+    let family = match name {
+        "normal" => LatentFamily::Gaussian,
+        "laplace" => LatentFamily::Laplace,
+        _ => {
+            return Err(format!(
+                "`{s}`: expected normal, normal:SCALE, laplace or laplace:SCALE"
+            ))
+        }
+    };
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(format!("{s}: the prior's scale must be a positive number"));
+    }
+    Ok(Prior { family, scale })
+}
+
 fn parse_init(s: &str) -> Result<Init, String> {
     if s == "pytorch" {
         return Ok(Init::Pytorch);
@@ -148,6 +183,15 @@ impl ModelFlags {
         }
         if let Some(init) = self.init {
             s.init = init;
+        }
+        if let Some(q) = self.posterior {
+            s.posterior = q;
+        }
+        if let Some(p) = self.prior {
+            s.prior = p;
+        }
+        if let Some(kl) = self.kl {
+            s.kl = kl;
         }
         if let Some(name) = self.likelihood {
             s.likelihood = self.likelihood_named(name, &base.likelihood);
@@ -258,6 +302,15 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
         ("--variance", variance),
         ("--bins", bins),
         ("--init", init),
+        ("--posterior", format!("{:?}", s.posterior).to_lowercase()),
+        (
+            "--prior",
+            match s.prior.family {
+                LatentFamily::Gaussian => format!("normal:{}", s.prior.scale),
+                LatentFamily::Laplace => format!("laplace:{}", s.prior.scale),
+            },
+        ),
+        ("--kl", format!("{:?}", s.kl).to_lowercase()),
     ]
 }
 
@@ -314,5 +367,23 @@ mod tests {
         assert!(parse_variance("fixed:0").unwrap_err().contains("positive"));
         assert!(parse_widths("20,0").unwrap_err().contains("width 0"));
         assert!(parse_init("normal:x").is_err());
+        assert_eq!(
+            parse_prior("laplace:0.5").unwrap(),
+            Prior {
+                family: LatentFamily::Laplace,
+                scale: 0.5
+            }
+        );
+        assert!(parse_prior("laplace:0").unwrap_err().contains("positive"));
+        assert!(parse_prior("cauchy").is_err());
+        let analytic_laplace = ModelFlags {
+            prior: Some(parse_prior("laplace").unwrap()),
+            kl: Some(KlMode::Analytic),
+            ..Default::default()
+        };
+        assert!(analytic_laplace
+            .apply(&base)
+            .unwrap_err()
+            .contains("no elementary closed form"));
     }
 }

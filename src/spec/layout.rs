@@ -6,7 +6,7 @@
 //! row-major as `[out, in]` (PyTorch `nn.Linear`) followed by its bias `[out]`. The encoder's last
 //! layer produces `[μ | log σ²]` as one `[2·Dz, h]` matrix; the decoder's last layer produces the
 //! likelihood's C channels per pixel as one `[C·D, h]` matrix, channel-major (row c·D + p). The
-//! checkpoint splits both into named heads (`encoder.mean`, `encoder.logvar`; `decoder.logits`,
+//! checkpoint splits both into named heads (`encoder.mean`, `encoder.logvar` — `encoder.logscale` for a Laplace q; `decoder.logits`,
 //! or `decoder.mean` + `decoder.variance`, or `decoder.alpha` + `decoder.beta`).
 
 use rand::{RngExt, SeedableRng};
@@ -52,6 +52,8 @@ pub struct Layout {
     pub pixel_params: Option<usize>,
     pub total: usize,
     heads: Vec<&'static str>,
+    /// The encoder's scale head: `logvar` (Gaussian q) or `logscale` (Laplace q).
+    scale_head: &'static str,
 }
 
 impl Layout {
@@ -91,6 +93,7 @@ impl Layout {
             pixel_params,
             total: next,
             heads: s.likelihood.head_names(),
+            scale_head: s.posterior.scale_head(),
         }
     }
 
@@ -111,7 +114,7 @@ impl Layout {
     }
 
     /// The checkpoint's tensors in PyTorch naming: hidden layers `fc1, fc2, …`, the encoder's
-    /// output split into `mean` / `logvar` heads, the decoder's into the likelihood's heads.
+    /// output split into `mean` / `logvar` (or `logscale`) heads, the decoder's into the likelihood's heads.
     pub fn named_tensors(&self) -> Vec<NamedTensor> {
         let mut v = Vec::new();
         let mut push = |name: String, shape: Vec<usize>, offset: usize| {
@@ -122,7 +125,7 @@ impl Layout {
             })
         };
         for (side, layers, heads) in [
-            ("encoder", &self.encoder, vec!["mean", "logvar"]),
+            ("encoder", &self.encoder, vec!["mean", self.scale_head]),
             ("decoder", &self.decoder, self.heads.clone()),
         ] {
             let (last, hidden) = layers.split_last().expect("output layer");

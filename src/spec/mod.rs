@@ -191,6 +191,74 @@ pub enum Init {
     Normal { std: f32 },
 }
 
+/// A family of latent distributions, as the posterior q(z|x) or the prior p(z). Each is a
+/// location-scale family: z = μ + s·ε with ε from its standard member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentFamily {
+    /// Gaussian: q = N(μ, σ²), the encoder gives log σ²
+    #[default]
+    Gaussian,
+    /// Laplace: q = Laplace(μ, b), density e^(−|z−μ|/b)/(2b), the encoder gives log b
+    Laplace,
+}
+
+impl LatentFamily {
+    /// The code the WGSL kernels switch on.
+    pub fn code(self) -> u32 {
+        match self {
+            LatentFamily::Gaussian => 0,
+            LatentFamily::Laplace => 1,
+        }
+    }
+
+    /// The name of the encoder's scale head in checkpoints.
+    pub fn scale_head(self) -> &'static str {
+        match self {
+            LatentFamily::Gaussian => "logvar",
+            LatentFamily::Laplace => "logscale",
+        }
+    }
+}
+
+/// The prior p(z): a centred member of a latent family, N(0, scale²·I) or Laplace(0, scale)
+/// per dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    pub family: LatentFamily,
+    pub scale: f32,
+}
+
+impl Default for Prior {
+    fn default() -> Self {
+        Self {
+            family: LatentFamily::Gaussian,
+            scale: 1.0,
+        }
+    }
+}
+
+impl Prior {
+    pub fn describe(&self) -> String {
+        match (self.family, self.scale) {
+            (LatentFamily::Gaussian, 1.0) => "N(0, I) prior".into(),
+            (LatentFamily::Gaussian, s) => format!("N(0, {s}²·I) prior"),
+            (LatentFamily::Laplace, s) => format!("Laplace(0, {s}) prior"),
+        }
+    }
+}
+
+/// How the ELBO's KL(q(z|x) ‖ p(z)) term is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KlMode {
+    /// log p(z) − log q(z|x) at the sampled z (Kingma & Welling's estimator B is the analytic one)
+    #[default]
+    Mc,
+    /// the closed form, where one exists (Gaussian‖Normal, Laplace‖Normal, Laplace‖Laplace)
+    Analytic,
+}
+
 /// Which member of the family: shapes, layers, likelihood and initialisation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "SpecRepr")]
@@ -204,6 +272,10 @@ pub struct ModelSpec {
     pub activation: Activation,
     /// Latent dimension Dz.
     pub latent: usize,
+    /// q(z|x).
+    pub posterior: LatentFamily,
+    pub prior: Prior,
+    pub kl: KlMode,
     pub likelihood: Likelihood,
     pub init: Init,
 }
@@ -223,6 +295,12 @@ struct SpecRepr {
     activation: Activation,
     latent: usize,
     #[serde(default)]
+    posterior: LatentFamily,
+    #[serde(default)]
+    prior: Prior,
+    #[serde(default)]
+    kl: KlMode,
+    #[serde(default)]
     likelihood: Likelihood,
     #[serde(default)]
     init: Init,
@@ -237,6 +315,9 @@ impl From<SpecRepr> for ModelSpec {
             decoder: r.decoder.unwrap_or(old),
             activation: r.activation,
             latent: r.latent,
+            posterior: r.posterior,
+            prior: r.prior,
+            kl: r.kl,
             likelihood: r.likelihood,
             init: r.init,
         }
@@ -256,6 +337,9 @@ impl ModelSpec {
             decoder: vec![hidden],
             activation: Activation::Tanh,
             latent,
+            posterior: LatentFamily::Gaussian,
+            prior: Prior::default(),
+            kl: KlMode::Mc,
             likelihood: Likelihood::Bernoulli,
             init: Init::Pytorch,
         }
@@ -306,6 +390,21 @@ impl ModelSpec {
             }
             _ => {}
         }
+        if !(self.prior.scale.is_finite() && self.prior.scale > 0.0) {
+            return Err(format!(
+                "the prior's scale is {}; it must be a positive number",
+                self.prior.scale
+            ));
+        }
+        if self.kl == KlMode::Analytic
+            && (self.posterior, self.prior.family)
+                == (LatentFamily::Gaussian, LatentFamily::Laplace)
+        {
+            return Err(
+                "--kl analytic: KL(Gaussian q ‖ Laplace prior) has no elementary closed form                  (E|z| under a Gaussian needs erf); use --kl mc, or a Laplace posterior"
+                    .into(),
+            );
+        }
         if let Init::Normal { std } = self.init {
             if !(std.is_finite() && std > 0.0) {
                 return Err(format!(
@@ -331,10 +430,19 @@ impl ModelSpec {
             Init::Normal { std } => format!("weights N(0, {std}²), biases 0"),
         };
         format!(
-            "MLP encoder {} / decoder {}, {} hidden units; Gaussian q(z|x), N(0, I) prior; {}; {init}",
+            "MLP encoder {} / decoder {}, {} hidden units; {} q(z|x), {}, {} KL; {}; {init}",
             widths(&enc),
             widths(&dec),
             self.activation.name(),
+            match self.posterior {
+                LatentFamily::Gaussian => "Gaussian",
+                LatentFamily::Laplace => "Laplace",
+            },
+            self.prior.describe(),
+            match self.kl {
+                KlMode::Mc => "Monte Carlo",
+                KlMode::Analytic => "analytic",
+            },
             self.likelihood.describe()
         )
     }
@@ -397,5 +505,11 @@ mod tests {
         })
         .contains("fixed σ"));
         assert!(bad(&|s| s.init = Init::Normal { std: -1.0 }).contains("standard deviation"));
+        assert!(bad(&|s| {
+            s.kl = KlMode::Analytic;
+            s.prior.family = LatentFamily::Laplace;
+        })
+        .contains("no elementary closed form"));
+        assert!(bad(&|s| s.prior.scale = 0.0).contains("prior's scale"));
     }
 }
