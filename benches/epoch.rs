@@ -11,7 +11,7 @@ use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::Mnist;
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::optim::AdamConfig;
+use vae_gpu::optim::OptimizerConfig;
 use vae_gpu::spec::ModelSpec;
 
 const IMAGES: usize = 2_000;
@@ -27,7 +27,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         model: ModelSpec::mnist(500, 2),
         batch_size: 100,
         samples: 1,
-        adam: AdamConfig::default(),
+        optimizer: OptimizerConfig::default(),
         seed: 0,
         binarize: Binarize::Threshold,
     };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::Binarize;
 use crate::data::ImageSet;
 use crate::error::Result;
-use crate::optim::AdamConfig;
+use crate::optim::{deserialize_config, OptimizerConfig};
 use crate::spec::ModelSpec;
 
 /// Everything that determines a training run's arithmetic; stored in checkpoints.
@@ -18,7 +18,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Monte Carlo samples of z per image (L).
     pub samples: usize,
-    pub adam: AdamConfig,
+    /// Adam or Adagrad and its hyper-parameters (stored as `adam` before Adagrad existed).
+    #[serde(alias = "adam", deserialize_with = "deserialize_config")]
+    pub optimizer: OptimizerConfig,
     pub seed: u64,
     pub binarize: Binarize,
 }
@@ -61,18 +63,7 @@ impl TrainConfig {
                 self.rows()
             ));
         }
-        let a = &self.adam;
-        if !(a.lr.is_finite() && a.lr > 0.0 && a.lr < 10.0) {
-            return Err(format!("adam.lr is {}, not in (0, 10)", a.lr));
-        }
-        for (name, b) in [("adam.beta1", a.beta1), ("adam.beta2", a.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(format!("{name} is {b}, not in [0, 1)"));
-            }
-        }
-        if !(a.eps.is_finite() && a.eps > 0.0) {
-            return Err(format!("adam.eps is {}, not positive", a.eps));
-        }
+        self.optimizer.check()?;
         Ok(())
     }
 }
@@ -103,7 +94,7 @@ impl Splits {
     }
 }
 
-/// Parameters plus Adam state: what a checkpoint holds and `--resume` restores.
+/// Parameters plus optimizer state: what a checkpoint holds and `--resume` restores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
     pub params: Vec<f32>,
@@ -125,7 +116,7 @@ impl TrainState {
         Ok(())
     }
 
-    /// Finite parameters and moments, and non-negative second moments (Adam divides by √v).
+    /// Finite parameters and moments, and non-negative second moments (both optimizers divide by √v).
     pub fn check_values(&self) -> std::result::Result<(), String> {
         let first_bad = |v: &[f32], ok: fn(f32) -> bool| v.iter().position(|&x| !ok(x));
         if let Some(i) = first_bad(&self.params, f32::is_finite) {
@@ -135,11 +126,11 @@ impl TrainState {
             ));
         }
         if let Some(i) = first_bad(&self.m, f32::is_finite) {
-            return Err(format!("Adam first moment {i} is {}", self.m[i]));
+            return Err(format!("optimizer first moment {i} is {}", self.m[i]));
         }
         if let Some(i) = first_bad(&self.v, |x| x.is_finite() && x >= 0.0) {
             return Err(format!(
-                "Adam second moment {i} is {} (must be finite and ≥ 0)",
+                "optimizer second moment (or Adagrad sum) {i} is {} (must be finite and ≥ 0)",
                 self.v[i]
             ));
         }

@@ -7,8 +7,9 @@
 //! variance `decoder.pixel_variance`; for the Appendix C model `encoder.fc1.{weight,bias}`
 //! `[Dh,784]`/`[Dh]`, `encoder.mean.{weight,bias}` `[Dz,Dh]`/`[Dz]`, `encoder.logvar.{weight,bias}`
 //! `[Dz,Dh]`/`[Dz]`, `decoder.fc1.{weight,bias}` `[Dh,Dz]`/`[Dh]`, `decoder.logits.{weight,bias}`
-//! `[784,Dh]`/`[784]`. Adam's moments are stored under
-//! `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`. Metadata: `format`, `config` (the
+//! `[784,Dh]`/`[784]`. The optimizer state uses PyTorch's state keys: Adam's moments
+//! `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`, Adagrad's sum of squared gradients
+//! `optimizer.sum.<name>`. Metadata: `format`, `config` (the
 //! training configuration as JSON), `epoch`, `step`, `train_size`, `val_size`, and since the run
 //! records were added `test_size`, `run_id` and `metrics` (the `metrics.jsonl` line of the
 //! checkpoint's epoch, so a crash between the two writes can be repaired on resume). Older
@@ -102,11 +103,10 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let mut tensors = BTreeMap::new();
     for t in layout.named_tensors() {
         let (off, len) = (t.offset, t.len());
-        for (prefix, src) in [
-            ("", &s.params),
-            ("optimizer.exp_avg.", &s.m),
-            ("optimizer.exp_avg_sq.", &s.v),
-        ] {
+        let (first, second) = ck.config.optimizer.state_prefixes();
+        let mut slots = vec![("", &s.params), (second, &s.v)];
+        slots.extend(first.map(|prefix| (prefix, &s.m)));
+        for (prefix, src) in slots {
             tensors.insert(
                 format!("{prefix}{}", t.name),
                 (t.shape.clone(), &src[off..off + len]),
@@ -184,11 +184,10 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     };
     for tensor in layout.named_tensors() {
         let (name, shape, off, len) = (&tensor.name, &tensor.shape, tensor.offset, tensor.len());
-        for (prefix, dst) in [
-            ("", &mut state.params),
-            ("optimizer.exp_avg.", &mut state.m),
-            ("optimizer.exp_avg_sq.", &mut state.v),
-        ] {
+        let (first, second) = config.optimizer.state_prefixes();
+        let mut slots = vec![("", &mut state.params), (second, &mut state.v)];
+        slots.extend(first.map(|prefix| (prefix, &mut state.m)));
+        for (prefix, dst) in slots {
             let full = format!("{prefix}{name}");
             let t = st
                 .tensor(&full)

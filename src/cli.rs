@@ -16,7 +16,7 @@ use crate::figures::{self, GridOptions, Session};
 use crate::gpu::trainer::OptimizerOn;
 use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::inference::model_ops;
-use crate::optim::AdamConfig;
+use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::report::{write_report, ReportInputs};
 use crate::run_dir::{RunDir, Start};
 use crate::spec::flags::ModelFlags;
@@ -37,7 +37,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train the Kingma & Welling (Appendix C) VAE on binarized MNIST.
+    /// Train a VAE of the family on MNIST (default: Kingma & Welling's Appendix C model).
     Train(TrainArgs),
     /// Print the train and test ELBO of a checkpoint.
     Eval(EvalArgs),
@@ -255,7 +255,10 @@ pub struct TrainArgs {
     /// Monte Carlo samples of z per image in the ELBO [default: 1]
     #[arg(long)]
     pub samples: Option<usize>,
-    /// Adam learning rate [default: 0.001]
+    /// Optimizer [default: adam]
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.001 for adam, 0.01 for adagrad (PyTorch's defaults)]
     #[arg(long)]
     pub lr: Option<f32>,
     /// Epochs to run (after the checkpoint's, with --resume)
@@ -264,13 +267,13 @@ pub struct TrainArgs {
     /// Seed for initialization, shuffling and noise [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where Adam runs during GPU training [default: gpu]
+    /// Where the optimizer runs during GPU training [default: gpu]
     #[arg(long, value_enum)]
     pub optimizer_on: Option<OptimizerOn>,
     /// Output directory for checkpoint.safetensors and metrics.jsonl (one run per directory)
     #[arg(long, default_value = "runs/latest")]
     pub out: PathBuf,
-    /// Continue from this checkpoint (parameters, Adam state, epoch count, every setting)
+    /// Continue from this checkpoint (parameters, optimizer state, epoch count, every setting)
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Replace the run already in --out (its checkpoint and metrics are deleted first)
@@ -325,7 +328,17 @@ fn check_resume_flags(
     let s = |v: Option<usize>| v.map(|x| x.to_string());
     cmp("--batch-size", s(a.batch_size), c.batch_size.to_string());
     cmp("--samples", s(a.samples), c.samples.to_string());
-    cmp("--lr", a.lr.map(|x| x.to_string()), c.adam.lr.to_string());
+    cmp(
+        "--optimizer",
+        a.optimizer
+            .map(|k| OptimizerConfig::new(k, None).name().to_string()),
+        c.optimizer.name().to_string(),
+    );
+    cmp(
+        "--lr",
+        a.lr.map(|x| x.to_string()),
+        c.optimizer.lr().to_string(),
+    );
     cmp("--seed", a.seed.map(|x| x.to_string()), c.seed.to_string());
     cmp(
         "--binarize",
@@ -383,8 +396,9 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         1,
         MAX_ROWS,
     )?;
-    let lr = a.lr.unwrap_or(1e-3);
-    if !(lr.is_finite() && lr > 0.0 && lr < 10.0) {
+    if let Some(lr) =
+        a.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0 && *lr < 10.0))
+    {
         return Err(Error::Usage(format!(
             "--lr {lr} must be a positive number below 10"
         )));
@@ -393,10 +407,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         model,
         batch_size,
         samples,
-        adam: AdamConfig {
-            lr,
-            ..AdamConfig::default()
-        },
+        optimizer: OptimizerConfig::new(a.optimizer.unwrap_or(OptimizerKind::Adam), a.lr),
         seed: a.seed.unwrap_or(0),
         binarize,
     };
@@ -454,7 +465,7 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     };
     if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
-            "--optimizer-on gpu needs a GPU device; --device cpu always uses the host Adam".into(),
+            "--optimizer-on gpu needs a GPU device; --device cpu always runs the optimizer on the host".into(),
         ));
     }
     // The output directory is claimed before any data is loaded or trained on, so an unwritable
@@ -503,11 +514,11 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         None => 0,
     };
     eprintln!(
-        "training {}\n  batch={} L={} lr={} ({} train / {} val / {} test images) on {}",
+        "training {}\n  batch={} L={} {} ({} train / {} val / {} test images) on {}",
         cfg.model.describe(),
         cfg.batch_size,
         cfg.samples,
-        cfg.adam.lr,
+        cfg.optimizer.describe(),
         splits.train.len(),
         sizes.val,
         splits.test.len(),

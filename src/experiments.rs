@@ -268,8 +268,9 @@ pub fn svi(
                 x: &x[i * PIXELS..(i + 1) * PIXELS],
                 mask: &mask,
                 post: &posts[i],
+                q_family: LatentFamily::Gaussian,
                 q_mean: [fits[i].mu[0] as f64, fits[i].mu[1] as f64],
-                q_std: [fits[i].sigma()[0] as f64, fits[i].sigma()[1] as f64],
+                q_scale: [fits[i].sigma()[0] as f64, fits[i].sigma()[1] as f64],
                 caption: format!(
                     "test image {i} (digit {}), {} pixels observed",
                     labels[i],
@@ -283,7 +284,7 @@ pub fn svi(
             &path,
             "p(z|x_observed) (grid) and the q(z) fitted by SVI",
             "p(z|x_obs) (grid)",
-            "q(z) fitted by SVI, 1-2-3 σ",
+            "q(z) fitted by SVI (Gaussian)",
             &specs,
         )?;
         files.push(path);

@@ -492,18 +492,21 @@ pub fn observed_only(x: &[f32], mask: &[f32]) -> Vec<f32> {
 const PLOT_GRID: usize = 71;
 
 /// A square window around where `post` has mass (cells above 1e-4 of the peak) and around q's
-/// 3.5σ ellipse, padded by 25%: posteriors of a trained model are a few tenths wide, far smaller
-/// than the [−4, 4]² integration grid, and would show as specks on it.
-fn zoom_window(post: &GridPosterior, q_mean: [f64; 2], q_std: [f64; 2]) -> Result<Grid2> {
+/// 99.8% contour, padded by 25%: posteriors of a trained model are a few tenths wide, far
+/// smaller than the [−4, 4]² integration grid, and would show as specks on it.
+fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<Grid2> {
     let peak = post
         .log_joint
         .iter()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    let (mut lo, mut hi) = (
-        [q_mean[0] - 3.5 * q_std[0], q_mean[1] - 3.5 * q_std[1]],
-        [q_mean[0] + 3.5 * q_std[0], q_mean[1] + 3.5 * q_std[1]],
-    );
+    let (mut lo, mut hi) = (q.q_mean, q.q_mean);
+    for (x, y) in q.q_family.level_curve(q.q_mean, q.q_scale, 0.998) {
+        if x.is_finite() && y.is_finite() {
+            lo = [lo[0].min(x), lo[1].min(y)];
+            hi = [hi[0].max(x), hi[1].max(y)];
+        }
+    }
     for (k, &l) in post.log_joint.iter().enumerate() {
         if l >= peak - 1e-4f64.ln().abs() {
             let p = post.grid.point(k);
@@ -528,18 +531,19 @@ fn zoom_window(post: &GridPosterior, q_mean: [f64; 2], q_std: [f64; 2]) -> Resul
 }
 
 /// One panel of a posterior figure: an image (with its observed-pixel mask), its posterior on the
-/// integration grid, and the Gaussian q to draw over it.
+/// integration grid, and the q to draw over it (family, location, scale per axis).
 pub struct PosteriorSpec<'a> {
     pub x: &'a [f32],
     pub mask: &'a [f32],
     pub post: &'a GridPosterior,
+    pub q_family: LatentFamily,
     pub q_mean: [f64; 2],
-    pub q_std: [f64; 2],
+    pub q_scale: [f64; 2],
     pub caption: String,
 }
 
-/// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's 1-2-3σ
-/// ellipses over them; the digit inset shows the observed pixels only.
+/// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's contours
+/// of the same masses over them; the digit inset shows the observed pixels only.
 pub fn posterior_figure(
     ops: &mut dyn ModelOps,
     path: &Path,
@@ -550,7 +554,7 @@ pub fn posterior_figure(
 ) -> Result<()> {
     let mut zoomed = Vec::with_capacity(specs.len());
     for sp in specs {
-        let g = zoom_window(sp.post, sp.q_mean, sp.q_std)?;
+        let g = zoom_window(sp.post, sp)?;
         zoomed.extend(grid_posteriors(ops, &g, sp.x, sp.mask)?);
     }
     let logs: Vec<Vec<f64>> = zoomed.iter().map(|p| p.log_posterior()).collect();
@@ -571,8 +575,9 @@ pub fn posterior_figure(
             y_min: p.grid.y_min,
             dx: p.grid.dx,
             dy: p.grid.dy,
+            q_family: sp.q_family,
             q_mean: sp.q_mean,
-            q_std: sp.q_std,
+            q_scale: sp.q_scale,
             digit: Some(&observed[i]),
             p_label,
             q_label,
@@ -647,6 +652,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     write_atomic(&csv_path, &csv)?;
 
     let shown = o.plot_images.min(n);
+    let posterior = s.ck.config.model.posterior;
     let mut figures = Vec::new();
     for (posts, mask, name, title, p_label) in [
         (
@@ -669,10 +675,11 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
                 x: &x[i * PIXELS..(i + 1) * PIXELS],
                 mask,
                 post: &posts[i],
+                q_family: posterior,
                 q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
-                q_std: [
-                    (0.5 * enc[i * 4 + 2] as f64).exp(),
-                    (0.5 * enc[i * 4 + 3] as f64).exp(),
+                q_scale: [
+                    posterior.scale(enc[i * 4 + 2] as f64).0,
+                    posterior.scale(enc[i * 4 + 3] as f64).0,
                 ],
                 caption: format!("test image {i} (digit {})", labels[i]),
             })
@@ -683,7 +690,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             &path,
             title,
             p_label,
-            "q(z|x) (encoder), 1-2-3 σ",
+            "q(z|x) (encoder)",
             &specs,
         )?;
         figures.push(path);

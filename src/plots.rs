@@ -27,6 +27,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::FontTransform;
 
 use crate::error::{Error, Result};
+use crate::spec::LatentFamily;
 
 /// Side length of an MNIST digit.
 const SIDE: usize = 28;
@@ -62,13 +63,13 @@ const BORDER_GRAY: RGBColor = RGBColor(150, 150, 150);
 const TEXT_GRAY: RGBColor = RGBColor(90, 90, 90);
 /// Colour of the true-posterior contours.
 const P_COLOR: RGBColor = RGBColor(8, 48, 140);
-/// Colour of the approximate-posterior (q) ellipses.
+/// Colour of the approximate-posterior (q) contours.
 const Q_COLOR: RGBColor = RGBColor(220, 50, 32);
 /// Darkest colour of the posterior heatmap (density = max); zero density is white.
 const HEAT_COLOR: (f64, f64, f64) = (150.0, 185.0, 230.0);
-/// Mass enclosed by the 1, 2 and 3 sigma ellipse of a 2-D Gaussian: 1 - exp(-k^2 / 2).
-/// Using these as highest-density-region masses for p makes its contours directly comparable
-/// with q's 1/2/3-sigma ellipses (they coincide when p is that Gaussian).
+/// Mass enclosed by the 1, 2 and 3 sigma ellipse of a 2-D Gaussian: 1 - exp(-k^2 / 2). Both p
+/// and q are contoured at the highest-density regions of these masses, so the curves coincide
+/// when q = p (for a Gaussian q they are its 1/2/3-sigma ellipses, for a Laplace q diamonds).
 const HPD_MASSES: [f64; 3] = [
     0.393_469_340_287_366_6,
     0.864_664_716_763_387_3,
@@ -115,9 +116,11 @@ pub struct PosteriorPanel<'a> {
     pub y_min: f64,
     pub dx: f64,
     pub dy: f64,
-    /// diagonal Gaussian q: mean and standard deviations per axis
+    /// q with independent coordinates: its family, location and scale per axis (σ for a
+    /// Gaussian, b for a Laplace)
+    pub q_family: LatentFamily,
     pub q_mean: [f64; 2],
-    pub q_std: [f64; 2],
+    pub q_scale: [f64; 2],
     /// optional digit (784 values) shown small in the top-left corner of the panel
     pub digit: Option<&'a [f32]>,
     /// legend label for the grid posterior's contours, e.g. "p(z|x) (grid)"
@@ -1198,16 +1201,16 @@ pub fn line_chart(
 }
 
 /// Grid of panels (`cols` per row), each with contours of a grid posterior (marching squares on
-/// exp(log_density − max), over a light heatmap) and the 1-2-3σ ellipses of a diagonal Gaussian q,
+/// exp(log_density − max), over a light heatmap) and the contours of q of the same masses,
 /// axes z₁/z₂ and a legend with `p_label` / `q_label`. Non-finite log densities count as −∞.
 ///
 /// Levels used: the grid posterior is contoured at the boundaries of its highest-density
 /// regions holding 39.3%, 86.5% and 98.9% of the grid's mass — exactly the masses inside the
-/// 1, 2 and 3 sigma ellipses of a 2-D Gaussian — so if q equalled p the two sets of curves would
-/// coincide, and the gap between them shows the approximation error. Mass is relative to the
+/// 1, 2 and 3 sigma ellipses of a 2-D Gaussian, and so is q — so if q equalled p the two sets
+/// would coincide, and the gap between them shows the approximation error. Mass is relative to the
 /// grid (which should cover the posterior). p is dark blue over a light-blue heatmap of
 /// exp(log_density - max); q is red with a × at its mean. Each panel's axes span its grid, and
-/// q's ellipses are clipped to it. The legend (one row under the title) lists the distinct
+/// q's contours are clipped to it. The legend (one row under the title) lists the distinct
 /// `p_label`s and `q_label`s. Errors: no panels, `cols == 0`, a grid smaller than 2×2, a
 /// `log_density` of the wrong length, or a non-finite / non-positive grid spacing.
 pub fn posterior_contours(
@@ -1263,7 +1266,7 @@ pub fn posterior_contours(
             }
         }
     }
-    let note = "contours: p at 39%, 86%, 99% highest-density mass; q at 1, 2, 3 σ";
+    let note = "contours: p and q at 39%, 86%, 99% highest-density mass (a Gaussian q's 1, 2, 3 σ)";
     let legend_w = entries
         .iter()
         .map(|(l, _)| text_width(l, LEGEND_SIZE) + LEGEND_SWATCH + 40)
@@ -1454,17 +1457,10 @@ fn posterior_panel<'a, 'b>(
         }
     }
     let [mx, my] = p.q_mean;
-    let [sx, sy] = p.q_std;
+    let [sx, sy] = p.q_scale;
     if [mx, my, sx, sy].iter().all(|v| v.is_finite()) && sx > 0.0 && sy > 0.0 {
-        const STEPS: usize = 240;
-        for k in 1..=3 {
-            let r = k as f64;
-            let ring: Vec<(f64, f64)> = (0..=STEPS)
-                .map(|s| {
-                    let t = std::f64::consts::TAU * s as f64 / STEPS as f64;
-                    (mx + r * sx * t.cos(), my + r * sy * t.sin())
-                })
-                .collect();
+        for mass in HPD_MASSES {
+            let ring = p.q_family.level_curve(p.q_mean, p.q_scale, mass);
             for run in clip_polyline(&ring, xr, yr) {
                 chart.draw_series(std::iter::once(PathElement::new(
                     run,
@@ -2016,8 +2012,9 @@ mod tests {
             y_min: -3.0,
             dx: 6.0 / (n - 1) as f64,
             dy: 6.0 / (n - 1) as f64,
+            q_family: LatentFamily::Gaussian,
             q_mean: [0.2, -0.1],
-            q_std: [0.8, 0.5],
+            q_scale: [0.8, 0.5],
             digit,
             p_label: "p(z|x) (grid)",
             q_label: "q(z|x)",
@@ -2049,7 +2046,7 @@ mod tests {
         p.q_mean = [100.0, 100.0];
         let nan = vec![f64::NAN; n * n];
         let mut p2 = gaussian_panel(&nan, n, None);
-        p2.q_std = [0.0, f64::NAN];
+        p2.q_scale = [0.0, f64::NAN];
         posterior_contours(&path, "dead", 1, &[p, p2]).unwrap();
         check_png(&path);
         assert!(posterior_contours(&path, "none", 2, &[]).is_err());
@@ -2319,8 +2316,14 @@ mod tests {
                 y_min: -3.0,
                 dx: 6.0 / (gn - 1) as f64,
                 dy: 6.0 / (gn - 1) as f64,
+                // The last panel shows a Laplace q's diamonds.
+                q_family: if k + 1 == captions.len() {
+                    LatentFamily::Laplace
+                } else {
+                    LatentFamily::Gaussian
+                },
                 q_mean: [0.0, 0.1 * k as f64],
-                q_std: [1.0, 0.55],
+                q_scale: [1.0, 0.55],
                 digit: Some(&digit),
                 p_label: "p(z|x) (grid)",
                 q_label: "q(z|x)",

@@ -102,13 +102,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             "batch size, samples L",
             format!("{}, {}", c.batch_size, c.samples),
         ),
-        (
-            "Adam",
-            format!(
-                "lr {}, β₁ {}, β₂ {}, ε {}",
-                c.adam.lr, c.adam.beta1, c.adam.beta2, c.adam.eps
-            ),
-        ),
+        ("optimizer", c.optimizer.describe()),
         (
             "data representation, seed",
             format!("{:?}, {}", c.binarize, c.seed),

@@ -10,7 +10,7 @@ use crate::analysis::Estimate;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::inference::ModelOps;
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::{noise_row, stream};
 use crate::spec::{LatentFamily, Prior};
 
@@ -135,11 +135,8 @@ pub fn fit(
             trace: vec![],
         })
         .collect();
-    let adam_cfg = AdamConfig {
-        lr: o.lr,
-        ..AdamConfig::default()
-    };
-    let mut adams: Vec<Adam> = (0..n).map(|_| Adam::new(adam_cfg, 2 * dz)).collect();
+    let adam_cfg = OptimizerConfig::new(OptimizerKind::Adam, Some(o.lr));
+    let mut adams: Vec<Optimizer> = (0..n).map(|_| Optimizer::new(adam_cfg, 2 * dz)).collect();
     let mut eps = vec![0.0f32; dz];
     for step in 0..o.max_steps {
         let active: Vec<usize> = (0..n).filter(|&i| !fits[i].converged).collect();

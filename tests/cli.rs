@@ -650,3 +650,71 @@ fn two_d_only_commands_refuse_other_latent_sizes() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Every impossible model combination ends before any work with exit status 1, an `error:` first
+/// line naming the flag, and no run directory.
+#[test]
+fn impossible_model_combinations_fail_before_any_work() {
+    let out = tmp("impossible-models").join("run");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--likelihood", "categorical", "--bins", "1"], "--bins 1"),
+        (
+            &["--likelihood", "gaussian", "--variance", "fixed:0"],
+            "fixed:0",
+        ),
+        (&["--hidden", "20,0"], "width 0"),
+        (&["--likelihood", "beta", "--mean", "sigmoid"], "--mean"),
+        (
+            &["--likelihood", "gaussian", "--binarize", "threshold"],
+            "--binarize",
+        ),
+        (&["--kl", "analytic", "--prior", "laplace"], "--kl analytic"),
+        (
+            &["--bins", "4"],
+            "--bins applies to --likelihood categorical",
+        ),
+        (&["--prior", "laplace:-1"], "scale"),
+        (&["--init", "normal:0"], "normal:0"),
+        (&["--optimizer", "sgd"], "sgd"),
+    ];
+    for (flags, needle) in cases {
+        let mut args = vec!["train", "--device", "cpu", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "{flags:?}:\n{err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("error:") && first.contains(needle),
+            "{flags:?}: first line `{first}` should name `{needle}`"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "{flags:?} created {}", out.display());
+    }
+}
+
+/// `train --help` names every choice of every family flag with a line of its own.
+#[test]
+fn train_help_explains_every_choice() {
+    let o = run(&["train", "--help"]);
+    assert!(o.status.success());
+    let help = text(&o);
+    for choice in [
+        "- bernoulli:",
+        "- bernoulli-ce:",
+        "- continuous-bernoulli:",
+        "- gaussian:",
+        "- beta:",
+        "- categorical:",
+        "- laplace:",
+        "- analytic:",
+        "- relu:",
+        "- adagrad:",
+        "- sigmoid:",
+    ] {
+        assert!(help.contains(choice), "train --help lacks `{choice}`");
+    }
+    for flag in ["--prior", "--variance", "--init", "--bins", "--hidden"] {
+        assert!(help.contains(flag), "train --help lacks {flag}");
+    }
+}

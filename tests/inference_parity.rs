@@ -15,7 +15,7 @@ use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::inference::{CpuModel, ModelOps};
-use vae_gpu::optim::AdamConfig;
+use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
 use vae_gpu::spec::{init_params, GaussianMean, Likelihood, ModelSpec, Variance};
 use vae_gpu::svi::{fit, gradient_estimators, SviOptions};
 
@@ -166,10 +166,7 @@ fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
         model: ModelSpec::mnist(64, 2),
         batch_size: 50,
         samples: 1,
-        adam: AdamConfig {
-            lr: 3e-3,
-            ..AdamConfig::default()
-        },
+        optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(3e-3)),
         seed: 1,
         binarize: Binarize::Threshold,
     };

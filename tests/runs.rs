@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use vae_gpu::checkpoint;
+use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
 
 mod common;
 use common::cli::*;
@@ -293,7 +294,7 @@ fn invalid_stored_configs_and_states_are_errors_not_panics() {
             "lrneg",
             {
                 let mut c = ck.clone();
-                c.config.adam.lr = -1.0;
+                c.config.optimizer = OptimizerConfig::new(OptimizerKind::Adam, Some(-1.0));
                 c
             },
             "adam.lr is -1",
@@ -386,4 +387,47 @@ fn checkpoints_from_before_the_run_records_still_resume() {
     let resumed = checkpoint::load(&ckpt(&out)).expect("load");
     assert_eq!((resumed.epoch, resumed.test_size), (3, Some(100)));
     assert!(resumed.run_id.is_some() && resumed.metrics.is_some());
+}
+
+/// An Adagrad run stores its sum of squared gradients under PyTorch's state key
+/// (`optimizer.sum.*`, no Adam moments), resumes with it (the sums only grow), and refuses to be
+/// resumed as an Adam run.
+#[test]
+fn an_adagrad_run_keeps_its_optimizer_state_across_resume() {
+    let out = tmp("adagrad");
+    let o = tiny(&out, "1", &["--optimizer", "adagrad"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Adagrad, lr 0.01"), "{}", text(&o));
+    let before = checkpoint::load(&ckpt(&out)).expect("load");
+    assert_eq!(
+        before.config.optimizer,
+        OptimizerConfig::new(OptimizerKind::Adagrad, None)
+    );
+    let bytes = std::fs::read(ckpt(&out)).expect("read");
+    let names = safetensors::SafeTensors::deserialize(&bytes)
+        .expect("safetensors")
+        .names()
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert!(names.contains(&"optimizer.sum.encoder.fc1.weight".to_string()));
+    assert!(!names.iter().any(|n| n.contains("exp_avg")), "{names:?}");
+    let o = resume(&out, &ckpt(&out), "1", &["--optimizer", "adam"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--optimizer adam (the run has adagrad)"),
+        "{}",
+        text(&o)
+    );
+    let o = resume(&out, &ckpt(&out), "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = checkpoint::load(&ckpt(&out)).expect("load");
+    assert_eq!(after.state.step, 2 * before.state.step);
+    assert!(after
+        .state
+        .v
+        .iter()
+        .zip(&before.state.v)
+        .all(|(a, b)| a >= b));
+    assert!(after.state.v.iter().sum::<f32>() > before.state.v.iter().sum::<f32>());
 }

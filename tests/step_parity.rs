@@ -13,7 +13,7 @@ use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::optim::AdamConfig;
+use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{
     init_params, Activation, GaussianMean, KlMode, LatentFamily, Likelihood, ModelSpec, Prior,
@@ -40,7 +40,7 @@ fn config(
         model: ModelSpec::mnist(hidden, latent),
         batch_size: batch,
         samples,
-        adam: AdamConfig::default(),
+        optimizer: OptimizerConfig::default(),
         seed: 42,
         binarize,
     }
@@ -180,52 +180,60 @@ fn the_default_model_keeps_its_dispatch_count() {
     assert_eq!(gpu.dispatches_per_step(), 22);
 }
 
+/// Two epochs on three paths (CPU, GPU with the optimizer on the device, GPU with it on the
+/// host) for each optimizer. Both move a parameter by at most about lr per step (Adam's
+/// m̂/√v̂ and Adagrad's g/√Σg² are at most 1 in size early on), so with lr 1e-3 and 12 steps a
+/// parameter moves up to ~1.2e-2; the tolerance allows 5% of one step.
 #[test]
 fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
     let s = Arc::new(splits(300, 120));
-    let cfg = config(40, 2, 50, 2, Binarize::Threshold);
-    let mut cpu = CpuBackend::new(&cfg, s.clone());
-    let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let backends: [&mut dyn Backend; 3] = [&mut cpu, &mut gpu_dev, &mut gpu_host];
-    let mut results = Vec::new();
-    for b in backends {
-        let mut elbos = Vec::new();
-        for epoch in 1..=2 {
-            let perm = epoch_permutation(300, cfg.seed, epoch);
-            elbos.push(b.train_epoch(epoch, &perm, &mut |_| {}).expect("train"));
+    for kind in [OptimizerKind::Adam, OptimizerKind::Adagrad] {
+        let cfg = TrainConfig {
+            optimizer: OptimizerConfig::new(kind, Some(1e-3)),
+            ..config(40, 2, 50, 2, Binarize::Threshold)
+        };
+        let mut cpu = CpuBackend::new(&cfg, s.clone());
+        let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let backends: [&mut dyn Backend; 3] = [&mut cpu, &mut gpu_dev, &mut gpu_host];
+        let mut results = Vec::new();
+        for b in backends {
+            let mut elbos = Vec::new();
+            for epoch in 1..=2 {
+                let perm = epoch_permutation(300, cfg.seed, epoch);
+                elbos.push(b.train_epoch(epoch, &perm, &mut |_| {}).expect("train"));
+            }
+            elbos.push(b.evaluate(Split::Test).expect("test"));
+            elbos.push(b.evaluate(Split::Val).expect("val"));
+            results.push((elbos, b.state().expect("state")));
         }
-        elbos.push(b.evaluate(Split::Test).expect("test"));
-        elbos.push(b.evaluate(Split::Val).expect("val"));
-        results.push((elbos, b.state().expect("state")));
-    }
-    let (ref_elbos, ref_state) = &results[0];
-    assert_eq!(ref_state.step, 12);
-    for (elbos, state) in &results[1..] {
-        assert_eq!(state.step, ref_state.step);
-        for (g, r) in elbos.iter().zip(ref_elbos) {
-            assert!(
-                (g - r).abs() <= 1e-2 + 1e-4 * r.abs(),
-                "ELBO gpu {g} vs cpu {r}"
+        let (ref_elbos, ref_state) = &results[0];
+        assert_eq!(ref_state.step, 12);
+        for (elbos, state) in &results[1..] {
+            assert_eq!(state.step, ref_state.step);
+            for (g, r) in elbos.iter().zip(ref_elbos) {
+                assert!(
+                    (g - r).abs() <= 1e-2 + 1e-4 * r.abs(),
+                    "{kind:?}: ELBO gpu {g} vs cpu {r}"
+                );
+            }
+            let what = |s: &str| format!("{kind:?} {s}");
+            assert_close(
+                &what("params after training"),
+                &state.params,
+                &ref_state.params,
+                5e-5,
+                1e-4,
             );
+            for (name, got, want) in [
+                ("first moment", &state.m, &ref_state.m),
+                ("second moment", &state.v, &ref_state.v),
+            ] {
+                assert_close(&what(name), got, want, 1e-4 * max_abs(want), 1e-3);
+            }
         }
-        // 12 Adam steps of lr 1e-3: each parameter moved up to ~1.2e-2; allow 5% of one step.
-        assert_close(
-            "params after training",
-            &state.params,
-            &ref_state.params,
-            5e-5,
-            1e-4,
-        );
-        assert_close(
-            "adam m",
-            &state.m,
-            &ref_state.m,
-            1e-4 * max_abs(&ref_state.m),
-            1e-3,
-        );
     }
 }
 

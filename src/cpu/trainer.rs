@@ -1,11 +1,11 @@
-//! `--device cpu`: training and evaluation on the reference path, with host Adam.
+//! `--device cpu`: training and evaluation on the reference path, with the host optimizer.
 
 use super::reference::{step, Workspace};
 use crate::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
 use crate::batch::{gather_batch, EVAL_EPOCH};
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::optim::Adam;
+use crate::optim::Optimizer;
 use crate::rng::{noise_batch, stream};
 use crate::spec::init_params;
 
@@ -14,7 +14,7 @@ pub struct CpuBackend {
     splits: SharedSplits,
     params: Vec<f32>,
     grads: Vec<f32>,
-    adam: Adam,
+    optimizer: Optimizer,
     ws: Workspace<f32>,
     x: Vec<f32>,
 }
@@ -27,7 +27,7 @@ impl CpuBackend {
             cfg: cfg.clone(),
             splits,
             grads: vec![0.0; n],
-            adam: Adam::new(cfg.adam, n),
+            optimizer: Optimizer::new(cfg.optimizer, n),
             ws: Workspace::new(&cfg.model, cfg.batch_size, cfg.samples),
             x: vec![0.0; cfg.batch_size * PIXELS],
             params,
@@ -66,7 +66,7 @@ impl Backend for CpuBackend {
                 c.model.posterior,
                 c.seed,
                 stream::TRAIN_NOISE,
-                self.adam.t,
+                self.optimizer.t,
                 c.rows(),
                 c.model.latent,
             );
@@ -79,7 +79,7 @@ impl Backend for CpuBackend {
                 Some(&mut self.grads),
             );
             sum += -(loss as f64) * b as f64;
-            self.adam.step(&mut self.params, &self.grads);
+            self.optimizer.step(&mut self.params, &self.grads);
             progress(i + 1);
         }
         Ok(sum / (steps * b) as f64)
@@ -125,18 +125,18 @@ impl Backend for CpuBackend {
     fn state(&mut self) -> Result<TrainState> {
         Ok(TrainState {
             params: self.params.clone(),
-            m: self.adam.m.clone(),
-            v: self.adam.v.clone(),
-            step: self.adam.t,
+            m: self.optimizer.m.clone(),
+            v: self.optimizer.v.clone(),
+            step: self.optimizer.t,
         })
     }
 
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
         s.check_len(self.params.len())?;
         self.params.clone_from(&s.params);
-        self.adam.m.clone_from(&s.m);
-        self.adam.v.clone_from(&s.v);
-        self.adam.t = s.step;
+        self.optimizer.m.clone_from(&s.m);
+        self.optimizer.v.clone_from(&s.v);
+        self.optimizer.t = s.step;
         Ok(())
     }
 }

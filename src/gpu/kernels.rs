@@ -7,6 +7,7 @@ use wgpu::util::DeviceExt;
 
 use super::GpuContext;
 use crate::error::Result;
+use crate::optim::OptimizerConfig;
 use crate::spec::{Activation, GaussianMean, KlMode, Likelihood, Linear, ModelSpec, Variance};
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
@@ -23,7 +24,7 @@ const LIKELIHOOD_ROWS: &str = include_str!("../../shaders/likelihood/rows.wgsl")
 const SPECIAL: &str = include_str!("../../shaders/likelihood/special.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const GATHER: &str = include_str!("../../shaders/gather.wgsl");
-const ADAM: &str = include_str!("../../shaders/adam.wgsl");
+const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
 
 /// Matmul tile edge (must match TILE in matmul.wgsl).
@@ -282,13 +283,31 @@ pub struct GatherParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct AdamParams {
+pub struct OptimizerParams {
     pub n: u32,
     pub lr: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
     pub _pad: [u32; 3],
+}
+
+impl OptimizerParams {
+    /// The uniform for `n` parameters; Adagrad leaves the β slots at 0 (its entry ignores them).
+    pub fn new(cfg: &OptimizerConfig, n: usize) -> Self {
+        let (lr, beta1, beta2, eps) = match *cfg {
+            OptimizerConfig::Adam(a) => (a.lr, a.beta1, a.beta2, a.eps),
+            OptimizerConfig::Adagrad(a) => (a.lr, 0.0, 0.0, a.eps),
+        };
+        Self {
+            n: n as u32,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            _pad: [0; 3],
+        }
+    }
 }
 
 #[repr(C)]
@@ -322,6 +341,7 @@ pub struct Kernels {
     pub elbo_sum: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
     pub adam: wgpu::ComputePipeline,
+    pub adagrad: wgpu::ComputePipeline,
     pub advance: wgpu::ComputePipeline,
 }
 
@@ -353,7 +373,7 @@ impl Kernels {
         );
         let reduce = module("reduce.wgsl", &[STATE, REDUCE]);
         let gather = module("gather.wgsl", &[STATE, PHILOX, GATHER]);
-        let adam = module("adam.wgsl", &[STATE, ADAM]);
+        let optimizer = module("optimizer.wgsl", &[STATE, OPTIMIZER]);
         let advance = module("advance.wgsl", &[STATE, ADVANCE]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
@@ -364,7 +384,8 @@ impl Kernels {
             colsum: pipeline(&reduce, "colsum"),
             elbo_sum: pipeline(&reduce, "elbo_sum"),
             gather: pipeline(&gather, "gather"),
-            adam: pipeline(&adam, "adam"),
+            adam: pipeline(&optimizer, "adam"),
+            adagrad: pipeline(&optimizer, "adagrad"),
             advance: pipeline(&advance, "advance"),
         };
         ctx.wait()?;

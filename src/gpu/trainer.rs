@@ -1,4 +1,4 @@
-//! The device-resident trainer: data sets, parameters, Adam moments and every activation live in
+//! The device-resident trainer: data sets, parameters, optimizer state and every activation live in
 //! GPU buffers; a training step is a list of dispatches derived from the spec (22 for the Appendix C model) recorded into one compute pass; an epoch is a few
 //! submits with one read-back (the per-batch ELBO sums) at its end.
 
@@ -11,23 +11,23 @@ use crate::backend::{Backend, Split, Splits, TrainConfig, TrainState};
 use crate::batch::EVAL_EPOCH;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::optim::Adam;
+use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::stream;
 use crate::spec::init_params;
 
-/// `--optimizer-on`: where Adam runs during GPU training.
+/// `--optimizer-on`: where the optimizer (Adam or Adagrad) runs during GPU training.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerOn {
-    /// adam.wgsl: steps chain on the device with no read-back; many steps per submit.
+    /// optimizer.wgsl: steps chain on the device with no read-back; many steps per submit.
     Gpu,
-    /// optim::Adam on the CPU: gradients are read back and parameters uploaded every step.
+    /// the host optimizer: gradients are read back and parameters uploaded every step.
     Host,
 }
 
-/// Training steps recorded per submit when Adam runs on the GPU. Large enough that per-submit cost
+/// Training steps recorded per submit when the optimizer runs on the GPU. Large enough that per-submit cost
 /// vanishes, small enough for a responsive progress bar and to keep encoders modest.
 pub const STEPS_PER_SUBMIT: usize = 50;
 
@@ -46,16 +46,16 @@ pub struct GpuBackend {
     state: wgpu::Buffer,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    adam_m: wgpu::Buffer,
-    adam_v: wgpu::Buffer,
+    moment1: wgpu::Buffer,
+    moment2: wgpu::Buffer,
     perm: wgpu::Buffer,
     elbo_sums: wgpu::Buffer,
-    /// Staging buffer for per-step gradient read-back (host Adam).
+    /// Staging buffer for per-step gradient read-back (host optimizer).
     grad_staging: wgpu::Buffer,
-    train_step_gpu_adam: Vec<Dispatch>,
-    train_step_no_adam: Vec<Dispatch>,
+    train_step_device_update: Vec<Dispatch>,
+    train_step_no_update: Vec<Dispatch>,
     splits: Vec<(Split, DeviceSplit)>,
-    host_adam: Adam,
+    host_optimizer: Optimizer,
     host_params: Vec<f32>,
     /// Optimizer steps taken (mirrors the GPU's StepState.step).
     t: u32,
@@ -111,8 +111,8 @@ impl GpuBackend {
         let state = storage_zeroed(&ctx, "state", 4);
         let params = storage_init(&ctx, "params", cast_slice(&params0));
         let grads = storage_zeroed(&ctx, "grads", n_params);
-        let adam_m = storage_zeroed(&ctx, "adam_m", n_params);
-        let adam_v = storage_zeroed(&ctx, "adam_v", n_params);
+        let moment1 = storage_zeroed(&ctx, "moment1", n_params);
+        let moment2 = storage_zeroed(&ctx, "moment2", n_params);
         let n_train = splits.train.len();
         let perm = storage_zeroed(&ctx, "perm", n_train);
         let max_batches = [Some(&splits.train), splits.val.as_ref(), Some(&splits.test)]
@@ -281,15 +281,6 @@ impl GpuBackend {
             };
             Dispatch::new(&ctx, &k.advance, 0, &p, &[(1, &state)], [1, 1, 1])
         };
-        let ap = AdamParams {
-            n: n_params as u32,
-            lr: cfg.adam.lr,
-            beta1: cfg.adam.beta1,
-            beta2: cfg.adam.beta2,
-            eps: cfg.adam.eps,
-            _pad: [0; 3],
-        };
-
         let mut train_data = None;
         let mut device_splits = Vec::new();
         for (split, set) in [
@@ -309,31 +300,43 @@ impl GpuBackend {
             }
         }
         let train_data = train_data.ok_or_else(|| Error::Usage("empty training split".into()))?;
-        let mut train_step_no_adam =
+        let mut train_step_no_update =
             forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
-        train_step_no_adam.extend(backward());
-        let mut train_step_gpu_adam =
+        train_step_no_update.extend(backward());
+        let mut train_step_device_update =
             forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
-        train_step_gpu_adam.extend(backward());
-        train_step_gpu_adam.push(Dispatch::new(
-            &ctx,
-            &k.adam,
-            0,
-            &ap,
-            &[
-                (1, &state),
-                (2, &params),
-                (3, &grads),
-                (4, &adam_m),
-                (5, &adam_v),
-            ],
-            grid_1d(n_params, 256),
-        ));
-        train_step_gpu_adam.push(advance(true));
-        train_step_no_adam.push(advance(true));
+        train_step_device_update.extend(backward());
+        let optimizer_params = OptimizerParams::new(&cfg.optimizer, n_params);
+        let update = match cfg.optimizer {
+            OptimizerConfig::Adam(_) => Dispatch::new(
+                &ctx,
+                &k.adam,
+                0,
+                &optimizer_params,
+                &[
+                    (1, &state),
+                    (2, &params),
+                    (3, &grads),
+                    (4, &moment1),
+                    (5, &moment2),
+                ],
+                grid_1d(n_params, 256),
+            ),
+            OptimizerConfig::Adagrad(_) => Dispatch::new(
+                &ctx,
+                &k.adagrad,
+                0,
+                &optimizer_params,
+                &[(2, &params), (3, &grads), (5, &moment2)],
+                grid_1d(n_params, 256),
+            ),
+        };
+        train_step_device_update.push(update);
+        train_step_device_update.push(advance(true));
+        train_step_no_update.push(advance(true));
         ctx.check_errors()?;
         Ok(Self {
-            host_adam: Adam::new(cfg.adam, n_params),
+            host_optimizer: Optimizer::new(cfg.optimizer, n_params),
             host_params: params0,
             ctx,
             cfg: cfg.clone(),
@@ -343,13 +346,13 @@ impl GpuBackend {
             state,
             params,
             grads,
-            adam_m,
-            adam_v,
+            moment1,
+            moment2,
             perm,
             elbo_sums,
             grad_staging,
-            train_step_gpu_adam,
-            train_step_no_adam,
+            train_step_device_update,
+            train_step_no_update,
             splits: device_splits,
             t: 0,
         })
@@ -417,9 +420,9 @@ impl GpuBackend {
         self.ctx.read_f32(&self.elbo_sums, 0, n)
     }
 
-    /// Dispatches in one training step with Adam on the device (the per-step cost at small sizes).
+    /// Dispatches in one training step with the optimizer on the device (the per-step cost at small sizes).
     pub fn dispatches_per_step(&self) -> usize {
-        self.train_step_gpu_adam.len()
+        self.train_step_device_update.len()
     }
 
     /// One forward + backward pass on training batch 0 of `perm` at optimizer step `step`, without
@@ -437,7 +440,7 @@ impl GpuBackend {
             epoch,
             n_valid: self.n_train as u32,
         });
-        let idx = self.submit_steps(&self.train_step_no_adam, 1);
+        let idx = self.submit_steps(&self.train_step_no_update, 1);
         self.wait_for(idx)?;
         let sums = self.read_elbo_sums(1)?;
         let grads = self.ctx.read_f32(&self.grads, 0, self.n_params)?;
@@ -456,20 +459,24 @@ impl GpuBackend {
         Ok(())
     }
 
-    fn host_adam_steps(&mut self, steps: usize, progress: &mut dyn FnMut(usize)) -> Result<()> {
+    fn host_optimizer_steps(
+        &mut self,
+        steps: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
         let bytes = (self.n_params * 4) as u64;
         for i in 0..steps {
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                for d in &self.train_step_no_adam {
+                for d in &self.train_step_no_update {
                     d.record(&mut pass);
                 }
             }
             enc.copy_buffer_to_buffer(&self.grads, 0, &self.grad_staging, 0, bytes);
             self.ctx.queue.submit(Some(enc.finish()));
             let g: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(&self.grad_staging)?);
-            self.host_adam.step(&mut self.host_params, &g);
+            self.host_optimizer.step(&mut self.host_params, &g);
             self.ctx
                 .queue
                 .write_buffer(&self.params, 0, cast_slice(&self.host_params));
@@ -483,7 +490,12 @@ impl GpuBackend {
 
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
-        format!("{} [Adam on {:?}]", self.ctx.describe(), self.placement)
+        format!(
+            "{} [{} on {:?}]",
+            self.ctx.describe(),
+            self.cfg.optimizer.name(),
+            self.placement
+        )
     }
 
     fn train_epoch(
@@ -502,10 +514,13 @@ impl Backend for GpuBackend {
             n_valid: self.n_train as u32,
         });
         match self.placement {
-            OptimizerOn::Gpu => {
-                self.run_batches(&self.train_step_gpu_adam, steps, STEPS_PER_SUBMIT, progress)?
-            }
-            OptimizerOn::Host => self.host_adam_steps(steps, progress)?,
+            OptimizerOn::Gpu => self.run_batches(
+                &self.train_step_device_update,
+                steps,
+                STEPS_PER_SUBMIT,
+                progress,
+            )?,
+            OptimizerOn::Host => self.host_optimizer_steps(steps, progress)?,
         }
         self.t += steps as u32;
         let sums = self.read_elbo_sums(steps)?;
@@ -535,14 +550,14 @@ impl Backend for GpuBackend {
         match self.placement {
             OptimizerOn::Gpu => Ok(TrainState {
                 params: self.ctx.read_f32(&self.params, 0, self.n_params)?,
-                m: self.ctx.read_f32(&self.adam_m, 0, self.n_params)?,
-                v: self.ctx.read_f32(&self.adam_v, 0, self.n_params)?,
+                m: self.ctx.read_f32(&self.moment1, 0, self.n_params)?,
+                v: self.ctx.read_f32(&self.moment2, 0, self.n_params)?,
                 step: self.t,
             }),
             OptimizerOn::Host => Ok(TrainState {
                 params: self.host_params.clone(),
-                m: self.host_adam.m.clone(),
-                v: self.host_adam.v.clone(),
+                m: self.host_optimizer.m.clone(),
+                v: self.host_optimizer.v.clone(),
                 step: self.t,
             }),
         }
@@ -552,12 +567,12 @@ impl Backend for GpuBackend {
         s.check_len(self.n_params)?;
         let q = &self.ctx.queue;
         q.write_buffer(&self.params, 0, cast_slice(&s.params));
-        q.write_buffer(&self.adam_m, 0, cast_slice(&s.m));
-        q.write_buffer(&self.adam_v, 0, cast_slice(&s.v));
+        q.write_buffer(&self.moment1, 0, cast_slice(&s.m));
+        q.write_buffer(&self.moment2, 0, cast_slice(&s.v));
         self.host_params.clone_from(&s.params);
-        self.host_adam.m.clone_from(&s.m);
-        self.host_adam.v.clone_from(&s.v);
-        self.host_adam.t = s.step;
+        self.host_optimizer.m.clone_from(&s.m);
+        self.host_optimizer.v.clone_from(&s.v);
+        self.host_optimizer.t = s.step;
         self.t = s.step;
         self.ctx.wait()
     }

@@ -401,7 +401,8 @@ impl ModelSpec {
                 == (LatentFamily::Gaussian, LatentFamily::Laplace)
         {
             return Err(
-                "--kl analytic: KL(Gaussian q ‖ Laplace prior) has no elementary closed form                  (E|z| under a Gaussian needs erf); use --kl mc, or a Laplace posterior"
+                "--kl analytic: KL(Gaussian q ‖ Laplace prior) has no elementary closed form \
+                 (E|z| under a Gaussian needs erf); use --kl mc, or a Laplace posterior"
                     .into(),
             );
         }

@@ -69,6 +69,53 @@ impl LatentFamily {
     pub fn reparameterize<T: Scalar>(self, mu: T, head: T, eps: T) -> T {
         mu + self.scale(head).0 * eps
     }
+
+    /// The closed curve of constant density of a 2-D member with independent coordinates
+    /// (location `mean`, scales `scale`) that encloses probability `mass` in (0, 1): where
+    /// figures draw q so that it reads against p's highest-density contours of the same masses.
+    /// With u = (z − μ)/s the density depends on ‖u‖₂ for a Gaussian — an ellipse of radius r,
+    /// P(‖u‖₂ ≤ r) = 1 − e^(−r²/2) — and on ‖u‖₁ for a Laplace — a diamond of radius r, where
+    /// ‖u‖₁ is a sum of two Exp(1) (Gamma(2, 1)) and P(‖u‖₁ ≤ r) = 1 − e^(−r)(1 + r).
+    pub fn level_curve(self, mean: [f64; 2], scale: [f64; 2], mass: f64) -> Vec<(f64, f64)> {
+        const STEPS: usize = 240;
+        let mass = mass.clamp(1e-9, 1.0 - 1e-12);
+        let unit: Box<dyn Fn(f64) -> (f64, f64)> = match self {
+            LatentFamily::Gaussian => {
+                let r = (-2.0 * (1.0 - mass).ln()).sqrt();
+                Box::new(move |t: f64| (r * t.cos(), r * t.sin()))
+            }
+            LatentFamily::Laplace => {
+                let r = gamma2_quantile(mass);
+                // The diamond |u₁| + |u₂| = r, traced at constant speed in t.
+                Box::new(move |t: f64| {
+                    let (c, s) = (t.cos(), t.sin());
+                    let k = r / (c.abs() + s.abs());
+                    (k * c, k * s)
+                })
+            }
+        };
+        (0..=STEPS)
+            .map(|i| {
+                let (u1, u2) = unit(std::f64::consts::TAU * i as f64 / STEPS as f64);
+                (mean[0] + scale[0] * u1, mean[1] + scale[1] * u2)
+            })
+            .collect()
+    }
+}
+
+/// r with 1 − e^(−r)(1 + r) = p: the Gamma(2, 1) quantile, by bisection (the CDF is increasing).
+fn gamma2_quantile(p: f64) -> f64 {
+    let cdf = |r: f64| 1.0 - (-r).exp() * (1.0 + r);
+    let (mut lo, mut hi) = (0.0f64, 60.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
 }
 
 impl Prior {
@@ -178,6 +225,50 @@ pub fn latent_backward<T: Scalar>(
             }
             denc[b * 2 * dz + d] = dmu;
             denc[b * 2 * dz + dz + d] = dhead;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether (x, y) lies inside the closed polygon `curve` (even-odd rule).
+    fn inside(curve: &[(f64, f64)], x: f64, y: f64) -> bool {
+        let mut odd = false;
+        for w in curve.windows(2) {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            if (y0 > y) != (y1 > y) && x < x0 + (y - y0) / (y1 - y0) * (x1 - x0) {
+                odd = !odd;
+            }
+        }
+        odd
+    }
+
+    /// The density integrated (midpoint rule, cell 0.02 over [−9, 9]²) over the inside of each
+    /// level curve gives its mass: the polygon and the cells each cost ~1e-3.
+    #[test]
+    fn level_curves_enclose_their_mass() {
+        let h = 0.02;
+        let n = (18.0 / h) as usize;
+        for family in [LatentFamily::Gaussian, LatentFamily::Laplace] {
+            let (mean, scale) = ([0.3, -0.2], [0.7, 1.3]);
+            let head = |s: f64| family.head_of_scale(s);
+            for mass in [0.393, 0.865, 0.989] {
+                let curve = family.level_curve(mean, scale, mass);
+                let mut sum = 0.0;
+                for i in 0..n {
+                    for j in 0..n {
+                        let (x, y) = (-9.0 + (i as f64 + 0.5) * h, -9.0 + (j as f64 + 0.5) * h);
+                        if inside(&curve, x, y) {
+                            let l = family.log_density(x, mean[0], head(scale[0]))
+                                + family.log_density(y, mean[1], head(scale[1]));
+                            sum += l.exp() * h * h;
+                        }
+                    }
+                }
+                assert!((sum - mass).abs() < 4e-3, "{family:?} {mass}: {sum}");
+            }
         }
     }
 }
