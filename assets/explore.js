@@ -1,6 +1,6 @@
 // vae-gpu report: the explorable latent plane.
 //
-// Reads `window.VAE_EXPLORE` (written by src/explore.rs into explore_data.js beside this file) and
+// Reads `window.VAE_EXPLORE` (written by src/report/explore.rs into explore_data.js beside this file) and
 // builds, inside <div id="explore">, a canvas with the test points of the latent plane coloured by
 // digit, and beside it the image under the pointer: for a 2-D latent the decoder mean at the
 // pointer (bilinear between the four nearest precomputed lattice images), and for any latent the

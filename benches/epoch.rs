@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use vae_gpu::backend::{Backend, Splits, TrainConfig};
-use vae_gpu::batch::{epoch_permutation, Binarize};
 use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::batch::{epoch_permutation, Binarize};
 use vae_gpu::data::Mnist;
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::optim::OptimizerConfig;
 use vae_gpu::spec::ModelSpec;
+use vae_gpu::training::backend::{Backend, Splits, TrainConfig};
+use vae_gpu::training::optim::OptimizerConfig;
 
 const IMAGES: usize = 2_000;
 

@@ -5,24 +5,24 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::Grid2;
-use crate::backend::{Split, TrainConfig, MAX_ROWS};
-use crate::batch::Binarize;
-use crate::checkpoint;
+use crate::data::batch::Binarize;
 use crate::data::Mnist;
 use crate::error::{Error, Result};
-use crate::experiments::{self, Observe, SviRun};
-use crate::figures::{self, GridOptions, Session};
 use crate::gpu::trainer::OptimizerOn;
 use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
+use crate::inference::analysis::Grid2;
 use crate::inference::model_ops;
-use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::inference::svi::{SviInit, SviOptions};
+use crate::report::experiments::{self, Observe, SviRun};
+use crate::report::figures::{self, GridOptions, Session};
 use crate::report::{write_report, ReportInputs};
-use crate::run_dir::{RunDir, Start};
 use crate::spec::flags::ModelFlags;
 use crate::spec::ModelSpec;
-use crate::svi::{SviInit, SviOptions};
-use crate::train::{make_backend, make_splits, resolve_device, train, RunOptions};
+use crate::training::backend::{Split, TrainConfig, MAX_ROWS};
+use crate::training::checkpoint;
+use crate::training::optim::{OptimizerConfig, OptimizerKind};
+use crate::training::run_dir::{RunDir, Start};
+use crate::training::{make_backend, make_splits, resolve_device, train, RunOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -536,6 +536,7 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         s.train_elbo
     );
     println!("test ELBO: {:.3} nats/image", s.test_elbo);
+    print_objective_note(&cfg.model);
     println!("checkpoint: {}", s.checkpoint.display());
     println!("metrics: {}", s.metrics.display());
     Ok(())
@@ -569,7 +570,19 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
         "test ELBO: {test:.3} nats/image ({} images)",
         splits.test.len()
     );
+    print_objective_note(&ck.config.model);
     Ok(())
+}
+
+/// Under the ELBO figures: what they are for a likelihood that is not a normalised density.
+fn print_objective_note(model: &ModelSpec) {
+    if !model.likelihood.normalised() {
+        println!(
+            "note: {} is a cross-entropy objective on grayscale targets, not a normalised \
+             log-likelihood: these \"ELBOs\" bound no log p(x)",
+            model.likelihood.name()
+        );
+    }
 }
 
 fn cmd_devices() -> Result<()> {

@@ -1,26 +1,22 @@
-//! vae-gpu: variational autoencoders — the Kingma & Welling model and the family the courses use
-//! (`spec`, `family`) — trained with hand-written WGSL compute kernels (`gpu`), checked against a
-//! plain-Rust reference path (`cpu`).
+//! vae-gpu: variational autoencoders — the Kingma & Welling model and the family the courses use —
+//! trained with hand-written WGSL compute kernels, checked against a plain-Rust reference path.
+//!
+//! - [`spec`]: the model specification every other part is derived from (layout, flags, names);
+//! - [`family`]: the members on the CPU side, one file per likelihood and latent family;
+//! - [`cpu`] and [`gpu`]: the reference step and the device-resident WGSL step, twins;
+//! - [`training`]: the epoch loop, optimizers, checkpoints and run directories;
+//! - [`inference`]: what a trained model is asked (grid integration, ELBO estimates, SVI);
+//! - [`report`]: figures, the assignments' experiments and the HTML report;
+//! - [`data`], [`rng`]: MNIST and batches, and the Philox stream both devices share.
 
-pub mod analysis;
-pub mod backend;
-pub mod batch;
-pub mod checkpoint;
 pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod error;
-pub mod experiments;
-pub mod explore;
 pub mod family;
-pub mod figures;
 pub mod gpu;
 pub mod inference;
-pub mod optim;
-pub mod plots;
 pub mod report;
 pub mod rng;
-pub mod run_dir;
 pub mod spec;
-pub mod svi;
-pub mod train;
+pub mod training;

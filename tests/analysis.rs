@@ -1,7 +1,7 @@
 //! The integrator, log-sum-exp, grids, PCA and the SVI stopping rule on inputs with known answers.
 
-use vae_gpu::analysis::{log_integral, logsumexp, pca_2d, Grid2, GridPosterior};
-use vae_gpu::svi::window_converged;
+use vae_gpu::inference::analysis::{log_integral, logsumexp, pca_2d, Grid2, GridPosterior};
+use vae_gpu::inference::svi::window_converged;
 
 #[test]
 fn logsumexp_is_stable_and_exact() {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use vae_gpu::checkpoint;
+use vae_gpu::training::checkpoint;
 
 mod common;
 use common::cli::*;
@@ -568,7 +568,7 @@ fn report_on_the_gpu_writes_every_figure_and_an_index() {
     let n = lattice["n"].as_u64().expect("lattice n") as usize;
     assert_eq!(base64_len(&lattice["images"]), n * n * 784);
     let points = data["scatter"]["x"].as_array().expect("x").len();
-    assert_eq!(points, vae_gpu::explore::SCATTER_POINTS);
+    assert_eq!(points, vae_gpu::report::explore::SCATTER_POINTS);
     assert_eq!(base64_len(&data["scatter"]["images"]), points * 784);
 }
 

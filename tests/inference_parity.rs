@@ -6,18 +6,18 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use vae_gpu::analysis::{elbo_estimate, grid_posteriors, top_rows_mask, Grid2};
-use vae_gpu::backend::{Backend, Splits, TrainConfig};
-use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::cpu::reference::decoder_loglik_grad;
 use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
 use vae_gpu::gpu::DeviceKind;
+use vae_gpu::inference::analysis::{elbo_estimate, grid_posteriors, top_rows_mask, Grid2};
+use vae_gpu::inference::svi::{fit, gradient_estimators, SviOptions};
 use vae_gpu::inference::{CpuModel, ModelOps};
-use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
 use vae_gpu::spec::{init_params, GaussianMean, Likelihood, ModelSpec, Variance};
-use vae_gpu::svi::{fit, gradient_estimators, SviOptions};
+use vae_gpu::training::backend::{Backend, Splits, TrainConfig};
+use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
 fn binary(seed: u64, n: usize) -> Vec<f32> {
     let mut r = rng(seed);

@@ -5,16 +5,16 @@ mod common;
 
 use bytemuck::{cast_slice, Pod};
 use common::*;
-use vae_gpu::batch::{gather_batch, Binarize};
 use vae_gpu::cpu::reference::{colsum, latent_backward, sample_latent};
 use vae_gpu::cpu::{gemm, View};
+use vae_gpu::data::batch::{gather_batch, Binarize};
 use vae_gpu::data::{ImageSet, PIXELS};
 use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
-use vae_gpu::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{Activation, KlMode, LatentFamily, Likelihood, ModelSpec, Prior};
+use vae_gpu::training::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
 fn buf<T: Pod>(ctx: &GpuContext, data: &[T]) -> wgpu::Buffer {
     storage_init(ctx, "test", cast_slice(data))

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use vae_gpu::checkpoint;
-use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
+use vae_gpu::training::checkpoint;
+use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
 mod common;
 use common::cli::*;

@@ -6,19 +6,19 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use vae_gpu::backend::{Backend, Split, Splits, TrainConfig};
-use vae_gpu::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::cpu::reference::{step, Workspace};
 use vae_gpu::cpu::trainer::CpuBackend;
+use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
 use vae_gpu::data::{Mnist, PIXELS};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::optim::{OptimizerConfig, OptimizerKind};
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{
     init_params, Activation, GaussianMean, KlMode, LatentFamily, Likelihood, ModelSpec, Prior,
     Variance,
 };
+use vae_gpu::training::backend::{Backend, Split, Splits, TrainConfig};
+use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
 fn splits(train: usize, test: usize) -> Splits {
     let m = Mnist::embedded().expect("embedded MNIST");

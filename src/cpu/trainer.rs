@@ -1,13 +1,13 @@
 //! `--device cpu`: training and evaluation on the reference path, with the host optimizer.
 
 use super::reference::{step, Workspace};
-use crate::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
-use crate::batch::{gather_batch, EVAL_EPOCH};
+use crate::data::batch::{gather_batch, EVAL_EPOCH};
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
 use crate::rng::{noise_batch, stream};
 use crate::spec::init_params;
+use crate::training::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
+use crate::training::optim::Optimizer;
 
 pub struct CpuBackend {
     cfg: TrainConfig,

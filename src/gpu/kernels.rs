@@ -7,8 +7,8 @@ use wgpu::util::DeviceExt;
 
 use super::GpuContext;
 use crate::error::Result;
-use crate::optim::OptimizerConfig;
 use crate::spec::{Activation, GaussianMean, KlMode, Likelihood, Linear, ModelSpec, Variance};
+use crate::training::optim::OptimizerConfig;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");

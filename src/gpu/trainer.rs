@@ -7,13 +7,13 @@ use bytemuck::cast_slice;
 use super::kernels::*;
 use super::mlp::{MlpBuffers, Recorder};
 use super::{DeviceKind, GpuContext};
-use crate::backend::{Backend, Split, Splits, TrainConfig, TrainState};
-use crate::batch::EVAL_EPOCH;
+use crate::data::batch::EVAL_EPOCH;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::stream;
 use crate::spec::init_params;
+use crate::training::backend::{Backend, Split, Splits, TrainConfig, TrainState};
+use crate::training::optim::{Optimizer, OptimizerConfig};
 
 /// `--optimizer-on`: where the optimizer (Adam or Adagrad) runs during GPU training.
 #[derive(

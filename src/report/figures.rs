@@ -6,18 +6,18 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::analysis::{
-    elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior,
-};
-use crate::batch::{gather_batch, EVAL_EPOCH};
-use crate::checkpoint::{write_atomic, Checkpoint};
+use crate::data::batch::{gather_batch, EVAL_EPOCH};
 use crate::data::{ImageSet, PIXELS};
 use crate::error::{Error, Result};
 use crate::family::likelihood::{mean_rows, sample_rows};
+use crate::inference::analysis::{
+    elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior,
+};
 use crate::inference::ModelOps;
-use crate::plots::{self, Panel, PosteriorPanel};
+use crate::report::plots::{self, Panel, PosteriorPanel};
 use crate::rng::{binarize_uniforms, noise_batch, stream};
 use crate::spec::LatentFamily;
+use crate::training::checkpoint::{write_atomic, Checkpoint};
 
 /// A trained model, its data and the device it runs on.
 pub struct Session {
@@ -28,7 +28,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// The first `n` test images, binarized as in evaluation (`[n, 784]`), and their labels.
+    /// The first `n` test images as the model sees them in evaluation (binarized or grayscale,
+    /// `[n, 784]`), and their labels.
     pub fn test_images(&self, n: usize) -> (Vec<f32>, Vec<u8>) {
         let n = n.min(self.test.len());
         let index: Vec<u32> = (0..n as u32).collect();
@@ -174,7 +175,11 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
                 images: &samples,
             },
             Panel {
-                caption: "binarized test digits",
+                caption: if s.ck.config.model.likelihood.binary_data() {
+                    "binarized test digits"
+                } else {
+                    "test digits (grayscale)"
+                },
                 rows: 10,
                 cols: 10,
                 images: &real,
@@ -379,7 +384,7 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
 
 /// Train and test/validation ELBO per epoch from a metrics file.
 pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
-    let history = crate::run_dir::read_history(metrics)?;
+    let history = crate::training::run_dir::read_history(metrics)?;
     let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![
         ("train ELBO (running mean over the epoch)", vec![]),
         ("validation ELBO", vec![]),
@@ -591,7 +596,7 @@ pub fn posterior_figure(
 pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<GridResult> {
     s.require_2d("grid-posterior")?;
     // Two tables (whole image and top half) per image, checked before anything is decoded.
-    crate::analysis::check_grid_memory(2 * o.images.min(s.test.len()), o.grid.len())?;
+    crate::inference::analysis::check_grid_memory(2 * o.images.min(s.test.len()), o.grid.len())?;
     let t0 = Instant::now();
     let (x, labels) = s.test_images(o.images);
     let n = labels.len();

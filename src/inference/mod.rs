@@ -2,6 +2,12 @@
 //! device. Analysis (grid posteriors, figures, SVI) is written once against `ModelOps`; the CPU
 //! implementation is the tested twin of the GPU one. Nothing here depends on the member of the
 //! family: the likelihood enters through `family::likelihood`.
+//!
+//! Built on it: [`analysis`] (log-sum-exp, grids, integration, ELBO estimates, PCA) and [`svi`]
+//! (SVI without the encoder, gradient estimators).
+
+pub mod analysis;
+pub mod svi;
 
 use crate::cpu::reference::{decode, decoder_loglik_grad, encode, free_params};
 use crate::cpu::{gemm, View};
@@ -157,7 +163,7 @@ impl ModelOps for CpuModel {
 
 /// The model on `kind` (`auto` resolved as for training: hardware GPU, else CPU).
 pub fn model_ops(kind: DeviceKind, spec: &ModelSpec, params: &[f32]) -> Result<Box<dyn ModelOps>> {
-    match crate::train::resolve_device(kind) {
+    match crate::training::resolve_device(kind) {
         DeviceKind::Cpu => Ok(Box::new(CpuModel::new(spec, params))),
         k => Ok(Box::new(crate::gpu::inference::GpuModel::new(
             k, spec, params,

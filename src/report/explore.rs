@@ -10,12 +10,12 @@ use std::path::Path;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::checkpoint::write_atomic;
 use crate::error::{Error, Result};
-use crate::figures::{latent_embedding, LatentEmbedding, Session};
+use crate::report::figures::{latent_embedding, LatentEmbedding, Session};
+use crate::training::checkpoint::write_atomic;
 
 /// The page script, kept as a plain file in `assets/` so it can be read and edited as JavaScript.
-const EXPLORE_JS: &str = include_str!("../assets/explore.js");
+const EXPLORE_JS: &str = include_str!("../../assets/explore.js");
 
 /// Lattice points per side for a 2-D latent: 41² decoded digits are 1.3 MB, and bilinear blending
 /// between neighbours in the page makes the motion continuous.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Binarize;
+use crate::data::batch::Binarize;
 use crate::data::ImageSet;
 use crate::error::Result;
-use crate::optim::{deserialize_config, OptimizerConfig};
 use crate::spec::ModelSpec;
+use crate::training::optim::{deserialize_config, OptimizerConfig};
 
 /// Everything that determines a training run's arithmetic; stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

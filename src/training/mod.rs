@@ -1,5 +1,13 @@
 //! The training loop shared by every device: epochs, evaluation, metrics lines, checkpoints,
 //! divergence handling.
+//!
+//! Beside it: [`backend`] (what a device must do), [`optim`] (Adam, Adagrad), [`checkpoint`]
+//! (safetensors I/O) and [`run_dir`] (one run per directory).
+
+pub mod backend;
+pub mod checkpoint;
+pub mod optim;
+pub mod run_dir;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,15 +15,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, Split, Splits, TrainConfig};
-use crate::batch::epoch_permutation;
-use crate::checkpoint::{self, Checkpoint};
 use crate::cpu::trainer::CpuBackend;
+use crate::data::batch::epoch_permutation;
 use crate::data::Mnist;
 use crate::error::{Error, Result};
 use crate::gpu::trainer::{GpuBackend, OptimizerOn};
 use crate::gpu::DeviceKind;
-use crate::run_dir::RunDir;
+use crate::training::backend::{Backend, Split, Splits, TrainConfig};
+use crate::training::run_dir::RunDir;
+use checkpoint::Checkpoint;
 
 /// Builds the splits: train = first `train_size` training images, val = the next `val_size`,
 /// test = first `test_size` test images.

@@ -1,11 +1,19 @@
 //! `vae-gpu report`: every figure and the integration table for one checkpoint, plus an
 //! `index.html` that shows them with the model's configuration and ELBOs.
+//!
+//! Its parts: [`figures`] (the assignments' figures), [`experiments`] (SVI and estimator
+//! runs), [`explore`] (the explorable latent plane) and [`plots`] (PNG drawing).
+
+pub mod experiments;
+pub mod explore;
+pub mod figures;
+pub mod plots;
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::write_atomic;
 use crate::error::Result;
-use crate::figures::{self, format_grid_table, GridOptions, GridResult, Session};
+use crate::training::checkpoint::write_atomic;
+use figures::{format_grid_table, GridOptions, GridResult, Session};
 
 pub struct ReportInputs {
     pub metrics: Option<PathBuf>,
@@ -122,7 +130,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     }
     html += "</table>";
     // Near the top, so the interactive view is the first thing after the numbers.
-    html += &crate::explore::write_explorer(s, out)?;
+    html += &crate::report::explore::write_explorer(s, out)?;
     for (title, imgs, _) in &sections {
         html += &format!("<h2>{}</h2>", esc(title));
         if title.starts_with("True posterior") {

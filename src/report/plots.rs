@@ -2,7 +2,7 @@
 //! posterior contour plots and histograms.
 //!
 //! Everything is rendered with `plotters` into an in-memory RGB buffer, encoded with `image` and
-//! written with [`crate::checkpoint::write_atomic`], so a crash never leaves a half-written PNG.
+//! written with [`crate::training::checkpoint::write_atomic`], so a crash never leaves a half-written PNG.
 //! Text uses the DejaVu Sans font embedded in the binary (registered with plotters' `ab_glyph`
 //! backend), so no system font libraries are needed.
 //!
@@ -225,7 +225,7 @@ where
     }
     let png = encode_png(&buf, w, h)
         .map_err(|e| Error::Io(format!("{fig}: PNG encoding failed: {e}")))?;
-    crate::checkpoint::write_atomic(path, &png)
+    crate::training::checkpoint::write_atomic(path, &png)
 }
 
 fn encode_png(buf: &[u8], w: u32, h: u32) -> std::result::Result<Vec<u8>, image::ImageError> {

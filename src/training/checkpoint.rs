@@ -24,8 +24,8 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::backend::{TrainConfig, TrainState};
 use crate::error::{io_err, Error, Result};
+use crate::training::backend::{TrainConfig, TrainState};
 
 /// Written by this version; `vae-gpu/1` (the Appendix C model only, `hidden` as one width) still
 /// loads, its spec read as that model.

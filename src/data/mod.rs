@@ -4,6 +4,10 @@
 //! `tools/fetch_mnist.sh`), so training works offline. Every input-dependent check
 //! returns a [`DataError`] instead of panicking: a bad data directory is a user
 //! mistake and deserves a message that says which file and how to fix it.
+//!
+//! [`batch`]: the epoch order and the CPU gather / binarization of a minibatch.
+
+pub mod batch;
 
 use std::fmt;
 use std::fs::File;
@@ -108,19 +112,19 @@ pub struct Mnist {
 const EMBEDDED: [(&str, &[u8]); 4] = [
     (
         TRAIN_IMAGES,
-        include_bytes!("../data/mnist/train-images-idx3-ubyte.gz"),
+        include_bytes!("../../data/mnist/train-images-idx3-ubyte.gz"),
     ),
     (
         TRAIN_LABELS,
-        include_bytes!("../data/mnist/train-labels-idx1-ubyte.gz"),
+        include_bytes!("../../data/mnist/train-labels-idx1-ubyte.gz"),
     ),
     (
         TEST_IMAGES,
-        include_bytes!("../data/mnist/t10k-images-idx3-ubyte.gz"),
+        include_bytes!("../../data/mnist/t10k-images-idx3-ubyte.gz"),
     ),
     (
         TEST_LABELS,
-        include_bytes!("../data/mnist/t10k-labels-idx1-ubyte.gz"),
+        include_bytes!("../../data/mnist/t10k-labels-idx1-ubyte.gz"),
     ),
 ];
 

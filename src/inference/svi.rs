@@ -6,13 +6,13 @@
 
 use serde::Serialize;
 
-use crate::analysis::Estimate;
 use crate::data::PIXELS;
 use crate::error::{Error, Result};
+use crate::inference::analysis::Estimate;
 use crate::inference::ModelOps;
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::{noise_row, stream};
 use crate::spec::{LatentFamily, Prior};
+use crate::training::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
 /// Where the variational parameters start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -6,15 +6,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::analysis::{elbo_estimate, grid_posteriors, left_cols_mask, top_rows_mask, Grid2};
-use crate::checkpoint::write_atomic;
 use crate::data::{IMAGE_SIDE, PIXELS};
 use crate::error::{Error, Result};
-use crate::figures::{interleave, posterior_figure, PosteriorSpec, Session};
-use crate::plots::{self, Panel};
+use crate::inference::analysis::{
+    elbo_estimate, grid_posteriors, left_cols_mask, top_rows_mask, Grid2,
+};
+use crate::inference::svi::{
+    fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions,
+};
+use crate::report::figures::{interleave, posterior_figure, PosteriorSpec, Session};
+use crate::report::plots::{self, Panel};
 use crate::rng::{noise_row, stream};
 use crate::spec::LatentFamily;
-use crate::svi::{fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions};
+use crate::training::checkpoint::write_atomic;
 
 /// Which pixels SVI may look at.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,7 +154,7 @@ fn kl_on_grid(grid: &Grid2, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 
                 .sum()
         })
         .collect();
-    let log_zq = crate::analysis::log_integral(&log_q, grid);
+    let log_zq = crate::inference::analysis::log_integral(&log_q, grid);
     let area = grid.cell_area();
     log_q
         .iter()
@@ -398,7 +402,7 @@ fn completion_figure(
     for i in 0..n {
         let xi = &x[i * PIXELS..(i + 1) * PIXELS];
         tiles.extend_from_slice(xi);
-        tiles.extend(crate::figures::observed_only(xi, mask));
+        tiles.extend(crate::report::figures::observed_only(xi, mask));
         tiles.extend(complete(i, &fitted_mean));
         tiles.extend(complete(i, &sampled));
     }

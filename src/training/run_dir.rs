@@ -18,8 +18,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{self, Checkpoint};
 use crate::error::{io_err, Error, Result};
+use crate::training::checkpoint::{self, Checkpoint};
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.jsonl";

@@ -105,10 +105,10 @@ impl OptimizerConfig {
     pub fn describe(&self) -> String {
         match self {
             OptimizerConfig::Adam(a) => format!(
-                "Adam, lr {}, β₁ {}, β₂ {}, ε {}",
+                "Adam, lr {}, β₁ {}, β₂ {}, ε {:e}",
                 a.lr, a.beta1, a.beta2, a.eps
             ),
-            OptimizerConfig::Adagrad(a) => format!("Adagrad, lr {}, ε {}", a.lr, a.eps),
+            OptimizerConfig::Adagrad(a) => format!("Adagrad, lr {}, ε {:e}", a.lr, a.eps),
         }
     }
 
