@@ -247,6 +247,10 @@ pub struct TrainArgs {
     /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (every other likelihood) [default: by likelihood]
     #[arg(long, value_enum)]
     pub binarize: Option<Binarize>,
+    /// A model specification file (JSON, the `model` object of a checkpoint's config); the
+    /// family flags below override its fields
+    #[arg(long, value_name = "FILE")]
+    pub model_file: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelFlags,
     /// Images per minibatch [default: 100]
@@ -316,7 +320,11 @@ fn check_resume_flags(
 ) -> Result<()> {
     let c = &ck.config;
     let mut differs: Vec<String> = Vec::new();
-    match a.model.apply(&c.model) {
+    let base = match &a.model_file {
+        Some(path) => ModelSpec::from_file(path).map_err(Error::Usage)?,
+        None => c.model.clone(),
+    };
+    match a.model.apply(&base) {
         Ok(spec) => differs.extend(crate::spec::flags::differences(&c.model, &spec)),
         Err(e) => return Err(Error::Usage(e)),
     }
@@ -363,10 +371,11 @@ fn check_resume_flags(
 
 /// Builds a fresh run's configuration from the flags and the built-in defaults.
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let model = a
-        .model
-        .apply(&ModelSpec::mnist(500, 2))
-        .map_err(Error::Usage)?;
+    let base = match &a.model_file {
+        Some(path) => ModelSpec::from_file(path).map_err(Error::Usage)?,
+        None => ModelSpec::mnist(500, 2),
+    };
+    let model = a.model.apply(&base).map_err(Error::Usage)?;
     let binarize = match (a.binarize, model.likelihood.binary_data()) {
         (None, true) => Binarize::Threshold,
         (None, false) => Binarize::Grayscale,

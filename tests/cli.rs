@@ -718,3 +718,65 @@ fn train_help_explains_every_choice() {
         assert!(help.contains(flag), "train --help lacks {flag}");
     }
 }
+
+/// `train --model-file`: a JSON spec (any field may be left out), flags on top of it, stored in
+/// the checkpoint; a misspelt field, an impossible member or a missing file is one error line.
+#[test]
+fn a_model_file_chooses_the_member_and_flags_override_it() {
+    let dir = tmp("model-file");
+    let spec = dir.join("model.json");
+    std::fs::write(
+        &spec,
+        r#"{"encoder": [16, 8], "activation": "relu", "likelihood": {"kind": "beta"},
+            "posterior": "laplace"}"#,
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let o = train_small(
+        &out,
+        "cpu",
+        "1",
+        &["--model-file", spec.to_str().unwrap(), "--latent-dim", "3"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let model = vae_gpu::training::checkpoint::load(&out.join("checkpoint.safetensors"))
+        .expect("load")
+        .config
+        .model;
+    // train_small passes --hidden 24, which overrides the file's encoder like any flag.
+    assert_eq!(
+        (model.encoder, model.decoder, model.latent),
+        (vec![24], vec![24], 3)
+    );
+    assert_eq!(model.likelihood, vae_gpu::spec::Likelihood::Beta);
+    assert_eq!(model.posterior, vae_gpu::spec::LatentFamily::Laplace);
+    for (body, needle) in [
+        (
+            r#"{"likelihod": {"kind": "beta"}}"#,
+            "unknown field `likelihod`",
+        ),
+        (
+            r#"{"likelihood": {"kind": "categorical", "bins": 1}}"#,
+            "2..=256",
+        ),
+        ("{", "EOF"),
+    ] {
+        std::fs::write(&spec, body).unwrap();
+        let args = [
+            "train",
+            "--device",
+            "cpu",
+            "--model-file",
+            spec.to_str().unwrap(),
+        ];
+        fails_with(&args, needle);
+    }
+    fails_with(
+        &[
+            "train",
+            "--model-file",
+            dir.join("absent.json").to_str().unwrap(),
+        ],
+        "absent.json",
+    );
+}

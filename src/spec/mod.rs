@@ -281,9 +281,13 @@ pub struct ModelSpec {
 }
 
 /// What a stored spec may look like: the family's fields, or the single `hidden` width of the
-/// checkpoints written before it.
+/// checkpoints written before it. A spec file (`train --model-file`) may leave out any field:
+/// `input` 784, `latent` 2, `encoder` [500] and the decoder mirroring the encoder, and the
+/// defaults of the rest. Unknown fields are errors, so a misspelt one is not silently ignored.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SpecRepr {
+    #[serde(default = "default_input")]
     input: usize,
     #[serde(default)]
     hidden: Option<usize>,
@@ -293,6 +297,7 @@ struct SpecRepr {
     decoder: Option<Vec<usize>>,
     #[serde(default)]
     activation: Activation,
+    #[serde(default = "default_latent")]
     latent: usize,
     #[serde(default)]
     posterior: LatentFamily,
@@ -306,13 +311,28 @@ struct SpecRepr {
     init: Init,
 }
 
+fn default_input() -> usize {
+    PIXELS
+}
+
+fn default_latent() -> usize {
+    2
+}
+
 impl From<SpecRepr> for ModelSpec {
     fn from(r: SpecRepr) -> Self {
-        let old = r.hidden.map(|h| vec![h]).unwrap_or_default();
+        let encoder = r
+            .encoder
+            .or(r.hidden.map(|h| vec![h]))
+            .unwrap_or_else(|| vec![500]);
+        let decoder = r
+            .decoder
+            .or(r.hidden.map(|h| vec![h]))
+            .unwrap_or_else(|| encoder.iter().rev().copied().collect());
         Self {
             input: r.input,
-            encoder: r.encoder.unwrap_or_else(|| old.clone()),
-            decoder: r.decoder.unwrap_or(old),
+            encoder,
+            decoder,
             activation: r.activation,
             latent: r.latent,
             posterior: r.posterior,
@@ -347,6 +367,18 @@ impl ModelSpec {
 
     pub fn layout(&self) -> Layout {
         Layout::new(self)
+    }
+
+    /// A spec from a JSON file (`train --model-file`), checked; errors name the file and say what
+    /// was wrong in it.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--model-file {}: {e}", path.display()))?;
+        let spec: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("--model-file {}: {e}", path.display()))?;
+        spec.check()
+            .map_err(|e| format!("--model-file {}: {e}", path.display()))?;
+        Ok(spec)
     }
 
     /// Rejects what cannot be trained, naming the field: impossible combinations and values a
