@@ -8,24 +8,9 @@ use vae_gpu::family::likelihood::{
 };
 use vae_gpu::rng::noise_batch;
 use vae_gpu::spec::{
-    init_params, Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood, ModelSpec,
-    Prior, Variance,
+    init_params, members, Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood,
+    ModelSpec, Prior, Variance,
 };
-
-/// Every likelihood, with each Gaussian variance source and mean link.
-fn likelihoods() -> Vec<Likelihood> {
-    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-    vec![
-        Likelihood::Bernoulli,
-        Likelihood::BernoulliCe,
-        Likelihood::ContinuousBernoulli,
-        g(GaussianMean::Identity, Variance::Fixed { sigma: 0.3 }),
-        g(GaussianMean::Sigmoid, Variance::Learned),
-        g(GaussianMean::Identity, Variance::Decoder),
-        Likelihood::Beta,
-        Likelihood::Categorical { bins: 3 },
-    ]
-}
 
 fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
     ModelSpec {
@@ -46,28 +31,17 @@ fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
 /// with a Bernoulli and a Gaussian likelihood.
 fn members() -> Vec<ModelSpec> {
     let acts = [Activation::Tanh, Activation::Relu, Activation::Sigmoid];
-    let mut v: Vec<ModelSpec> = likelihoods()
+    let mut v: Vec<ModelSpec> = members::likelihoods()
         .into_iter()
         .enumerate()
         .map(|(i, lik)| tiny(lik, acts[i % 3]))
         .collect();
-    let prior = |family, scale| Prior { family, scale };
-    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
     let gauss = Likelihood::Gaussian {
         mean: GaussianMean::Sigmoid,
         variance: Variance::Decoder,
     };
-    for (i, (posterior, prior, kl)) in [
-        (g, prior(l, 0.7), KlMode::Mc),
-        (l, prior(g, 1.0), KlMode::Mc),
-        (l, prior(l, 1.5), KlMode::Mc),
-        (g, prior(g, 2.0), KlMode::Analytic),
-        (l, prior(g, 1.3), KlMode::Analytic),
-        (l, prior(l, 0.8), KlMode::Analytic),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // The default latent combination (first) is already in the likelihood members above.
+    for (i, (posterior, prior, kl)) in members::latents().into_iter().skip(1).enumerate() {
         let lik = if i % 2 == 0 {
             Likelihood::Bernoulli
         } else {
@@ -251,7 +225,7 @@ fn categorical_sums_to_one_and_bins_are_equal_width() {
 
 #[test]
 fn the_exponential_family_form_is_the_log_density_for_every_member() {
-    for lik in likelihoods() {
+    for lik in members::likelihoods() {
         vae_gpu::with_member!(&lik, m => {
             let c = lik.channels();
             let o: Vec<f64> = (0..c).map(|k| 0.7 - 0.45 * k as f64).collect();

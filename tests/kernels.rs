@@ -13,7 +13,7 @@ use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
 use vae_gpu::rng::{noise_batch, stream};
-use vae_gpu::spec::{Activation, KlMode, LatentFamily, Likelihood, ModelSpec, Prior};
+use vae_gpu::spec::{members, Activation, Likelihood, ModelSpec};
 use vae_gpu::training::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
 fn buf<T: Pod>(ctx: &GpuContext, data: &[T]) -> wgpu::Buffer {
@@ -213,25 +213,15 @@ fn matmul_matches_cpu_for_every_transpose_and_epilogue() {
 
 /// Every latent combination the spec allows: posterior × prior × KL mode.
 fn latent_specs() -> Vec<ModelSpec> {
-    let prior = |family, scale| Prior { family, scale };
-    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
-    [
-        (g, prior(g, 1.0), KlMode::Mc),
-        (g, prior(l, 0.7), KlMode::Mc),
-        (l, prior(g, 1.0), KlMode::Mc),
-        (l, prior(l, 1.5), KlMode::Mc),
-        (g, prior(g, 2.0), KlMode::Analytic),
-        (l, prior(g, 1.3), KlMode::Analytic),
-        (l, prior(l, 0.8), KlMode::Analytic),
-    ]
-    .into_iter()
-    .map(|(posterior, prior, kl)| ModelSpec {
-        posterior,
-        prior,
-        kl,
-        ..ModelSpec::mnist(8, 1)
-    })
-    .collect()
+    members::latents()
+        .into_iter()
+        .map(|(posterior, prior, kl)| ModelSpec {
+            posterior,
+            prior,
+            kl,
+            ..ModelSpec::mnist(8, 1)
+        })
+        .collect()
 }
 
 #[test]
@@ -533,20 +523,13 @@ fn optimizer_updates_match_the_host_optimizer() {
 }
 
 fn likelihood_members() -> Vec<Likelihood> {
-    use vae_gpu::spec::{GaussianMean, Variance};
-    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-    vec![
-        Likelihood::Bernoulli,
-        Likelihood::BernoulliCe,
-        Likelihood::ContinuousBernoulli,
-        g(GaussianMean::Identity, Variance::Fixed { sigma: 0.1 }),
-        g(GaussianMean::Sigmoid, Variance::Learned),
-        g(GaussianMean::Identity, Variance::Decoder),
-        Likelihood::Beta,
+    // Every member, plus the categorical's extremes (2 bins, and 256: one bin per byte value).
+    let mut v = members::likelihoods();
+    v.extend([
         Likelihood::Categorical { bins: 2 },
-        Likelihood::Categorical { bins: 7 },
         Likelihood::Categorical { bins: 256 },
-    ]
+    ]);
+    v
 }
 
 /// Pixel values the member sees: {0, 1} for binary members, byte/255 otherwise (with the ends 0

@@ -14,8 +14,7 @@ use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{
-    init_params, Activation, GaussianMean, KlMode, LatentFamily, Likelihood, ModelSpec, Prior,
-    Variance,
+    init_params, members, Activation, GaussianMean, Likelihood, ModelSpec, Variance,
 };
 use vae_gpu::training::backend::{Backend, Split, Splits, TrainConfig};
 use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
@@ -105,18 +104,7 @@ fn step_matches_cpu_on_a_small_odd_model() {
 #[test]
 fn step_matches_cpu_for_every_member_of_the_family() {
     let s = splits(61, 20);
-    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-    let members = [
-        Likelihood::Bernoulli,
-        Likelihood::BernoulliCe,
-        Likelihood::ContinuousBernoulli,
-        g(GaussianMean::Identity, Variance::Fixed { sigma: 0.1 }),
-        g(GaussianMean::Sigmoid, Variance::Learned),
-        g(GaussianMean::Identity, Variance::Decoder),
-        Likelihood::Beta,
-        Likelihood::Categorical { bins: 5 },
-    ];
-    for (i, lik) in members.into_iter().enumerate() {
+    for (i, lik) in members::likelihoods().into_iter().enumerate() {
         let mut cfg = config(11, 3, 5, 2, Binarize::Grayscale);
         cfg.model.likelihood = lik;
         cfg.model.encoder = vec![13, 6];
@@ -131,19 +119,8 @@ fn step_matches_cpu_for_every_member_of_the_family() {
 #[test]
 fn step_matches_cpu_for_every_latent_family_and_kl_mode() {
     let s = splits(61, 20);
-    let prior = |family, scale| Prior { family, scale };
-    let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
-    for (i, (posterior, prior, kl)) in [
-        (g, prior(l, 0.7), KlMode::Mc),
-        (l, prior(g, 1.0), KlMode::Mc),
-        (l, prior(l, 1.5), KlMode::Mc),
-        (g, prior(g, 1.0), KlMode::Analytic),
-        (l, prior(g, 1.3), KlMode::Analytic),
-        (l, prior(l, 0.8), KlMode::Analytic),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // The default combination (first) is what every other parity test runs.
+    for (i, (posterior, prior, kl)) in members::latents().into_iter().skip(1).enumerate() {
         let mut cfg = config(11, 3, 5, 2, Binarize::Threshold);
         cfg.model.posterior = posterior;
         cfg.model.prior = prior;

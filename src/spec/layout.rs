@@ -196,22 +196,9 @@ fn standard_normal(rng: &mut rand::rngs::StdRng) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{GaussianMean, Likelihood, Variance};
 
     fn members() -> Vec<ModelSpec> {
-        let liks = [
-            Likelihood::Bernoulli,
-            Likelihood::Gaussian {
-                mean: GaussianMean::Sigmoid,
-                variance: Variance::Learned,
-            },
-            Likelihood::Gaussian {
-                mean: GaussianMean::Identity,
-                variance: Variance::Decoder,
-            },
-            Likelihood::Beta,
-            Likelihood::Categorical { bins: 5 },
-        ];
+        let liks = super::super::members::likelihoods();
         let mut v = Vec::new();
         for lik in liks {
             for (enc, dec) in [(vec![7], vec![7]), (vec![9, 4], vec![3]), (vec![], vec![])] {

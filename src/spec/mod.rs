@@ -344,6 +344,42 @@ impl From<SpecRepr> for ModelSpec {
     }
 }
 
+/// One of each member of the family, for the tests that must cover them all (and for examples).
+pub mod members {
+    use super::{GaussianMean, KlMode, LatentFamily, Likelihood, Prior, Variance};
+
+    /// Every likelihood, each Gaussian mean and variance source once.
+    pub fn likelihoods() -> Vec<Likelihood> {
+        let g = |mean, variance| Likelihood::Gaussian { mean, variance };
+        vec![
+            Likelihood::Bernoulli,
+            Likelihood::BernoulliCe,
+            Likelihood::ContinuousBernoulli,
+            g(GaussianMean::Identity, Variance::Fixed { sigma: 0.3 }),
+            g(GaussianMean::Sigmoid, Variance::Learned),
+            g(GaussianMean::Identity, Variance::Decoder),
+            Likelihood::Beta,
+            Likelihood::Categorical { bins: 3 },
+        ]
+    }
+
+    /// Every latent combination the spec allows: posterior × prior (with scales other than 1) ×
+    /// KL mode, the default (Gaussian q, N(0, 1), Monte Carlo) first.
+    pub fn latents() -> Vec<(LatentFamily, Prior, KlMode)> {
+        let prior = |family, scale| Prior { family, scale };
+        let (g, l) = (LatentFamily::Gaussian, LatentFamily::Laplace);
+        vec![
+            (g, prior(g, 1.0), KlMode::Mc),
+            (g, prior(l, 0.7), KlMode::Mc),
+            (l, prior(g, 1.0), KlMode::Mc),
+            (l, prior(l, 1.5), KlMode::Mc),
+            (g, prior(g, 2.0), KlMode::Analytic),
+            (l, prior(g, 1.3), KlMode::Analytic),
+            (l, prior(l, 0.8), KlMode::Analytic),
+        ]
+    }
+}
+
 /// Largest hidden width and latent dimension a spec may ask for.
 pub const MAX_WIDTH: usize = 16_384;
 pub const MAX_LATENT: usize = 1024;

@@ -221,27 +221,16 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 mod tests {
     use super::*;
     use crate::data::batch::Binarize;
-    use crate::spec::{GaussianMean, LatentFamily, Likelihood, ModelSpec, Variance};
+    use crate::spec::{members, LatentFamily, ModelSpec};
     use crate::training::optim::{OptimizerConfig, OptimizerKind};
 
     /// Every likelihood, both latent families and both optimizers: save → load gives back the
     /// identical checkpoint (parameters, the optimizer state it keeps, config, metadata).
     #[test]
     fn every_member_saves_and_loads_identically() {
-        let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-        let likelihoods = [
-            Likelihood::Bernoulli,
-            Likelihood::BernoulliCe,
-            Likelihood::ContinuousBernoulli,
-            g(GaussianMean::Identity, Variance::Fixed { sigma: 0.1 }),
-            g(GaussianMean::Sigmoid, Variance::Learned),
-            g(GaussianMean::Identity, Variance::Decoder),
-            Likelihood::Beta,
-            Likelihood::Categorical { bins: 5 },
-        ];
         let dir = std::env::temp_dir().join(format!("vae-gpu-ck-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for (i, likelihood) in likelihoods.into_iter().enumerate() {
+        for (i, likelihood) in members::likelihoods().into_iter().enumerate() {
             let kind = [OptimizerKind::Adam, OptimizerKind::Adagrad][i % 2];
             let model = ModelSpec {
                 encoder: vec![6, 5],
