@@ -157,8 +157,11 @@ fn a_resumed_run_keeps_its_settings() {
 fn kill_9_during_training_never_loses_an_epoch() {
     let out = tmp("kill");
     let ck = ckpt(&out);
-    // ~0.1 s an epoch after ~0.3 s of start-up, so the kills land in every phase of an epoch:
-    // training, evaluation, the checkpoint write and the metrics write.
+    // The kills land at 1.3–3.5 times the wall time of a whole one-epoch run (start-up, an
+    // epoch, its evaluation and writes), measured here so that a loaded machine stretches them
+    // too: so the kills fall in every phase of an epoch — training, evaluation, the checkpoint
+    // write and the metrics write — and the killed runs still finish some epochs.
+    let started = std::time::Instant::now();
     let o = run(&[
         "train",
         "--device",
@@ -176,7 +179,8 @@ fn kill_9_during_training_never_loses_an_epoch() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    for delay_ms in [450u64, 720, 560, 910, 630, 1040, 505] {
+    let one_run = started.elapsed();
+    for factor in [1.5, 2.4, 1.9, 3.0, 2.1, 3.5, 1.3] {
         let mut child = std::process::Command::new(BIN)
             .args([
                 "train",
@@ -194,7 +198,7 @@ fn kill_9_during_training_never_loses_an_epoch() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::thread::sleep(one_run.mul_f64(factor));
         child.kill().expect("kill -9");
         child.wait().expect("wait");
         // Whatever the moment of the kill, the checkpoint loads.

@@ -138,6 +138,9 @@ pub struct GridPosterior {
     /// Posterior mass on the outermost ring of grid cells: large values mean the bounds cut off
     /// part of the posterior and log p(x) is underestimated.
     pub edge_mass: f64,
+    /// 1 / Σₖ mₖ² of the cell masses mₖ: about how many cells the posterior spans. A handful means
+    /// the spacing is too coarse for the Riemann sum to be accurate.
+    pub cells_spanned: f64,
 }
 
 impl GridPosterior {
@@ -155,12 +158,14 @@ impl GridPosterior {
             .filter(|(k, _)| grid.on_edge(*k))
             .map(|(_, m)| m)
             .sum();
+        let cells_spanned = 1.0 / mass.iter().map(|m| m * m).sum::<f64>();
         Self {
             grid,
             log_joint,
             log_px,
             norm_error,
             edge_mass,
+            cells_spanned,
         }
     }
 

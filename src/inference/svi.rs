@@ -30,10 +30,15 @@ pub struct SviOptions {
     pub samples: usize,
     pub lr: f32,
     pub max_steps: usize,
-    /// Stopping: the mean ELBO estimate of the last `window` steps improved on the window before it
-    /// by less than `tol` nats.
+    /// The window rule: the mean ELBO estimate of the last `window` steps improved on the window
+    /// before it by less than `tol` nats.
     pub window: usize,
     pub tol: f64,
+    /// Times the window rule divides the learning rate by 10 before it stops a fit. Adam moves a
+    /// parameter by about lr a step whatever the gradient, so with a fixed lr μ keeps jittering by
+    /// ~lr: a posterior narrower than that (a Gaussian likelihood's is a few hundredths wide) is
+    /// never resolved. Each drop lets the fit settle to ten times finer.
+    pub lr_drops: usize,
     pub seed: u64,
 }
 
@@ -45,6 +50,7 @@ impl Default for SviOptions {
             max_steps: 3000,
             window: 100,
             tol: 0.02,
+            lr_drops: 2,
             seed: 0,
         }
     }
@@ -58,6 +64,10 @@ pub struct SviFit {
     /// Steps taken before the stopping rule fired (or `max_steps`).
     pub steps: usize,
     pub converged: bool,
+    /// Learning-rate drops taken (each at a step where the window rule fired).
+    pub lr_drops: usize,
+    /// Where the window rule's trace starts: the step of the last drop.
+    window_start: usize,
     /// Per-step ELBO estimates (mean over the M samples of that step).
     pub trace: Vec<f64>,
 }
@@ -132,6 +142,8 @@ pub fn fit(
             log_sigma: r[dz..].to_vec(),
             steps: 0,
             converged: false,
+            lr_drops: 0,
+            window_start: 0,
             trace: vec![],
         })
         .collect();
@@ -201,7 +213,16 @@ pub fn fit(
             f.log_sigma.copy_from_slice(&p[dz..]);
             f.trace.push(elbo);
             f.steps = step + 1;
-            f.converged = window_converged(&f.trace, o.window, o.tol);
+            if window_converged(&f.trace[f.window_start..], o.window, o.tol) {
+                if f.lr_drops < o.lr_drops {
+                    f.lr_drops += 1;
+                    f.window_start = f.trace.len();
+                    let lr = o.lr / 10f32.powi(f.lr_drops as i32);
+                    adams[i].cfg = OptimizerConfig::new(OptimizerKind::Adam, Some(lr));
+                } else {
+                    f.converged = true;
+                }
+            }
         }
         progress(step + 1);
     }

@@ -120,6 +120,8 @@ pub struct SviRow {
     pub observe: String,
     pub steps: usize,
     pub converged: bool,
+    /// Learning-rate drops the fit took (`--lr-drops`).
+    pub lr_drops: usize,
     /// ELBO of the observed pixels under the fitted q (Monte Carlo, `elbo_samples` draws).
     pub elbo: f64,
     pub elbo_std_err: f64,
@@ -207,9 +209,33 @@ pub fn svi(
             .collect(),
     };
     let fits = fit(s.ops.as_mut(), &x, &masks, &init, &run.opts, progress)?;
-    let grid = Grid2::square(-4.0, 4.0, 0.1)?;
+    // Each image's posterior is integrated on its own grid, centred on the fitted q and 14 of
+    // its standard deviations wide with 81 points a side: a fixed [−4, 4]² grid of spacing 0.1
+    // resolves the default model's posteriors (tenths wide) but not those of a Gaussian
+    // likelihood (hundredths wide), where it put log p(x_obs) below the ELBO.
     let posts = if dz == 2 {
-        Some(grid_posteriors(s.ops.as_mut(), &grid, &x, &masks)?)
+        let mut posts = Vec::with_capacity(n);
+        for (i, f) in fits.iter().enumerate() {
+            let half =
+                (7.0 * f.sigma().iter().fold(0.0f32, |a, &b| a.max(b)) as f64).clamp(1e-3, 8.0);
+            let grid = Grid2::square(-half, half, half / 40.0)?
+                .centred_on([f.mu[0] as f64, f.mu[1] as f64]);
+            let rows = i * PIXELS..(i + 1) * PIXELS;
+            posts.extend(grid_posteriors(
+                s.ops.as_mut(),
+                &grid,
+                &x[rows.clone()],
+                &masks[rows],
+            )?);
+        }
+        if posts.iter().any(|p| p.edge_mass > 1e-3) {
+            eprintln!(
+                "warning: some p(z|x_obs) has more than 0.1% of its mass on the edge of its grid \
+                 (±7σ of the fitted q): q is far from it, and log p(x_obs) and the KL are \
+                 underestimated; try more --max-steps or a larger --window"
+            );
+        }
+        Some(posts)
     } else {
         None
     };
@@ -244,7 +270,12 @@ pub fn svi(
         )?;
         let (kl, lpx) = match &posts {
             Some(p) => (
-                Some(kl_on_grid(&grid, &p[i].log_posterior(), &f.mu, &f.sigma())),
+                Some(kl_on_grid(
+                    &p[i].grid,
+                    &p[i].log_posterior(),
+                    &f.mu,
+                    &f.sigma(),
+                )),
                 Some(p[i].log_px),
             ),
             None => (None, None),
@@ -255,6 +286,7 @@ pub fn svi(
             observe: run.observe.name(),
             steps: f.steps,
             converged: f.converged,
+            lr_drops: f.lr_drops,
             elbo: e.mean,
             elbo_std_err: e.std_err,
             encoder_elbo: ee.mean,
@@ -297,7 +329,7 @@ pub fn svi(
     let jpath = out.join(format!("svi_{}.json", run.observe.name()));
     write_atomic(&jpath, &json)?;
     let mut csv = Vec::new();
-    let _ = writeln!(csv, "image,label,observe,steps,converged,elbo,elbo_std_err,encoder_elbo,mu,sigma,kl_to_grid_posterior,log_px_obs_grid");
+    let _ = writeln!(csv, "image,label,observe,steps,converged,lr_drops,elbo,elbo_std_err,encoder_elbo,mu,sigma,kl_to_grid_posterior,log_px_obs_grid");
     let list = |v: &[f32]| {
         v.iter()
             .map(|x| format!("{x:.4}"))
@@ -308,12 +340,13 @@ pub fn svi(
     for r in &rows {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.4},{:.4},{:.4},{},{},{},{}",
+            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{},{},{},{}",
             r.image,
             r.label,
             r.observe,
             r.steps,
             r.converged,
+            r.lr_drops,
             r.elbo,
             r.elbo_std_err,
             r.encoder_elbo,

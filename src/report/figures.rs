@@ -438,6 +438,8 @@ pub struct GridRow {
     pub elbo: Estimate,
     pub norm_error: f64,
     pub edge_mass: f64,
+    /// About how many grid cells the posterior spans (`GridPosterior::cells_spanned`).
+    pub cells_spanned: f64,
     pub log_px_top: f64,
 }
 
@@ -627,6 +629,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             elbo,
             norm_error: post[i].norm_error,
             edge_mass: post[i].edge_mass,
+            cells_spanned: post[i].cells_spanned,
             log_px_top: post_top[i].log_px,
         });
     }
