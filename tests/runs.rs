@@ -435,3 +435,42 @@ fn an_adagrad_run_keeps_its_optimizer_state_across_resume() {
         .all(|(a, b)| a >= b));
     assert!(after.state.v.iter().sum::<f32>() > before.state.v.iter().sum::<f32>());
 }
+
+/// For every likelihood (and a Laplace latent), a run whose loss overflows stops with an error
+/// and keeps its last good checkpoint: the divergence check is the training loop's, not a
+/// member's.
+#[test]
+fn every_member_that_diverges_stops_and_keeps_its_last_checkpoint() {
+    let members: &[&[&str]] = &[
+        &["--likelihood", "bernoulli-ce"],
+        &["--likelihood", "continuous-bernoulli"],
+        &["--likelihood", "gaussian", "--variance", "decoder"],
+        &["--likelihood", "beta", "--posterior", "laplace"],
+        &[
+            "--likelihood",
+            "categorical",
+            "--bins",
+            "4",
+            "--prior",
+            "laplace",
+        ],
+    ];
+    for (i, flags) in members.iter().enumerate() {
+        let out = tmp(&format!("diverge-{i}"));
+        let o = tiny(&out, "1", flags);
+        assert!(o.status.success(), "{flags:?}: {}", text(&o));
+        let mut bad = checkpoint::load(&ckpt(&out)).expect("load");
+        bad.state.params.iter_mut().for_each(|p| *p = 1e30);
+        let bad_ck = out.join("huge.safetensors");
+        checkpoint::save(&bad_ck, &bad).expect("save");
+        let resumed = out.join("resumed");
+        let o = resume(&resumed, &bad_ck, "1", &[]);
+        assert!(!o.status.success(), "{flags:?} trained on 1e30 parameters");
+        assert!(text(&o).contains("diverged"), "{flags:?}: {}", text(&o));
+        assert!(
+            !resumed.join("checkpoint.safetensors").exists(),
+            "{flags:?}: a diverged epoch wrote a checkpoint"
+        );
+        assert_eq!(checkpoint::load(&bad_ck).expect("kept").epoch, 1);
+    }
+}
