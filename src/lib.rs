@@ -5,7 +5,8 @@
 //! - [`family`]: the members on the CPU side, one file per likelihood and latent family;
 //! - [`cpu`] and [`gpu`]: the reference step and the device-resident WGSL step, twins;
 //! - [`training`]: the epoch loop, optimizers, checkpoints and run directories;
-//! - [`inference`]: what a trained model is asked (grid integration, ELBO estimates, SVI);
+//! - [`inference`]: what a trained model is asked (grid integration, ELBO estimates, SVI), and the
+//!   linear baselines (PCA, probabilistic PCA);
 //! - [`report`]: figures, the assignments' experiments and the HTML report;
 //! - [`data`], [`rng`]: MNIST and batches, and the Philox stream both devices share.
 

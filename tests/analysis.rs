@@ -101,3 +101,82 @@ fn stopping_rule_fires_only_on_a_plateau() {
         "needs two full windows"
     );
 }
+
+/// Data drawn from a known PPCA model (D = 6, k = 2, σ² = 0.09): the closed-form fit recovers σ²
+/// and the column space of W, and its exact log-likelihood equals a direct multivariate-normal
+/// evaluation (Cholesky of WWᵀ + σ²I, f64).
+#[test]
+fn ppca_recovers_a_known_model_and_its_likelihood_is_exact() {
+    use rand::{RngExt, SeedableRng};
+    use vae_gpu::inference::linear::{Pca, Ppca};
+    let (d, k, n, sigma2) = (6usize, 2usize, 40_000usize, 0.09f64);
+    let w_true = [
+        [1.0, 0.0],
+        [0.5, 1.5],
+        [-1.0, 0.3],
+        [0.0, -0.8],
+        [2.0, 0.1],
+        [0.3, 0.7],
+    ];
+    let mu = [0.5, -1.0, 0.0, 2.0, 0.1, -0.3];
+    let mut r = rand::rngs::StdRng::seed_from_u64(7);
+    let mut normal = || {
+        let (u1, u2): (f64, f64) = (r.random_range(1e-12..1.0), r.random_range(0.0..1.0));
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    };
+    let mut x = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let z = [normal(), normal()];
+        for j in 0..d {
+            let v = mu[j] + w_true[j][0] * z[0] + w_true[j][1] * z[1] + sigma2.sqrt() * normal();
+            x.push(v as f32);
+        }
+    }
+    let ppca = Ppca::from_pca(&Pca::fit(&x, d).expect("pca"), k).expect("ppca");
+    // σ² from 4 discarded directions of 40,000 points: relative s.e. ≈ √(2/(4·40,000)) ≈ 0.4%.
+    assert!(
+        (ppca.sigma2 - sigma2).abs() < 0.03 * sigma2,
+        "σ² {} vs {sigma2}",
+        ppca.sigma2
+    );
+    // The column space: each true column's residual off the fitted span is small.
+    let columns = (0..k).map(|c| w_true.iter().map(|row| row[c]).collect::<Vec<f64>>());
+    for (c, col) in columns.enumerate() {
+        let mut resid = col.clone();
+        for u in &ppca.components {
+            let dot: f64 = u.iter().zip(&col).map(|(a, b)| a * b).sum();
+            resid.iter_mut().zip(u).for_each(|(r, ui)| *r -= dot * ui);
+        }
+        let rel = resid.iter().map(|v| v * v).sum::<f64>().sqrt()
+            / col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(
+            rel < 0.02,
+            "column {c}: {rel} of it lies off the fitted span"
+        );
+    }
+    // The likelihood against a direct evaluation with C = WWᵀ + σ²I.
+    let w = ppca.w();
+    let c = nalgebra::DMatrix::from_fn(d, d, |a, b| {
+        (0..k).map(|i| w[a * k + i] * w[b * k + i]).sum::<f64>()
+            + if a == b { ppca.sigma2 } else { 0.0 }
+    });
+    let chol = nalgebra::Cholesky::new(c).expect("C is positive definite");
+    let log_det: f64 = 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+    for row in x.chunks(d).take(50) {
+        let diff = nalgebra::DVector::from_iterator(
+            d,
+            row.iter().zip(&ppca.mean).map(|(&v, m)| v as f64 - m),
+        );
+        let quad = diff.dot(&chol.solve(&diff));
+        let direct = -0.5 * (d as f64 * (std::f64::consts::TAU).ln() + log_det + quad);
+        let got = ppca.log_likelihood(row);
+        assert!(
+            (got - direct).abs() <= 1e-9 + 1e-9 * direct.abs(),
+            "{got} vs {direct}"
+        );
+    }
+    // A degenerate case is an error, not a NaN: 3 points span at most a plane in 6-D.
+    let few = Pca::fit(&x[..3 * d], d).expect("pca");
+    assert!(Ppca::from_pca(&few, 2).is_err());
+    assert!(Ppca::from_pca(&few, 0).is_err() && Ppca::from_pca(&few, 6).is_err());
+}

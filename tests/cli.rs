@@ -780,3 +780,47 @@ fn a_model_file_chooses_the_member_and_flags_override_it() {
         "absent.json",
     );
 }
+
+/// `pca` and `ppca` on a small slice of MNIST: their figures and tables, the printed numbers,
+/// and bad component counts as one error line.
+#[test]
+fn pca_and_ppca_write_their_figures_and_numbers() {
+    let out = tmp("linear");
+    let o = run(&[
+        "pca",
+        "--components",
+        "5",
+        "--train-size",
+        "2000",
+        "--test-size",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("5 components explain"), "{}", text(&o));
+    for f in ["pca_scatter.png", "pca_reconstructions.png"] {
+        assert_png(&out.join(f));
+    }
+    let o = run(&[
+        "ppca",
+        "--components",
+        "3",
+        "--train-size",
+        "2000",
+        "--test-size",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("test log-likelihood"), "{}", text(&o));
+    for f in ["ppca_samples.png", "ppca_posterior_means.png"] {
+        assert_png(&out.join(f));
+    }
+    let csv = std::fs::read_to_string(out.join("ppca_test_log_likelihood.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 301);
+    fails_with(&["ppca", "--components", "0"], "--components");
+    fails_with(&["ppca", "--components", "784"], "--components");
+    fails_with(&["pca", "--components", "1"], "--components");
+}

@@ -303,64 +303,23 @@ pub fn elbo_estimate(
     Ok(Estimate::from_samples(&elbos))
 }
 
-/// The two leading principal directions of points `[n, d]` (power iteration with deflation on
-/// the d×d covariance) and the points projected on them: how a latent space with Dz > 2 is shown
-/// in a plane.
+/// Points `[n, d]` projected on their two leading principal directions (`linear::Pca`): how a
+/// latent space with Dz > 2 is shown in a plane. Fewer than two points project to the origin.
 pub fn pca_2d(points: &[f32], d: usize) -> Vec<[f32; 2]> {
-    let n = points.len() / d;
     if d == 2 {
         return points.chunks(2).map(|p| [p[0], p[1]]).collect();
     }
-    let mean: Vec<f64> = (0..d)
-        .map(|j| {
-            points
-                .iter()
-                .skip(j)
-                .step_by(d)
-                .map(|&v| v as f64)
-                .sum::<f64>()
-                / n.max(1) as f64
-        })
-        .collect();
-    let mut cov = vec![0.0f64; d * d];
-    for p in points.chunks(d) {
-        for a in 0..d {
-            for b in 0..d {
-                cov[a * d + b] += (p[a] as f64 - mean[a]) * (p[b] as f64 - mean[b]);
-            }
-        }
+    let n = points.len().checked_div(d).unwrap_or(0);
+    match super::linear::Pca::fit(points, d) {
+        Ok(pca) => points
+            .chunks(d)
+            .map(|p| {
+                let c = pca.project(p, 2.min(d));
+                [c[0] as f32, c.get(1).copied().unwrap_or(0.0) as f32]
+            })
+            .collect(),
+        Err(_) => vec![[0.0; 2]; n],
     }
-    let mut dirs: Vec<Vec<f64>> = Vec::new();
-    for _ in 0..2.min(d) {
-        let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 0.01).collect();
-        for _ in 0..500 {
-            let mut w: Vec<f64> = (0..d)
-                .map(|a| (0..d).map(|b| cov[a * d + b] * v[b]).sum())
-                .collect();
-            for u in &dirs {
-                let dot: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
-                w.iter_mut().zip(u).for_each(|(a, b)| *a -= dot * b);
-            }
-            let norm = w.iter().map(|a| a * a).sum::<f64>().sqrt();
-            if norm == 0.0 || !norm.is_finite() {
-                break;
-            }
-            v = w.into_iter().map(|a| a / norm).collect();
-        }
-        dirs.push(v);
-    }
-    points
-        .chunks(d)
-        .map(|p| {
-            let proj = |u: &Vec<f64>| {
-                u.iter()
-                    .enumerate()
-                    .map(|(j, &uj)| (p[j] as f64 - mean[j]) * uj)
-                    .sum::<f64>() as f32
-            };
-            [proj(&dirs[0]), dirs.get(1).map_or(0.0, proj)]
-        })
-        .collect()
 }
 
 /// Mask of the top `rows` image rows (observed) for 28×28 images.

@@ -7,6 +7,7 @@
 //! (SVI without the encoder, gradient estimators).
 
 pub mod analysis;
+pub mod linear;
 pub mod svi;
 
 use crate::cpu::reference::{decode, decoder_loglik_grad, encode, free_params};

@@ -7,6 +7,7 @@
 pub mod experiments;
 pub mod explore;
 pub mod figures;
+pub mod linear_models;
 pub mod plots;
 
 use std::path::{Path, PathBuf};
