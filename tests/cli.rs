@@ -786,35 +786,26 @@ fn a_model_file_chooses_the_member_and_flags_override_it() {
 #[test]
 fn pca_and_ppca_write_their_figures_and_numbers() {
     let out = tmp("linear");
-    let o = run(&[
-        "pca",
-        "--components",
-        "5",
-        "--train-size",
-        "2000",
-        "--test-size",
-        "300",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("5 components explain"), "{}", text(&o));
+    let linear = |command: &str, k: &str| {
+        let o = run(&[
+            command,
+            "--components",
+            k,
+            "--train-size",
+            "2000",
+            "--test-size",
+            "300",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    assert!(linear("pca", "5").contains("5 components explain"));
     for f in ["pca_scatter.png", "pca_reconstructions.png"] {
         assert_png(&out.join(f));
     }
-    let o = run(&[
-        "ppca",
-        "--components",
-        "3",
-        "--train-size",
-        "2000",
-        "--test-size",
-        "300",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("test log-likelihood"), "{}", text(&o));
+    assert!(linear("ppca", "3").contains("test log-likelihood"));
     for f in ["ppca_samples.png", "ppca_posterior_means.png"] {
         assert_png(&out.join(f));
     }

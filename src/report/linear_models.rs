@@ -152,11 +152,7 @@ pub fn ppca_report(
             samples.push((ppca.mean[j] + wz + sigma * eps[j]).clamp(0.0, 1.0) as f32);
         }
     }
-    let means: Vec<f32> = samples
-        .iter()
-        .zip(ppca.mean.iter().cycle())
-        .map(|(_, &m)| m as f32)
-        .collect();
+    let mean_image: Vec<f32> = ppca.mean.iter().map(|&m| m as f32).collect();
     let figure = out.join("ppca_samples.png");
     plots::image_panels(
         &figure,
@@ -175,7 +171,7 @@ pub fn ppca_report(
                 caption: "the mean μ",
                 rows: 1,
                 cols: 1,
-                images: &means[..PIXELS],
+                images: &mean_image,
             },
         ],
     )?;
