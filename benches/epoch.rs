@@ -7,7 +7,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, Binarize};
-use vae_gpu::data::Mnist;
+use vae_gpu::data::{mnist, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::spec::ModelSpec;
@@ -17,7 +17,7 @@ use vae_gpu::training::optim::OptimizerConfig;
 const IMAGES: usize = 2_000;
 
 fn setup() -> (TrainConfig, Arc<Splits>) {
-    let m = Mnist::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let m = mnist::embedded().unwrap_or_else(|e| panic!("{e}"));
     let splits = Splits {
         train: m.train.slice(0, IMAGES),
         val: None,
@@ -30,6 +30,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         optimizer: OptimizerConfig::default(),
         seed: 0,
         binarize: Binarize::Threshold,
+        data: DataSource::Mnist,
     };
     (cfg, Arc::new(splits))
 }

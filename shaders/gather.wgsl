@@ -2,11 +2,12 @@
 // per u32 word; 47 MB for the training set, under lavapipe's 128 MiB binding limit where f32 would
 // not be); each step reads its images through the epoch's permutation.
 // binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
-// (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization). CPU twin: `batch::gather_batch`.
+// (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization), 3 = real-valued data
+// (one f32 per word, copied as it is). CPU twin: `batch::gather_batch`.
 
 struct GatherParams {
     batch: u32,
-    words: u32,        // u32 words per image (196)
+    words: u32,        // u32 words per row (196 for MNIST's packed pixels, D for real data)
     n_index: u32,      // length of the index array
     binarize: u32,
     seed_lo: u32,
@@ -34,6 +35,10 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let pos = min(state.batch * p.batch + b, p.n_index - 1u);
     let image = index[pos];
     let word = data[image * p.words + w];
+    if (p.binarize == 3u) {
+        x[b * p.words + w] = bitcast<f32>(word);
+        return;
+    }
     var u = vec4<f32>(0.0);
     if (p.binarize == 1u) {
         let r = philox4x32(vec4<u32>(image, w, state.epoch, 2u), vec2<u32>(p.seed_lo, p.seed_hi));

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::batch::Binarize;
-use crate::data::{Mnist, PIXELS};
+use crate::data::{circle, Corpus, DataSource};
 use crate::error::{Error, Result};
 use crate::gpu::trainer::OptimizerOn;
 use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
-use crate::inference::analysis::Grid2;
+use crate::inference::analysis::LatentGrid;
 use crate::inference::model_ops;
 use crate::inference::svi::{SviInit, SviOptions};
 use crate::report::experiments::{self, Observe, SviRun};
@@ -35,6 +35,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant (train's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a VAE of the family on MNIST (default: Kingma & Welling's Appendix C model).
@@ -69,14 +71,16 @@ pub enum Command {
     Ppca(LinearArgs),
 }
 
-/// `pca` and `ppca`: fitted on the first --train-size training images (pixels/255), evaluated on
-/// the test images.
+/// `pca` and `ppca`: fitted on the first --train-size training rows (MNIST: pixels/255),
+/// evaluated on the test rows.
 #[derive(Args, Debug)]
 pub struct LinearArgs {
     /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy compiled into the binary]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Principal components k (1..784)
+    #[command(flatten)]
+    pub dataset: DataSetArgs,
+    /// Principal components k (1 to D − 1)
     #[arg(long, default_value_t = 2)]
     pub components: usize,
     /// Fit on the first N training images [default: all]
@@ -177,9 +181,10 @@ pub struct GridOptionArgs {
     /// Upper bound of the grid on both axes
     #[arg(long, default_value_t = 4.0, allow_hyphen_values = true)]
     pub upper: f64,
-    /// Grid spacing
-    #[arg(long, default_value_t = 0.1)]
-    pub spacing: f64,
+    /// Grid spacing [default: 0.1 for a 2-D latent; 0.01 for a 1-D one, where points are cheap and
+    /// posteriors of a few tenths would span too few cells of 0.1]
+    #[arg(long)]
+    pub spacing: Option<f64>,
     /// Centre each image's grid on the mean of its q(z|x) (same extent as --lower/--upper)
     #[arg(long)]
     pub centre_on_q: bool,
@@ -265,10 +270,38 @@ pub struct DataArgs {
     pub device: DeviceKind,
 }
 
+/// Which data set: MNIST, the lecture notes' circle, or a file of real-valued rows.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataSetArgs {
+    /// The data set: mnist (28×28 digits) or circle (the lecture notes' 2-D circle, z ~ N(0, 1), x = (cos z, sin z) + noise) [default: mnist]
+    #[arg(long, value_enum)]
+    pub dataset: Option<DataSetName>,
+    /// Circle: rows generated, the first ¾ for training [default: 20000]
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Circle: standard deviation of the Gaussian noise on each coordinate [default: 0.1]
+    #[arg(long)]
+    pub noise: Option<f32>,
+    /// Circle: seed of the generated data (independent of --seed) [default: 0]
+    #[arg(long)]
+    pub data_seed: Option<u64>,
+    /// Your own real-valued rows: a CSV file (comma-separated numbers, optional header) or a NumPy .npy array [rows, D]; the first ¾ of the rows train, the rest test
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub data_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataSetName {
+    Mnist,
+    Circle,
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub dataset: DataSetArgs,
     /// Train on the first N training images [default: all but the validation split]
     #[arg(long)]
     pub train_size: Option<usize>,
@@ -328,8 +361,68 @@ pub struct EvalArgs {
     pub checkpoint: PathBuf,
 }
 
-fn load_mnist(dir: &Option<PathBuf>) -> Result<Mnist> {
-    Ok(Mnist::from_flag(dir.as_deref())?)
+impl DataSetArgs {
+    /// Whether any data set flag was given.
+    fn given(&self) -> bool {
+        self.dataset.is_some()
+            || self.n.is_some()
+            || self.noise.is_some()
+            || self.data_seed.is_some()
+            || self.data_file.is_some()
+    }
+
+    /// The data source the flags name; circle-only flags without the circle are errors rather
+    /// than silently ignored.
+    fn source(&self) -> Result<DataSource> {
+        let circle = self.dataset == Some(DataSetName::Circle);
+        if !circle {
+            for (flag, given) in [
+                ("--n", self.n.is_some()),
+                ("--noise", self.noise.is_some()),
+                ("--data-seed", self.data_seed.is_some()),
+            ] {
+                if given {
+                    return Err(Error::Usage(format!(
+                        "{flag} sets up the circle data set; add --dataset circle or drop it"
+                    )));
+                }
+            }
+        }
+        let source = if circle {
+            let n = self.n.unwrap_or(20_000);
+            check_range("--n", n, 2, circle::MAX_ROWS)?;
+            let noise = self.noise.unwrap_or(0.1);
+            if !(noise.is_finite() && noise >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--noise {noise} must be a finite number ≥ 0"
+                )));
+            }
+            DataSource::Circle {
+                n,
+                seed: self.data_seed.unwrap_or(0),
+                noise,
+            }
+        } else if let Some(path) = &self.data_file {
+            // Absolute, so analysis commands run from another directory find it again.
+            let path = std::fs::canonicalize(path)
+                .map_err(|e| Error::Usage(format!("--data-file {}: {e}", path.display())))?;
+            DataSource::File { path }
+        } else {
+            DataSource::Mnist
+        };
+        Ok(source)
+    }
+}
+
+/// The data of `source`, with `--data DIR` standing in for MNIST's directory.
+fn load_data(source: &DataSource, mnist_dir: &Option<PathBuf>) -> Result<Corpus> {
+    if mnist_dir.is_some() && !source.is_mnist() {
+        return Err(Error::Usage(format!(
+            "--data DIR is an MNIST directory, but the data set is {}; drop --data",
+            source.describe()
+        )));
+    }
+    Ok(source.load(mnist_dir.as_deref())?)
 }
 
 fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
@@ -358,6 +451,16 @@ fn check_resume_flags(
     match a.model.apply(&base) {
         Ok(spec) => differs.extend(crate::spec::flags::differences(&c.model, &spec)),
         Err(e) => return Err(Error::Usage(e)),
+    }
+    if a.dataset.given() {
+        let given = a.dataset.source()?;
+        if given != c.data {
+            differs.push(format!(
+                "the data set {} (the run has {})",
+                given.describe(),
+                c.data.describe()
+            ));
+        }
     }
     let mut cmp = |flag: &str, given: Option<String>, stored: String| {
         if let Some(g) = given.filter(|g| *g != stored) {
@@ -400,13 +503,30 @@ fn check_resume_flags(
     )))
 }
 
-/// Builds a fresh run's configuration from the flags and the built-in defaults.
-fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+/// Builds a fresh run's configuration from the flags and the built-in defaults, for `data` with
+/// `dim` values per row (the model's input size is the data's).
+fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConfig> {
     let base = match &a.model_file {
         Some(path) => ModelSpec::from_file(path).map_err(Error::Usage)?,
         None => ModelSpec::mnist(500, 2),
     };
-    let model = a.model.apply(&base).map_err(Error::Usage)?;
+    let mut model = a.model.apply(&base).map_err(Error::Usage)?;
+    model.input = dim;
+    if !data.is_mnist() {
+        if !matches!(model.likelihood, crate::spec::Likelihood::Gaussian { .. }) {
+            return Err(Error::Usage(format!(
+                "--likelihood {}: {} is real-valued data, which the gaussian likelihood models                  (the others model pixel values in [0, 1]); add --likelihood gaussian",
+                model.likelihood.name(),
+                data.describe()
+            )));
+        }
+        if a.binarize.is_some_and(|b| b != Binarize::Grayscale) {
+            return Err(Error::Usage(format!(
+                "--binarize applies to MNIST pixels, not to {}; drop it",
+                data.describe()
+            )));
+        }
+    }
     let binarize = match (a.binarize, model.likelihood.binary_data()) {
         (None, true) => Binarize::Threshold,
         (None, false) => Binarize::Grayscale,
@@ -450,6 +570,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         optimizer: OptimizerConfig::new(a.optimizer.unwrap_or(OptimizerKind::Adam), a.lr),
         seed: a.seed.unwrap_or(0),
         binarize,
+        data,
     };
     cfg.check().map_err(Error::Usage)?;
     Ok(cfg)
@@ -466,7 +587,7 @@ struct SplitSizes {
 fn split_sizes(
     a: &TrainArgs,
     resumed: Option<&checkpoint::Checkpoint>,
-    data: &Mnist,
+    data: &Corpus,
 ) -> SplitSizes {
     let (n_train, n_test) = (data.train.len(), data.test.len());
     match resumed {
@@ -499,16 +620,21 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         }
         None => None,
     };
+    let source = match &resumed {
+        Some(ck) => ck.config.data.clone(),
+        None => a.dataset.source()?,
+    };
+    let data = load_data(&source, &a.data.data)?;
     let cfg = match &resumed {
         Some(ck) => ck.config.clone(),
-        None => train_config(a)?,
+        None => train_config(a, source, data.train.dim)?,
     };
     if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
             "--optimizer-on gpu needs a GPU device; --device cpu always runs the optimizer on the host".into(),
         ));
     }
-    // The output directory is claimed before any data is loaded or trained on, so an unwritable
+    // The output directory is claimed before anything is trained or written, so an unwritable
     // --out or a clash with another run costs nothing.
     let start = match (&resumed, a.resume.as_deref()) {
         (Some(ck), Some(path)) => Start::Resume { path, ck },
@@ -518,7 +644,6 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     for note in &run.notes {
         eprintln!("note: {note}");
     }
-    let data = load_mnist(&a.data.data)?;
     let sizes = split_sizes(a, resumed.as_ref(), &data);
     let splits = make_splits(data, sizes.train, sizes.val, sizes.test).map_err(|e| match e {
         Error::Usage(m) if resumed.is_none() => {
@@ -554,8 +679,9 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         None => 0,
     };
     eprintln!(
-        "training {}\n  batch={} L={} {} ({} train / {} val / {} test images) on {}",
+        "training {}\n  on {}, batch={} L={} {} ({} train / {} val / {} test rows) on {}",
         cfg.model.describe(),
+        cfg.data.describe(),
         cfg.batch_size,
         cfg.samples,
         cfg.optimizer.describe(),
@@ -572,10 +698,11 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     let s = train(backend.as_mut(), &cfg, &splits, &run, &opts)?;
     println!("epochs: {}", s.epochs_done);
     println!(
-        "train ELBO (full pass, final parameters): {:.3} nats/image",
-        s.train_elbo
+        "train ELBO (full pass, final parameters): {:.3} nats/{}",
+        s.train_elbo,
+        cfg.data.row_name()
     );
-    println!("test ELBO: {:.3} nats/image", s.test_elbo);
+    println!("test ELBO: {:.3} nats/{}", s.test_elbo, cfg.data.row_name());
     print_objective_note(&cfg.model);
     println!("checkpoint: {}", s.checkpoint.display());
     println!("metrics: {}", s.metrics.display());
@@ -584,14 +711,15 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
 
 fn cmd_eval(a: &EvalArgs) -> Result<()> {
     let ck = checkpoint::load(&a.checkpoint)?;
-    let mnist = load_mnist(&a.data.data)?;
-    let test_size = a.data.test_size.unwrap_or(mnist.test.len());
-    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, test_size)?);
+    let data = load_data(&ck.config.data, &a.data.data)?;
+    let test_size = a.data.test_size.unwrap_or(data.test.len());
+    let splits = Arc::new(make_splits(data, ck.train_size, ck.val_size, test_size)?);
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
     backend.set_state(&ck.state)?;
     let train = backend.evaluate(Split::Train)?;
     let test = backend.evaluate(Split::Test)?;
+    let unit = ck.config.data.row_name();
     println!(
         "checkpoint: {} (epoch {}, {} steps)",
         a.checkpoint.display(),
@@ -600,14 +728,14 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
     );
     println!("device: {}", backend.describe());
     println!(
-        "train ELBO: {train:.3} nats/image ({} images)",
+        "train ELBO: {train:.3} nats/{unit} ({} {unit}s)",
         splits.train.len()
     );
     if splits.val.is_some() {
-        println!("val ELBO: {:.3} nats/image", backend.evaluate(Split::Val)?);
+        println!("val ELBO: {:.3} nats/{unit}", backend.evaluate(Split::Val)?);
     }
     println!(
-        "test ELBO: {test:.3} nats/image ({} images)",
+        "test ELBO: {test:.3} nats/{unit} ({} {unit}s)",
         splits.test.len()
     );
     print_objective_note(&ck.config.model);
@@ -638,24 +766,30 @@ fn cmd_devices() -> Result<()> {
 
 fn session(a: &ModelArgs) -> Result<Session> {
     let ck = checkpoint::load(&a.checkpoint)?;
-    let mnist = load_mnist(&a.data)?;
+    let data = load_data(&ck.config.data, &a.data)?;
     std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
     let ops = model_ops(a.device, &ck.config.model, &ck.state.params)?;
     Ok(Session {
         ck,
-        test: mnist.test,
+        test: data.test,
         ops,
         seed: a.seed,
     })
 }
 
-fn grid_options(g: &GridOptionArgs) -> Result<GridOptions> {
+/// The grid options for a model with a `latent`-dimensional latent space (a line for Dz = 1).
+fn grid_options(g: &GridOptionArgs, latent: usize) -> Result<GridOptions> {
     check_range("--images", g.images, 1, 10_000)?;
     check_range("--elbo-samples", g.elbo_samples, 2, 1_000_000)?;
     check_range("--plot-images", g.plot_images, 1, 30)?;
+    let grid = if latent == 1 {
+        LatentGrid::line(g.lower, g.upper, g.spacing.unwrap_or(0.01))?
+    } else {
+        LatentGrid::square(g.lower, g.upper, g.spacing.unwrap_or(0.1))?
+    };
     Ok(GridOptions {
         images: g.images,
-        grid: Grid2::square(g.lower, g.upper, g.spacing)?,
+        grid,
         centre_on_q: g.centre_on_q,
         elbo_samples: g.elbo_samples,
         plot_images: g.plot_images,
@@ -665,42 +799,55 @@ fn grid_options(g: &GridOptionArgs) -> Result<GridOptions> {
 /// `pca` (`probabilistic` false) or `ppca`.
 fn cmd_linear(a: &LinearArgs, probabilistic: bool) -> Result<()> {
     use crate::report::linear_models::{pca_report, ppca_report};
-    let mnist = load_mnist(&a.data)?;
-    let (n_train, n_test) = (mnist.train.len(), mnist.test.len());
+    let source = a.dataset.source()?;
+    let data = load_data(&source, &a.data)?;
+    let (n_train, n_test, d) = (data.train.len(), data.test.len(), data.train.dim);
     let train_size = a.train_size.unwrap_or(n_train);
     let test_size = a.test_size.unwrap_or(n_test);
     check_range("--train-size", train_size, 2, n_train)?;
     check_range("--test-size", test_size, 1, n_test)?;
-    check_range("--components", a.components, 1, PIXELS - 1)?;
-    if !probabilistic {
-        check_range("--components", a.components, 2, PIXELS - 1)?;
+    if d < 2 {
+        return Err(Error::Usage(format!(
+            "{} has 1 value per row: there is no lower-dimensional subspace to find",
+            source.describe()
+        )));
     }
+    check_range("--components", a.components, 1, d - 1)?;
     let (train, test) = (
-        mnist.train.slice(0, train_size),
-        mnist.test.slice(0, test_size),
+        data.train.slice(0, train_size),
+        data.test.slice(0, test_size),
     );
+    let rows = if source.is_mnist() {
+        format!("{train_size} training images (pixels/255)")
+    } else {
+        format!("{train_size} training rows of {}", source.describe())
+    };
     std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;
     if probabilistic {
         let r = ppca_report(&train, &test, a.components, a.seed, &a.out)?;
         let ll = r.test_log_likelihood;
         println!(
-            "probabilistic PCA, {} components, fitted on {train_size} training images (pixels/255)",
+            "probabilistic PCA, {} components, fitted on {rows}",
             a.components
         );
         println!("σ² = {:.6}", r.sigma2);
         println!(
-            "test log-likelihood: {:.2} ± {:.2} nats/image over {test_size} images \
-             ({:.4} bits/dim: a density of [0, 1] pixels, not of 8-bit values)",
+            "test log-likelihood: {:.3} ± {:.3} nats/row over {test_size} rows ({:.4} bits/dim{})",
             ll.mean,
             ll.std_err,
-            -ll.mean / (PIXELS as f64 * std::f64::consts::LN_2)
+            -ll.mean / (d as f64 * std::f64::consts::LN_2),
+            if source.is_mnist() {
+                ": a density of [0, 1] pixels, not of 8-bit values"
+            } else {
+                ""
+            }
         );
         print_paths(&r.files)
     } else {
         let r = pca_report(&train, &test, a.components, &a.out)?;
         println!(
-            "PCA fitted on {train_size} training images (pixels/255): {} components explain \
-             {:.2}% of the variance; test reconstruction MSE {:.5} per pixel",
+            "PCA fitted on {rows}: {} components explain {:.2}% of the variance; test \
+             reconstruction MSE {:.5} per value",
             r.components,
             100.0 * r.explained,
             r.test_mse
@@ -717,15 +864,19 @@ fn print_paths(paths: &[PathBuf]) -> Result<()> {
 }
 
 fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
-    let opts = grid_options(&a.grid)?;
     let mut s = session(&a.model)?;
+    let opts = grid_options(&a.grid, s.latent())?;
     let r = figures::grid_posterior(&mut s, &a.model.out, &opts)?;
     print!("{}", figures::format_grid_table(&r.rows));
+    let grid = opts.grid.for_latent(s.latent())?;
+    let points = if grid.dims == 2 {
+        format!("{}×{}", grid.nx, grid.ny)
+    } else {
+        grid.nx.to_string()
+    };
     println!(
-        "grid {}×{} points, spacing {}; {} images in {:.2} s on {}",
-        opts.grid.nx,
-        opts.grid.ny,
-        opts.grid.dx,
+        "grid of {points} points, spacing {}; {} rows in {:.2} s on {}",
+        grid.dx,
         r.rows.len(),
         r.seconds,
         s.ops.describe()
@@ -795,8 +946,8 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
         },
         elbo_samples: a.elbo_samples,
     };
-    run.observe.mask()?;
     let mut s = session(&a.model)?;
+    run.observe.mask(s.dim())?;
     let pb = if a.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -814,7 +965,7 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
         println!(
             "{:>5}  {:>5}  {:>5}  {:>4}  {:>9.3} ± {:<6.3}  {:>12.3}  {:>13}  {:>13}",
             row.image,
-            row.label,
+            row.label.map_or("-".into(), |l| l.to_string()),
             row.steps,
             row.converged,
             row.elbo,
@@ -848,11 +999,11 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
 }
 
 fn cmd_report(a: &ReportArgs) -> Result<()> {
-    let opts = grid_options(&a.grid)?;
     let ck = checkpoint::load(&a.model.checkpoint)?;
-    let mnist = load_mnist(&a.model.data)?;
-    let test_size = mnist.test.len();
-    let splits = Arc::new(make_splits(mnist, ck.train_size, ck.val_size, test_size)?);
+    let opts = grid_options(&a.grid, ck.config.model.latent)?;
+    let data = load_data(&ck.config.data, &a.model.data)?;
+    let test_size = data.test.len();
+    let splits = Arc::new(make_splits(data, ck.train_size, ck.val_size, test_size)?);
     let mut backend = make_backend(
         resolve_device(a.model.device),
         OptimizerOn::Gpu,

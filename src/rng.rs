@@ -24,6 +24,8 @@ pub mod stream {
     pub const ANALYSIS: u32 = 3;
     /// Reparameterization noise of stochastic variational inference and estimator studies.
     pub const SVI: u32 = 4;
+    /// Synthetic data sets (the circle).
+    pub const DATA: u32 = 5;
 }
 
 /// Philox4x32 with 10 rounds: four 32-bit random words for a 128-bit counter and 64-bit key.

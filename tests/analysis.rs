@@ -1,6 +1,6 @@
 //! The integrator, log-sum-exp, grids, PCA and the SVI stopping rule on inputs with known answers.
 
-use vae_gpu::inference::analysis::{log_integral, logsumexp, pca_2d, Grid2, GridPosterior};
+use vae_gpu::inference::analysis::{log_integral, logsumexp, pca_2d, GridPosterior, LatentGrid};
 use vae_gpu::inference::svi::window_converged;
 
 #[test]
@@ -14,7 +14,7 @@ fn logsumexp_is_stable_and_exact() {
 
 #[test]
 fn grid_matches_the_assignment_and_rejects_nonsense() {
-    let g = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    let g = LatentGrid::square(-4.0, 4.0, 0.1).expect("grid");
     assert_eq!((g.nx, g.ny), (81, 81));
     assert_eq!(g.point(0), [-4.0, -4.0]);
     let last = g.point(g.len() - 1);
@@ -22,11 +22,11 @@ fn grid_matches_the_assignment_and_rejects_nonsense() {
     let c = g.centred_on([1.0, -2.0]);
     let mid = c.point(40 * 81 + 40);
     assert!((mid[0] - 1.0).abs() < 1e-9 && (mid[1] + 2.0).abs() < 1e-9);
-    assert!(Grid2::square(-4.0, 4.0, 0.0).is_err());
-    assert!(Grid2::square(4.0, -4.0, 0.1).is_err());
-    assert!(Grid2::square(-4.0, 4.0, f64::NAN).is_err());
+    assert!(LatentGrid::square(-4.0, 4.0, 0.0).is_err());
+    assert!(LatentGrid::square(4.0, -4.0, 0.1).is_err());
+    assert!(LatentGrid::square(-4.0, 4.0, f64::NAN).is_err());
     assert!(
-        Grid2::square(-1e6, 1e6, 1e-3).is_err(),
+        LatentGrid::square(-1e6, 1e6, 1e-3).is_err(),
         "absurd grids are refused"
     );
 }
@@ -35,7 +35,7 @@ fn grid_matches_the_assignment_and_rejects_nonsense() {
 /// density integrates to 1 and has no mass on the edge.
 #[test]
 fn riemann_sum_recovers_known_normalizers() {
-    let g = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    let g = LatentGrid::square(-4.0, 4.0, 0.1).expect("grid");
     for &(log_c, m, s) in &[
         (0.0f64, [0.0f64, 0.0f64], [0.7f64, 0.7f64]),
         (-123.4, [0.5, -1.0], [0.3, 0.6]),
@@ -64,6 +64,43 @@ fn riemann_sum_recovers_known_normalizers() {
         .map(|k| -0.5 * (g.point(k)[0] - 4.0).powi(2) / 0.25)
         .collect();
     assert!(GridPosterior::from_log_joint(g, log_f).edge_mass > 0.01);
+}
+
+/// The same in one dimension: a 1-D grid's Riemann sum recovers log c of c·N(z; m, s²) and the
+/// ends of the line count as its edge.
+#[test]
+fn riemann_sum_on_a_line_recovers_known_normalizers() {
+    let g = LatentGrid::square(-4.0, 4.0, 0.01)
+        .and_then(|g| g.for_latent(1))
+        .expect("grid");
+    assert_eq!((g.dims, g.nx, g.ny, g.len()), (1, 801, 1, 801));
+    assert_eq!(g.cell_area(), 0.01);
+    assert_eq!(g.points_f32().len(), 801, "one coordinate per point");
+    assert_eq!(g.coords(800).len(), 1);
+    assert!(g.on_edge(0) && g.on_edge(800) && !g.on_edge(400));
+    assert_eq!(g.centred_on([1.0, 7.0]).coords(400), vec![1.0]);
+    for &(log_c, m, s) in &[
+        (0.0f64, 0.0f64, 0.7f64),
+        (-123.4, 0.5, 0.05),
+        (50.0, -0.5, 0.6),
+    ] {
+        let log_f: Vec<f64> = (0..g.len())
+            .map(|k| {
+                let z = g.coords(k)[0];
+                log_c
+                    - 0.5 * (2.0 * std::f64::consts::PI * s * s).ln()
+                    - (z - m).powi(2) / (2.0 * s * s)
+            })
+            .collect();
+        let got = log_integral(&log_f, &g);
+        assert!((got - log_c).abs() < 1e-6, "log ∫ = {got}, want {log_c}");
+        let post = GridPosterior::from_log_joint(g, log_f);
+        assert!(post.norm_error < 1e-12 && post.edge_mass < 1e-6);
+    }
+    assert!(LatentGrid::square(-4.0, 4.0, 0.1)
+        .unwrap()
+        .for_latent(3)
+        .is_err());
 }
 
 #[test]

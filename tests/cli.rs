@@ -813,5 +813,269 @@ fn pca_and_ppca_write_their_figures_and_numbers() {
     assert_eq!(csv.lines().count(), 301);
     fails_with(&["ppca", "--components", "0"], "--components");
     fails_with(&["ppca", "--components", "784"], "--components");
-    fails_with(&["pca", "--components", "1"], "--components");
+    fails_with(&["pca", "--components", "784"], "--components");
+}
+
+/// The lecture notes' circle end to end on the CPU path: a short run of the notes' model (1-D
+/// latent), every vector-data figure through `report`, the grid table's bound, the commands that
+/// draw digits saying so, and `ppca` on the same data. Then a user's CSV and `.npy` files: a good
+/// one trains, bad ones (and impossible combinations) are one error line each.
+#[test]
+fn circle_and_data_files_end_to_end() {
+    let dir = tmp("circle");
+    let run_dir = dir.join("run");
+    let notes = [
+        "train",
+        "--dataset",
+        "circle",
+        "--n",
+        "2000",
+        "--latent-dim",
+        "1",
+        "--hidden",
+        "20,20",
+        "--activation",
+        "relu",
+        "--likelihood",
+        "gaussian",
+        "--variance",
+        "fixed:0.1",
+        "--kl",
+        "analytic",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "100",
+        "--epochs",
+        "15",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+    ];
+    let o = run(&[&notes[..], &[run_dir.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("on the circle (n = 2000, noise 0.1, data seed 0)"),
+        "{t}"
+    );
+    assert!(t.contains("1500 train / 0 val / 500 test rows"), "{t}");
+    let ck = run_dir.join("checkpoint.safetensors");
+    let ck_s = ck.to_str().unwrap();
+    let report = dir.join("report");
+    let o = run(&[
+        "report",
+        "--checkpoint",
+        ck_s,
+        "--device",
+        "cpu",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "data.png",
+        "prior_samples.png",
+        "decoder_curve.png",
+        "reconstructions.png",
+        "encoder_map.png",
+        "latent_scatter.png",
+        "posterior.png",
+        "training_curves.png",
+    ] {
+        assert_png(&report.join(f));
+    }
+    assert!(
+        !report.join("lattice.png").exists() && !report.join("posterior_top_half.png").exists()
+    );
+    // log p(x) by integration on the line bounds the ELBO for every row of the table.
+    let csv = std::fs::read_to_string(report.join("grid_posterior.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 11);
+    assert!(csv.lines().skip(1).all(|l| l.contains(",true,")), "{csv}");
+    let html = std::fs::read_to_string(report.join("index.html")).expect("html");
+    assert!(
+        html.contains("the circle (n = 2000"),
+        "data named in the report"
+    );
+    let svi_out = dir.join("svi");
+    let o = run(&[
+        "svi",
+        "--checkpoint",
+        ck_s,
+        "--device",
+        "cpu",
+        "--observe",
+        "all",
+        "--images",
+        "2",
+        "--quiet",
+        "--out",
+        svi_out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_png(&svi_out.join("svi_posterior_all.png"));
+    fails_with(
+        &[
+            "lattice",
+            "--checkpoint",
+            ck_s,
+            "--device",
+            "cpu",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "draws 28×28 digits",
+    );
+    fails_with(
+        &[
+            "interpolate",
+            "--checkpoint",
+            ck_s,
+            "--device",
+            "cpu",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "vector data",
+    );
+    fails_with(
+        &[
+            "svi",
+            "--checkpoint",
+            ck_s,
+            "--device",
+            "cpu",
+            "--observe",
+            "top",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "--observe all",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--checkpoint",
+            ck_s,
+            "--device",
+            "cpu",
+            "--data",
+            dir.to_str().unwrap(),
+        ],
+        "drop --data",
+    );
+    let o = run(&[
+        "ppca",
+        "--dataset",
+        "circle",
+        "--components",
+        "1",
+        "--out",
+        dir.join("ppca").to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success() && text(&o).contains("nats/row over 5000 rows"),
+        "{}",
+        text(&o)
+    );
+    assert_png(&dir.join("ppca").join("ppca_samples.png"));
+
+    let csv_file = dir.join("points.csv");
+    let mut rows = String::from("a,b,c\n");
+    for i in 0..400 {
+        let t = i as f32 / 40.0;
+        rows += &format!("{},{},{}\n", t.cos(), t.sin(), 0.1 * t);
+    }
+    std::fs::write(&csv_file, rows).unwrap();
+    let mine = dir.join("mine");
+    let o = run(&[
+        "train",
+        "--data-file",
+        csv_file.to_str().unwrap(),
+        "--latent-dim",
+        "1",
+        "--hidden",
+        "none",
+        "--likelihood",
+        "gaussian",
+        "--variance",
+        "shared",
+        "--kl",
+        "analytic",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let loaded = checkpoint::load(&mine.join("checkpoint.safetensors")).expect("checkpoint");
+    assert_eq!((loaded.config.model.input, loaded.train_size), (3, 300));
+    assert!(loaded.config.model.encoder.is_empty());
+    let bad = dir.join("ragged.csv");
+    std::fs::write(&bad, "1,2\n3\n").unwrap();
+    let gauss = ["--likelihood", "gaussian", "--device", "cpu"];
+    fails_with(
+        &[&["train", "--data-file", bad.to_str().unwrap()][..], &gauss].concat(),
+        "line 2 has 1 values",
+    );
+    let empty = dir.join("empty.npy");
+    std::fs::write(&empty, b"").unwrap();
+    fails_with(
+        &[
+            &["train", "--data-file", empty.to_str().unwrap()][..],
+            &gauss,
+        ]
+        .concat(),
+        "not a NumPy .npy file",
+    );
+    fails_with(
+        &[
+            "train",
+            "--data-file",
+            dir.join("absent.csv").to_str().unwrap(),
+        ],
+        "absent.csv",
+    );
+    fails_with(&["train", "--dataset", "circle"], "--likelihood bernoulli");
+    fails_with(&["train", "--n", "100"], "--dataset circle");
+    fails_with(
+        &[
+            "train",
+            "--dataset",
+            "circle",
+            "--n",
+            "1",
+            "--likelihood",
+            "gaussian",
+        ],
+        "--n 1",
+    );
+    fails_with(
+        &[
+            "train",
+            "--dataset",
+            "circle",
+            "--likelihood",
+            "gaussian",
+            "--binarize",
+            "threshold",
+        ],
+        "--binarize",
+    );
+    fails_with(
+        &[
+            "train",
+            "--dataset",
+            "circle",
+            "--data-file",
+            csv_file.to_str().unwrap(),
+        ],
+        "cannot be used with",
+    );
 }

@@ -9,10 +9,10 @@ use common::*;
 use vae_gpu::cpu::reference::decoder_loglik_grad;
 use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
-use vae_gpu::data::{Mnist, PIXELS};
+use vae_gpu::data::{mnist, DataSource, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::inference::analysis::{elbo_estimate, grid_posteriors, top_rows_mask, Grid2};
+use vae_gpu::inference::analysis::{elbo_estimate, grid_posteriors, top_rows_mask, LatentGrid};
 use vae_gpu::inference::svi::{fit, gradient_estimators, SviOptions};
 use vae_gpu::inference::{CpuModel, ModelOps};
 use vae_gpu::spec::{init_params, GaussianMean, Likelihood, ModelSpec, Variance};
@@ -156,7 +156,7 @@ fn decoder_gradient_matches_finite_differences() {
 
 /// A small model trained for a few CPU epochs, so that posteriors are concentrated as in practice.
 fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
-    let m = Mnist::embedded().expect("mnist");
+    let m = mnist::embedded().expect("mnist");
     let splits = Arc::new(Splits {
         train: m.train.slice(0, 2000),
         val: None,
@@ -169,6 +169,7 @@ fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
         optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(3e-3)),
         seed: 1,
         binarize: Binarize::Threshold,
+        data: DataSource::Mnist,
     };
     let mut b = CpuBackend::new(&cfg, splits.clone());
     for epoch in 1..=4 {
@@ -202,7 +203,7 @@ fn svi_reaches_the_grid_log_likelihood_and_agrees_across_devices() {
     };
     let init = vec![0.0f32; 3 * 4];
     let fits = fit(&mut cpu, &x, &mask, &init, &opts, &mut |_| {}).expect("svi");
-    let grid = Grid2::square(-4.0, 4.0, 0.1).expect("grid");
+    let grid = LatentGrid::square(-4.0, 4.0, 0.1).expect("grid");
     let posts = grid_posteriors(&mut cpu, &grid, &x, &mask).expect("grid");
     for (i, f) in fits.iter().enumerate() {
         let e = elbo_estimate(

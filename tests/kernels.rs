@@ -8,7 +8,7 @@ use common::*;
 use vae_gpu::cpu::reference::{colsum, latent_backward, sample_latent};
 use vae_gpu::cpu::{gemm, View};
 use vae_gpu::data::batch::{gather_batch, Binarize};
-use vae_gpu::data::{ImageSet, PIXELS};
+use vae_gpu::data::{DataSet, PIXELS};
 use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
@@ -403,8 +403,10 @@ fn colsum_and_elbo_sum_match_cpu() {
     assert_close("elbo_sum", &read(&ctx, &sums, 3)[2..3], &[want], 1e-3, 1e-5);
 }
 
+/// Every gather mode against `gather_batch`: MNIST pixels thresholded, stochastically binarized
+/// and scaled, and real-valued rows of an odd width (3), including a padded final batch.
 #[test]
-fn gather_binarizes_like_the_cpu_for_both_modes() {
+fn gather_matches_the_cpu_for_every_mode() {
     let ctx = gpu();
     let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let mut r = rng(5);
@@ -413,14 +415,20 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
         .iter()
         .map(|&v| v as u8)
         .collect();
-    let set = ImageSet {
-        images,
-        labels: vec![0; n],
-    };
+    let pixels = DataSet::pixels(PIXELS, images, vec![0; n]);
+    let real = DataSet::real(3, uniform(&mut r, n * 3, -2.0, 2.0), vec![]);
     let index: Vec<u32> = vec![3, 7, 1, 0, 9, 2, 8, 5, 4, 6];
     let batch = 4usize;
     let seed = 77u64;
-    for mode in [Binarize::Threshold, Binarize::Stochastic] {
+    let cases = [
+        (&pixels, Binarize::Threshold),
+        (&pixels, Binarize::Stochastic),
+        (&pixels, Binarize::Grayscale),
+        (&real, Binarize::Grayscale),
+    ];
+    for (set, mode) in cases {
+        let d = set.dim;
+        let words = if set.is_image() { d / 4 } else { d };
         for batch_idx in [0u32, 2] {
             // batch 2 covers positions 8..12 of 10: the last two rows are padding
             let state = state_buf(
@@ -432,13 +440,14 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
                     n_valid: n as u32,
                 },
             );
-            let (gdata, gidx) = (storage_init(&ctx, "data", &set.images), buf(&ctx, &index));
-            let gx = storage_zeroed(&ctx, "x", batch * PIXELS);
+            let gdata = storage_init(&ctx, "data", set.values.device_bytes());
+            let gidx = buf(&ctx, &index);
+            let gx = storage_zeroed(&ctx, "x", batch * d);
             let p = GatherParams {
                 batch: batch as u32,
-                words: (PIXELS / 4) as u32,
+                words: words as u32,
                 n_index: n as u32,
-                binarize: mode.code(),
+                binarize: mode.code(&set.values),
                 seed_lo: seed as u32,
                 seed_hi: 0,
                 _pad: [0; 2],
@@ -449,11 +458,11 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
                 0,
                 &p,
                 &[(1, &state), (2, &gdata), (3, &gidx), (4, &gx)],
-                grid_1d(batch * PIXELS / 4, 64),
+                grid_1d(batch * words, 64),
             );
-            let mut want = vec![0.0f32; batch * PIXELS];
+            let mut want = vec![0.0f32; batch * d];
             gather_batch(
-                &set,
+                set,
                 &index,
                 batch_idx as usize * batch,
                 batch,
@@ -462,9 +471,10 @@ fn gather_binarizes_like_the_cpu_for_both_modes() {
                 3,
                 &mut want,
             );
+            // A copy, a comparison or a division by 255 on both sides: bit-identical.
             assert_close(
-                &format!("gather {mode:?}"),
-                &read(&ctx, &gx, batch * PIXELS),
+                &format!("gather {mode:?} of {d}-value rows"),
+                &read(&ctx, &gx, batch * d),
                 &want,
                 0.0,
                 0.0,
@@ -566,7 +576,7 @@ fn likelihood_rows_and_natural_parameters_match_cpu_for_every_member() {
         let lay = spec.layout();
         let (d, c) = (spec.input, lik.channels());
         let params = uniform(&mut r, lay.total, -1.5, 1.5);
-        let free = lay.pixel_params.map(|o| &params[o..o + d]);
+        let free = lay.pixel_params.map(|o| &params[o..o + lay.free_len]);
         // Training form: 5 rows over 2 data rows, no mask, weight −1/5. SVI form: 3 rows, each its
         // own masked data row, weight 1.
         for (rows, batch, masked, scale) in [(5usize, 2usize, false, -0.2f32), (3, 3, true, 1.0)] {

@@ -146,7 +146,7 @@ fn a_resumed_run_keeps_its_settings() {
     // Repeating a stored value is fine; the test split stays the run's 100 images.
     let o = resume(&out, &ckpt(&out), "1", &["--batch-size", "50"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("100 test images"), "{}", text(&o));
+    assert!(text(&o).contains("100 test rows"), "{}", text(&o));
     assert_eq!(
         checkpoint::load(&ckpt(&out)).expect("load").test_size,
         Some(100)

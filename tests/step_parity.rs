@@ -9,7 +9,7 @@ use common::*;
 use vae_gpu::cpu::reference::{step, Workspace};
 use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
-use vae_gpu::data::{Mnist, PIXELS};
+use vae_gpu::data::{circle, mnist, Corpus, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::rng::{noise_batch, stream};
@@ -20,7 +20,7 @@ use vae_gpu::training::backend::{Backend, Split, Splits, TrainConfig};
 use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
 fn splits(train: usize, test: usize) -> Splits {
-    let m = Mnist::embedded().expect("embedded MNIST");
+    let m = mnist::embedded().expect("embedded MNIST");
     Splits {
         train: m.train.slice(0, train),
         val: Some(m.train.slice(train, 30)),
@@ -42,6 +42,7 @@ fn config(
         optimizer: OptimizerConfig::default(),
         seed: 42,
         binarize,
+        data: DataSource::Mnist,
     }
 }
 
@@ -53,7 +54,7 @@ fn check_step(cfg: &TrainConfig, s: &Splits) {
     let (gpu_loss, gpu_grads) = gpu.loss_and_gradient(epoch, &perm, t).expect("gpu step");
 
     let params = init_params(&cfg.model, cfg.seed);
-    let mut x = vec![0.0f32; cfg.batch_size * PIXELS];
+    let mut x = vec![0.0f32; cfg.batch_size * cfg.model.input];
     gather_batch(
         &s.train,
         &perm,
@@ -222,4 +223,70 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
 fn step_matches_cpu_past_65535_workgroups() {
     let s = splits(22_000, 20);
     check_step(&config(3, 2, 22_000, 1, Binarize::Threshold), &s);
+}
+
+/// The lecture notes' circle model: 2-D real-valued data, a 1-D latent, 20-20 ReLU MLPs, a
+/// Gaussian p(x|z) with σ = 0.1 and the analytic KL. Its real-valued rows take the gather's f32
+/// path and its Dz = 1 the latent kernels' narrowest case; the step and two epochs of training
+/// must agree with the CPU as for MNIST (same tolerances and reasoning as above).
+#[test]
+fn circle_model_with_a_1d_latent_matches_the_cpu() {
+    let data = circle::generate(800, 0, 0.1).expect("circle");
+    let Corpus { train, test } = Corpus::split_three_quarters(data).expect("split");
+    let s = Splits {
+        train: train.slice(0, 500),
+        val: Some(train.slice(500, 100)),
+        test,
+    };
+    let cfg = TrainConfig {
+        model: ModelSpec {
+            input: 2,
+            encoder: vec![20, 20],
+            decoder: vec![20, 20],
+            activation: Activation::Relu,
+            latent: 1,
+            kl: vae_gpu::spec::KlMode::Analytic,
+            likelihood: Likelihood::Gaussian {
+                mean: GaussianMean::Identity,
+                variance: Variance::Fixed { sigma: 0.1 },
+            },
+            ..ModelSpec::mnist(20, 1)
+        },
+        optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(3e-4)),
+        data: DataSource::Circle {
+            n: 800,
+            seed: 0,
+            noise: 0.1,
+        },
+        ..config(20, 1, 50, 2, Binarize::Grayscale)
+    };
+    cfg.check().expect("a valid config");
+    check_step(&cfg, &s);
+    let s = Arc::new(s);
+    let mut cpu = CpuBackend::new(&cfg, s.clone());
+    let mut gpu = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut results = Vec::new();
+    for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
+        for epoch in 1..=2 {
+            let perm = epoch_permutation(500, cfg.seed, epoch);
+            b.train_epoch(epoch, &perm, &mut |_| {}).expect("train");
+        }
+        let test = b.evaluate(Split::Test).expect("test");
+        results.push((test, b.state().expect("state")));
+    }
+    let ((gpu_test, gpu_state), (cpu_test, cpu_state)) = (&results[1], &results[0]);
+    // ELBOs of 2-D points under σ = 0.1 are O(10) nats: the step's loss tolerance.
+    assert!(
+        (gpu_test - cpu_test).abs() <= 1e-3 + 1e-4 * cpu_test.abs(),
+        "test ELBO gpu {gpu_test} vs cpu {cpu_test}"
+    );
+    assert_eq!(gpu_state.step, 20);
+    assert_close(
+        "circle params",
+        &gpu_state.params,
+        &cpu_state.params,
+        5e-5,
+        1e-4,
+    );
 }

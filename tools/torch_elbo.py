@@ -22,7 +22,7 @@ Bernoulli), and computes in float64. What it checks, for every member of the fam
   with log C(l) = log(l / tanh(l/2)), because torch.distributions.ContinuousBernoulli clamps the
   probability and so caps log C at log 36.7 for |logit| > 36.7; the script prints how much its
   log_prob would differ), gaussian (decoder.mean with
-  identity or sigmoid mean; sigma fixed, or sigma^2 = 1e-4 + softplus of decoder.pixel_variance
+  identity or sigmoid mean; sigma fixed, or sigma^2 = 1e-4 + softplus of decoder.pixel_variance (or of the one decoder.shared_variance)
   (learned) or of the head decoder.variance (decoder); on pixel/255), beta (alpha, beta =
   1e-3 + softplus of the heads decoder.alpha, decoder.beta; on (pixel + 1/2)/256), categorical
   (k bins: decoder.logits has k*784 outputs, row c*784 + p is bin c of pixel p; byte v falls in bin
@@ -129,8 +129,8 @@ def spec_from_config(model, fmt):
             raise CheckpointError(f"unknown Gaussian mean {lik.get('mean')!r} (known: identity, sigmoid)")
         var = lik.get("variance")
         vkind = var.get("kind") if isinstance(var, dict) else None
-        if vkind not in ("fixed", "learned", "decoder"):
-            raise CheckpointError(f"unknown Gaussian variance {var!r} (known kinds: fixed, learned, decoder)")
+        if vkind not in ("fixed", "learned", "shared", "decoder"):
+            raise CheckpointError(f"unknown Gaussian variance {var!r} (known kinds: fixed, learned, shared, decoder)")
         if vkind == "fixed" and not (isinstance(var.get("sigma"), (int, float)) and var["sigma"] > 0):
             raise CheckpointError(f"Gaussian variance {var!r}: sigma must be a positive number")
     if kind == "categorical":
@@ -157,6 +157,8 @@ def heads(s):
         return {"mean": PIXELS, "variance": PIXELS}, {}
     if vkind == "learned":
         return {"mean": PIXELS}, {"pixel_variance": (PIXELS,)}
+    if vkind == "shared":
+        return {"mean": PIXELS}, {"shared_variance": (1,)}
     return {"mean": PIXELS}, {}
 
 
@@ -176,7 +178,7 @@ def describe(s):
         l = f"categorical p(x|z) ({lik['bins']} bins)"
     else:
         v = lik["variance"]
-        var = {"fixed": f"fixed sigma {v.get('sigma')}", "learned": "learned per-pixel sigma^2",
+        var = {"fixed": f"fixed sigma {v.get('sigma')}", "learned": "learned per-pixel sigma^2", "shared": "one learned sigma^2",
                "decoder": "sigma^2(z) from the decoder"}[v["kind"]]
         l = f"Gaussian p(x|z) ({lik['mean']} mean, {var})"
     net = "-".join(str(w) for w in [s["input"], *s["encoder"], s["latent"]])
@@ -270,6 +272,8 @@ class VAE(nn.Module):
                 sd = torch.full_like(mu, float(v["sigma"]))
             elif v["kind"] == "learned":
                 sd = (1e-4 + F.softplus(self.decoder.pixel_variance)).sqrt().expand_as(mu)
+            elif v["kind"] == "shared":
+                sd = (1e-4 + F.softplus(self.decoder.shared_variance)).sqrt().expand_as(mu)
             else:
                 sd = (1e-4 + F.softplus(out["variance"])).sqrt()
             lp = D.Normal(mu, sd).log_prob(pixels / 255)

@@ -17,7 +17,7 @@ struct LikelihoodParams {
     channels: u32,
     // gradient weight: −1/(B·L) for the training loss, 1 for the gradient of the log-likelihood
     scale: f32,
-    // bit 0: a mask is bound; bit 1: per-pixel free parameters at params[free_off..]
+    // bit 0: a mask is bound; bit 1: free parameters at params[free_off..]
     flags: u32,
     free_off: u32,
     // member options: Gaussian bit 0 sigmoid mean, bits 1-2 variance (0 fixed, 1 learned,
@@ -25,9 +25,9 @@ struct LikelihoodParams {
     mode: u32,
     // Gaussian fixed σ²
     fixed_var: f32,
-    _pad0: u32,
+    // free parameters: D (per pixel) or 1 (shared by every pixel)
+    free_len: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> lp: LikelihoodParams;
@@ -45,7 +45,7 @@ var<workgroup> partial: array<f32, 256>;
 
 fn free_param(i: u32) -> f32 {
     if ((lp.flags & 2u) != 0u) {
-        return params[lp.free_off + i];
+        return params[lp.free_off + i % lp.free_len];
     }
     return 0.0;
 }

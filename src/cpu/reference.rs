@@ -207,7 +207,7 @@ pub fn decode<T: Scalar>(spec: &ModelSpec, params: &[T], z: &[T], rows: usize) -
 pub fn free_params<'a, T>(spec: &ModelSpec, params: &'a [T]) -> Option<&'a [T]> {
     spec.layout()
         .pixel_params
-        .map(|off| &params[off..off + spec.input])
+        .map(|off| &params[off..off + spec.layout().free_len])
 }
 
 /// Masked log-likelihood ll[r] = Σ_p m·log p(x_rp | z_r) of row-paired images and latents, and its
@@ -362,7 +362,9 @@ pub fn step<T: Scalar>(
             Some(&mut ws.dz),
         );
         if let Some(off) = lay.pixel_params {
-            colsum(&ws.d_free, rows, spec.input, &mut g[off..off + spec.input]);
+            // Per pixel: sum over rows; shared: over every (row, pixel).
+            let n = lay.free_len;
+            colsum(&ws.d_free, rows * spec.input / n, n, &mut g[off..off + n]);
         }
         latent_backward(
             spec,

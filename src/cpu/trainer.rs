@@ -2,7 +2,6 @@
 
 use super::reference::{step, Workspace};
 use crate::data::batch::{gather_batch, EVAL_EPOCH};
-use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::rng::{noise_batch, stream};
 use crate::spec::init_params;
@@ -29,7 +28,7 @@ impl CpuBackend {
             grads: vec![0.0; n],
             optimizer: Optimizer::new(cfg.optimizer, n),
             ws: Workspace::new(&cfg.model, cfg.batch_size, cfg.samples),
-            x: vec![0.0; cfg.batch_size * PIXELS],
+            x: vec![0.0; cfg.batch_size * cfg.model.input],
             params,
         }
     }

@@ -4,10 +4,11 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ImageSet, PIXELS};
+use crate::data::{DataSet, Values};
 use crate::rng;
 
 /// How grey MNIST pixels become the data x: binary for the Bernoulli likelihood, else grayscale.
+/// Real-valued data (the circle, a data file) is always `grayscale`: its values are used as they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Binarize {
@@ -21,7 +22,11 @@ pub enum Binarize {
 }
 
 impl Binarize {
-    pub fn code(self) -> u32 {
+    /// The gather kernel's mode for data stored as `values` (real values have their own).
+    pub fn code(self, values: &Values) -> u32 {
+        if matches!(values, Values::Real(_)) {
+            return 3;
+        }
         match self {
             Binarize::Threshold => 0,
             Binarize::Stochastic => 1,
@@ -42,11 +47,11 @@ pub fn epoch_permutation(n: usize, seed: u64, epoch: u32) -> Vec<u32> {
     idx
 }
 
-/// Images `index[start..start+batch]` (padded by repeating the last image, as the GPU
-/// gather does) into `out` as `[batch, 784]` f32.
+/// Rows `index[start..start+batch]` (padded by repeating the last row, as the GPU gather does)
+/// into `out` as `[batch, D]` f32: pixels binarized or scaled by `mode`, real values as they are.
 #[allow(clippy::too_many_arguments)]
 pub fn gather_batch(
-    set: &ImageSet,
+    set: &DataSet,
     index: &[u32],
     start: usize,
     batch: usize,
@@ -55,12 +60,19 @@ pub fn gather_batch(
     epoch: u32,
     out: &mut [f32],
 ) {
-    let mut u = [0.0f32; PIXELS];
+    let d = set.dim;
+    let mut u = vec![0.0f32; d];
     for b in 0..batch {
         let pos = (start + b).min(index.len() - 1);
         let image = index[pos];
-        let pixels = set.image(image as usize);
-        let row = &mut out[b * PIXELS..(b + 1) * PIXELS];
+        let row = &mut out[b * d..(b + 1) * d];
+        let pixels = match &set.values {
+            Values::Real(v) => {
+                row.copy_from_slice(&v[image as usize * d..(image as usize + 1) * d]);
+                continue;
+            }
+            Values::Pixels(_) => set.image(image as usize),
+        };
         match mode {
             Binarize::Threshold => {
                 for (o, &p) in row.iter_mut().zip(pixels) {
@@ -73,7 +85,7 @@ pub fn gather_batch(
                 }
             }
             Binarize::Stochastic => {
-                rng::binarize_uniforms(seed, epoch, image, PIXELS, &mut u);
+                rng::binarize_uniforms(seed, epoch, image, d, &mut u);
                 for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
                     *o = if p as f32 / 255.0 > ui { 1.0 } else { 0.0 };
                 }

@@ -1,47 +1,27 @@
-//! MNIST loading from the original IDX files (gzip-compressed or raw).
+//! The data sets a model trains on: MNIST images ([`mnist`]), the lecture notes' synthetic circle
+//! ([`circle`]) and a user's own real-valued vectors from a CSV or NumPy file ([`files`]).
 //!
-//! The crate ships its own copy under `data/mnist/` (regenerated and verified by
-//! `tools/fetch_mnist.sh`), so training works offline. Every input-dependent check
-//! returns a [`DataError`] instead of panicking: a bad data directory is a user
-//! mistake and deserves a message that says which file and how to fix it.
+//! Every set is a [`DataSet`]: rows of `dim` values, stored as 8-bit pixels (MNIST: a quarter
+//! of the memory, and the device gather binarizes or scales them) or as f32 values used as they
+//! are. Which set a run used is its [`DataSource`], stored in the checkpoint, so analysis commands
+//! rebuild the same data without being told again.
 //!
 //! [`batch`]: the epoch order and the CPU gather / binarization of a minibatch.
 
 pub mod batch;
+pub mod circle;
+pub mod files;
+pub mod mnist;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
 
-/// Side length of an MNIST image in pixels.
-pub const IMAGE_SIDE: usize = 28;
-/// Pixels per MNIST image (`IMAGE_SIDE * IMAGE_SIDE`).
-pub const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+pub use mnist::{IMAGE_SIDE, PIXELS};
 
-/// IDX magic for a 3-D unsigned-byte tensor (images).
-const IMAGES_MAGIC: u32 = 0x0000_0803;
-/// IDX magic for a 1-D unsigned-byte tensor (labels).
-const LABELS_MAGIC: u32 = 0x0000_0801;
-const IMAGES_HEADER: usize = 16;
-const LABELS_HEADER: usize = 8;
-const TRAIN_COUNT: usize = 60_000;
-const TEST_COUNT: usize = 10_000;
-const NUM_CLASSES: u8 = 10;
-
-const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
-const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
-const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
-const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
-
-/// Appended to file-level errors so the user always knows the way out.
-const HINT: &str = "run tools/fetch_mnist.sh to regenerate the embedded copy, \
-                    or pass --data DIR pointing at the four MNIST IDX files (.gz or raw)";
-
-/// Error type for data loading. Implements std::error::Error + Display with messages that say
-/// which file, what was wrong, and what to do (e.g. "run tools/fetch_mnist.sh or pass --data DIR").
+/// Error type for data loading, with messages that say which file, what was wrong, and what to
+/// do (e.g. "run tools/fetch_mnist.sh or pass --data DIR").
 #[derive(Debug)]
 pub struct DataError(pub String);
 
@@ -53,681 +33,241 @@ impl fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
-/// A set of images as raw u8 pixels, row-major 28x28 each, plus labels.
-///
-/// Pixels stay as `u8` (1/4 the memory of `f32`); conversion happens per batch.
-#[derive(Clone, Debug)]
-pub struct ImageSet {
-    pub images: Vec<u8>,
-    pub labels: Vec<u8>,
+/// The values of a data set, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// 8-bit pixels: binarized or divided by 255 when a batch is gathered.
+    Pixels(Vec<u8>),
+    /// Real values, used as they are.
+    Real(Vec<f32>),
 }
 
-impl ImageSet {
-    /// Number of images (derived from `images`, so it is also valid for unlabeled sets).
+impl Values {
     pub fn len(&self) -> usize {
-        self.images.len() / PIXELS
+        match self {
+            Values::Pixels(v) => v.len(),
+            Values::Real(v) => v.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Pixels of image `i` (784 bytes, row-major). Panics if `i >= len()` (caller bug).
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    /// The bytes the GPU holds: pixels packed four per u32 word, or f32 values.
+    pub fn device_bytes(&self) -> &[u8] {
+        match self {
+            Values::Pixels(v) => v,
+            Values::Real(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+/// Rows of `dim` values with what is known about each row: a class label (MNIST digits) and the
+/// latent value that generated it (the circle's z), each empty when the data has none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSet {
+    pub dim: usize,
+    pub values: Values,
+    pub labels: Vec<u8>,
+    pub truth: Vec<f32>,
+}
+
+impl DataSet {
+    pub fn pixels(dim: usize, images: Vec<u8>, labels: Vec<u8>) -> Self {
+        Self {
+            dim,
+            values: Values::Pixels(images),
+            labels,
+            truth: Vec::new(),
+        }
     }
 
-    /// Images `[start, start+count)` as a new set (caller guarantees range validity).
-    ///
-    /// Labels are sliced too when present; an unlabeled set stays unlabeled.
-    pub fn slice(&self, start: usize, count: usize) -> ImageSet {
+    pub fn real(dim: usize, values: Vec<f32>, truth: Vec<f32>) -> Self {
+        Self {
+            dim,
+            values: Values::Real(values),
+            labels: Vec::new(),
+            truth,
+        }
+    }
+
+    /// Number of rows (derived from the values, so it is also valid for unlabeled sets).
+    pub fn len(&self) -> usize {
+        self.values.len() / self.dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the rows are 28×28 images (figures of digits apply) rather than plain vectors.
+    pub fn is_image(&self) -> bool {
+        matches!(self.values, Values::Pixels(_)) && self.dim == PIXELS
+    }
+
+    /// Pixels of image `i`. Panics for real-valued data or `i >= len()` (caller bugs).
+    pub fn image(&self, i: usize) -> &[u8] {
+        match &self.values {
+            Values::Pixels(v) => &v[i * self.dim..(i + 1) * self.dim],
+            Values::Real(_) => panic!("image() of a real-valued data set"),
+        }
+    }
+
+    /// Rows `[start, start+count)` as a new set (caller guarantees range validity); labels and
+    /// true latents are sliced with them when present.
+    pub fn slice(&self, start: usize, count: usize) -> DataSet {
         debug_assert!(
             start
                 .checked_add(count)
                 .is_some_and(|end| end <= self.len()),
-            "slice [{start}, {start}+{count}) out of range for {} images",
+            "slice [{start}, {start}+{count}) out of range for {} rows",
             self.len()
         );
-        let labels = if self.labels.is_empty() {
+        let part = |v: &[u8]| {
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                v[start..start + count].to_vec()
+            }
+        };
+        let values = match &self.values {
+            Values::Pixels(v) => {
+                Values::Pixels(v[start * self.dim..(start + count) * self.dim].to_vec())
+            }
+            Values::Real(v) => {
+                Values::Real(v[start * self.dim..(start + count) * self.dim].to_vec())
+            }
+        };
+        let truth = if self.truth.is_empty() {
             Vec::new()
         } else {
-            self.labels[start..start + count].to_vec()
+            self.truth[start..start + count].to_vec()
         };
-        ImageSet {
-            images: self.images[start * PIXELS..(start + count) * PIXELS].to_vec(),
-            labels,
+        DataSet {
+            dim: self.dim,
+            values,
+            labels: part(&self.labels),
+            truth,
         }
     }
 }
 
-/// MNIST train and test sets (60 000 and 10 000 images for the real data set).
-pub struct Mnist {
-    pub train: ImageSet,
-    pub test: ImageSet,
+/// A training and a test set of the same kind.
+pub struct Corpus {
+    pub train: DataSet,
+    pub test: DataSet,
 }
 
-/// The four gzip IDX files of `data/mnist/`, compiled into the binary so that an installed
-/// `vae-gpu` (e.g. `cargo install --path .`) trains with no data directory at all. 11 MB of
-/// compressed bytes; decoding them takes about half a second.
-const EMBEDDED: [(&str, &[u8]); 4] = [
-    (
-        TRAIN_IMAGES,
-        include_bytes!("../../data/mnist/train-images-idx3-ubyte.gz"),
-    ),
-    (
-        TRAIN_LABELS,
-        include_bytes!("../../data/mnist/train-labels-idx1-ubyte.gz"),
-    ),
-    (
-        TEST_IMAGES,
-        include_bytes!("../../data/mnist/t10k-images-idx3-ubyte.gz"),
-    ),
-    (
-        TEST_LABELS,
-        include_bytes!("../../data/mnist/t10k-labels-idx1-ubyte.gz"),
-    ),
-];
+impl Corpus {
+    /// The notes' split of one list of rows: the first ¾ train, the rest test.
+    pub fn split_three_quarters(all: DataSet) -> Result<Corpus, DataError> {
+        let n = all.len();
+        let n_train = 3 * n / 4;
+        if n_train == 0 || n_train == n {
+            return Err(DataError(format!(
+                "{n} rows cannot be split ¾ : ¼ into a training and a test set; at least 2 are needed"
+            )));
+        }
+        Ok(Corpus {
+            train: all.slice(0, n_train),
+            test: all.slice(n_train, n - n_train),
+        })
+    }
+}
 
-/// Largest decompressed IDX file read from a user's directory (the real training images are
-/// 47 MB): a bound on memory for a file whose header lies.
-const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Where a run's data comes from; stored in its checkpoint (`"data"`, absent in checkpoints
+/// from before there was a choice, which all used MNIST).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DataSource {
+    /// MNIST from `--data DIR` or the embedded copy.
+    #[default]
+    Mnist,
+    /// The lecture notes' circle: z ~ N(0, 1), x = (cos z, sin z) + noise·N(0, I₂); `n` rows,
+    /// the first ¾ for training.
+    Circle { n: usize, seed: u64, noise: f32 },
+    /// Real-valued rows from a CSV or `.npy` file; the first ¾ for training.
+    File { path: PathBuf },
+}
 
-impl Mnist {
-    /// The copy compiled into the binary: exactly 60 000 training and 10 000 test images.
-    pub fn embedded() -> Result<Mnist, DataError> {
-        let file = |name: &str| -> Result<Vec<u8>, DataError> {
-            let (_, gz) = EMBEDDED
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| DataError(format!("no embedded file {name}")))?;
-            let mut bytes = Vec::new();
-            MultiGzDecoder::new(*gz)
-                .take(MAX_FILE_BYTES)
-                .read_to_end(&mut bytes)
-                .map_err(|e| {
-                    DataError(format!(
-                        "embedded {name}: corrupt gzip ({e}); rebuild after tools/fetch_mnist.sh"
-                    ))
-                })?;
-            Ok(bytes)
-        };
-        let set = |images: &str, labels: &str, count: usize| {
-            let what = format!("embedded {images}");
-            let set = parse_set(&file(images)?, &what, || Ok((file(labels)?, labels.into())))?;
-            if set.len() != count {
-                return Err(DataError(format!(
-                    "{what}: {} images, expected {count}; rebuild after tools/fetch_mnist.sh",
-                    set.len()
-                )));
+impl DataSource {
+    /// The data, with `mnist_dir` standing for `--data DIR` (MNIST only).
+    pub fn load(&self, mnist_dir: Option<&Path>) -> Result<Corpus, DataError> {
+        match self {
+            DataSource::Mnist => mnist::from_flag(mnist_dir),
+            DataSource::Circle { n, seed, noise } => {
+                Corpus::split_three_quarters(circle::generate(*n, *seed, *noise)?)
             }
-            Ok(set)
-        };
-        Ok(Mnist {
-            train: set(TRAIN_IMAGES, TRAIN_LABELS, TRAIN_COUNT)?,
-            test: set(TEST_IMAGES, TEST_LABELS, TEST_COUNT)?,
-        })
-    }
-
-    /// Loads the four files from a user's directory `dir`. For each file accept either
-    /// `<name>.gz` (gzip) or the raw `<name>` file (prefer .gz if both). Names:
-    /// train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
-    /// t10k-labels-idx1-ubyte. Validates magic numbers, 28×28 images, at least one image per
-    /// set, as many labels as images, exact payload length (no truncation, no trailing bytes),
-    /// labels ≤ 9 and gzip integrity. Any number of images is accepted (a subset of MNIST, or
-    /// another set of 28×28 digits); the run's split sizes are checked against what is there.
-    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
-        check_readable_dir(dir)?;
-        Ok(Mnist {
-            train: load_set(dir, TRAIN_IMAGES, TRAIN_LABELS)?,
-            test: load_set(dir, TEST_IMAGES, TEST_LABELS)?,
-        })
-    }
-
-    /// `--data DIR` when given, else the embedded copy.
-    pub fn from_flag(dir: Option<&Path>) -> Result<Mnist, DataError> {
-        match dir {
-            Some(d) => Mnist::load(d),
-            None => Mnist::embedded(),
+            DataSource::File { path } => Corpus::split_three_quarters(files::read(path)?),
         }
     }
-}
 
-/// A missing directory and an unreadable one need different advice: only the first is fixed by
-/// pointing `--data` elsewhere or regenerating the files.
-fn check_readable_dir(dir: &Path) -> Result<(), DataError> {
-    let unreadable = |e: io::Error| {
-        DataError(format!(
-            "MNIST data directory {} cannot be read: {e}; check its permissions",
-            dir.display()
-        ))
-    };
-    match std::fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DataError(format!(
-            "MNIST data directory {} does not exist; {HINT}",
-            dir.display()
-        ))),
-        Err(e) => Err(unreadable(e)),
-        Ok(m) if !m.is_dir() => Err(DataError(format!(
-            "--data {} is a file, not a directory; pass the directory that holds the four IDX files",
-            dir.display()
-        ))),
-        Ok(_) => std::fs::read_dir(dir).map(|_| ()).map_err(unreadable),
+    /// A phrase for headers and reports, e.g. "the circle (n = 20000, noise 0.1, seed 0)".
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::Mnist => "MNIST".into(),
+            DataSource::Circle { n, seed, noise } => {
+                format!("the circle (n = {n}, noise {noise}, data seed {seed})")
+            }
+            DataSource::File { path } => format!("{}", path.display()),
+        }
     }
-}
 
-/// Lower-level parsers usable on arbitrary bytes (for tests): return (count, rows, cols, pixels) / labels.
-///
-/// Accepts any dimensions (shape policy lives in [`Mnist::load`]); `what` names the source in
-/// error messages. The payload must be exactly `count * rows * cols` bytes.
-pub fn parse_idx_images(
-    bytes: &[u8],
-    what: &str,
-) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
-    if bytes.len() < IMAGES_HEADER {
-        return Err(DataError(format!(
-            "{what}: truncated IDX image file: {} bytes, shorter than the {IMAGES_HEADER}-byte header",
-            bytes.len()
-        )));
+    /// What one row is called in printed numbers ("nats/image", "nats/row").
+    pub fn row_name(&self) -> &'static str {
+        if self.is_mnist() {
+            "image"
+        } else {
+            "row"
+        }
     }
-    let magic = be_u32(bytes, 0);
-    if magic != IMAGES_MAGIC {
-        return Err(bad_magic(what, magic, IMAGES_MAGIC, "image"));
-    }
-    let count = be_u32(bytes, 4) as usize;
-    let rows = be_u32(bytes, 8) as usize;
-    let cols = be_u32(bytes, 12) as usize;
-    let expected = count
-        .checked_mul(rows)
-        .and_then(|n| n.checked_mul(cols))
-        .ok_or_else(|| {
-            DataError(format!(
-                "{what}: implausible IDX header ({count} images of {rows}x{cols} overflows)"
-            ))
-        })?;
-    let payload = &bytes[IMAGES_HEADER..];
-    check_payload_len(what, payload.len(), expected, || {
-        format!("{count} images of {rows}x{cols}")
-    })?;
-    Ok((count, rows, cols, payload.to_vec()))
-}
 
-/// Parses an IDX label file; rejects labels outside 0..=9 since they would index past the
-/// class range downstream.
-pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, DataError> {
-    if bytes.len() < LABELS_HEADER {
-        return Err(DataError(format!(
-            "{what}: truncated IDX label file: {} bytes, shorter than the {LABELS_HEADER}-byte header",
-            bytes.len()
-        )));
+    /// Whether the rows are 8-bit images (so binarization and image figures apply).
+    pub fn is_mnist(&self) -> bool {
+        matches!(self, DataSource::Mnist)
     }
-    let magic = be_u32(bytes, 0);
-    if magic != LABELS_MAGIC {
-        return Err(bad_magic(what, magic, LABELS_MAGIC, "label"));
-    }
-    let count = be_u32(bytes, 4) as usize;
-    let payload = &bytes[LABELS_HEADER..];
-    check_payload_len(what, payload.len(), count, || format!("{count} labels"))?;
-    if let Some((i, &l)) = payload.iter().enumerate().find(|(_, &l)| l >= NUM_CLASSES) {
-        return Err(DataError(format!(
-            "{what}: label {i} is {l}, outside the valid range 0..=9"
-        )));
-    }
-    Ok(payload.to_vec())
-}
-
-/// Binarization used in training: deterministic threshold pixel > 127 -> 1.0 else 0.0.
-///
-/// Deterministic (not stochastic Bernoulli sampling) so runs are reproducible and the
-/// CPU and GPU paths see identical inputs.
-pub fn binarize_threshold(pixel: u8) -> f32 {
-    if pixel > 127 {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// Loads and cross-validates one images/labels pair.
-fn load_set(dir: &Path, images_name: &str, labels_name: &str) -> Result<ImageSet, DataError> {
-    let (img_path, img_bytes) = read_maybe_gz(dir, images_name, MAX_FILE_BYTES)?;
-    parse_set(&img_bytes, &img_path.display().to_string(), || {
-        let (path, bytes) = read_maybe_gz(dir, labels_name, MAX_FILE_BYTES)?;
-        Ok((bytes, path.display().to_string()))
-    })
-    .map_err(with_hint)
-}
-
-/// One image set from the bytes of its IDX image file and, read only once the images are known
-/// to be good (so a bad image file is reported first), its label file and name.
-fn parse_set(
-    img_bytes: &[u8],
-    img_what: &str,
-    labels: impl FnOnce() -> Result<(Vec<u8>, String), DataError>,
-) -> Result<ImageSet, DataError> {
-    let (count, rows, cols, images) = parse_idx_images(img_bytes, img_what)?;
-    check_image_shape(img_what, count, rows, cols)?;
-    let (lbl_bytes, lbl_what) = labels()?;
-    let labels = parse_idx_labels(&lbl_bytes, &lbl_what)?;
-    if labels.len() != count {
-        return Err(DataError(format!(
-            "{lbl_what}: has {} labels but {img_what} has {count} images",
-            labels.len()
-        )));
-    }
-    Ok(ImageSet { images, labels })
-}
-
-fn check_image_shape(what: &str, count: usize, rows: usize, cols: usize) -> Result<(), DataError> {
-    if rows != IMAGE_SIDE || cols != IMAGE_SIDE {
-        return Err(DataError(format!(
-            "{what}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE} (not MNIST?)"
-        )));
-    }
-    if count == 0 {
-        return Err(DataError(format!("{what}: contains no images")));
-    }
-    Ok(())
-}
-
-fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>), DataError> {
-    let gz_path = dir.join(format!("{name}.gz"));
-    let raw_path = dir.join(name);
-    let (path, gz) = if gz_path.is_file() {
-        (gz_path, true)
-    } else if raw_path.is_file() {
-        (raw_path, false)
-    } else {
-        return Err(DataError(format!(
-            "MNIST file not found: tried {} and {}; {HINT}",
-            gz_path.display(),
-            raw_path.display()
-        )));
-    };
-    let file = File::open(&path).map_err(|e| open_error(&path, e))?;
-    let mut bytes = Vec::new();
-    if gz {
-        // The whole compressed file is small (<10 MB); buffered streaming through the decoder
-        // is as fast as reading it first, and `take` bounds the decompressed size.
-        let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
-        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 27);
-        bytes.reserve(capacity);
-        decoder
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|e| gzip_error(&path, e))?;
-    } else {
-        file.take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|e| DataError(format!("{}: read failed: {e}; {HINT}", path.display())))?;
-    }
-    Ok((path, bytes))
-}
-
-/// A file that exists but cannot be opened is a permissions problem, not a missing download.
-fn open_error(path: &Path, e: io::Error) -> DataError {
-    if e.kind() == io::ErrorKind::PermissionDenied {
-        DataError(format!(
-            "{}: cannot be read: {e}; check its permissions",
-            path.display()
-        ))
-    } else {
-        DataError(format!("{}: cannot open: {e}; {HINT}", path.display()))
-    }
-}
-
-fn gzip_error(path: &Path, e: io::Error) -> DataError {
-    DataError(format!(
-        "{}: corrupt gzip file ({e}); {HINT}",
-        path.display()
-    ))
-}
-
-/// Appends the way out, unless the message already has one (file-level errors carry their own).
-fn with_hint(e: DataError) -> DataError {
-    if e.0.contains(HINT) || e.0.contains("permissions") {
-        e
-    } else {
-        DataError(format!("{}; {HINT}", e.0))
-    }
-}
-
-fn bad_magic(what: &str, got: u32, want: u32, kind: &str) -> DataError {
-    DataError(format!(
-        "{what}: bad magic number 0x{got:08x}, expected 0x{want:08x} for an IDX {kind} file \
-         (wrong file, or still compressed?)"
-    ))
-}
-
-fn check_payload_len(
-    what: &str,
-    got: usize,
-    expected: usize,
-    describe: impl Fn() -> String,
-) -> Result<(), DataError> {
-    if got < expected {
-        Err(DataError(format!(
-            "{what}: truncated: header declares {} ({expected} payload bytes) but only {got} present",
-            describe()
-        )))
-    } else if got > expected {
-        Err(DataError(format!(
-            "{what}: trailing bytes: header declares {} ({expected} payload bytes) but more data follows",
-            describe()
-        )))
-    } else {
-        Ok(())
-    }
-}
-
-/// Caller guarantees `bytes.len() >= at + 4`.
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::write::GzEncoder;
-    use flate2::Compression;
-    use std::io::Write;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn idx_images(count: u32, rows: u32, cols: u32, payload: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&IMAGES_MAGIC.to_be_bytes());
-        v.extend_from_slice(&count.to_be_bytes());
-        v.extend_from_slice(&rows.to_be_bytes());
-        v.extend_from_slice(&cols.to_be_bytes());
-        v.extend_from_slice(payload);
-        v
-    }
-
-    fn idx_labels(labels: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
-        v.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-        v.extend_from_slice(labels);
-        v
-    }
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
-    }
-
-    /// A fresh, unique temp directory; removed on drop.
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let p = std::env::temp_dir().join(format!(
-                "vae_gpu_data_test_{tag}_{}_{n}_{nanos}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        fn write(&self, name: &str, bytes: &[u8]) {
-            std::fs::write(self.0.join(name), bytes).unwrap();
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn err_msg<T>(r: Result<T, DataError>) -> String {
-        match r {
-            Ok(_) => panic!("expected an error"),
-            Err(e) => e.to_string(),
-        }
-    }
 
     #[test]
-    fn parses_valid_images_and_labels() {
-        let (n, r, c, px) = parse_idx_images(&idx_images(2, 2, 3, &[1; 12]), "x").unwrap();
-        assert_eq!((n, r, c, px.len()), (2, 2, 3, 12));
-        assert_eq!(
-            parse_idx_labels(&idx_labels(&[0, 9, 3]), "y").unwrap(),
-            vec![0, 9, 3]
+    fn real_sets_slice_with_their_truth() {
+        let set = DataSet::real(
+            2,
+            (0..10).map(|v| v as f32).collect(),
+            vec![0., 1., 2., 3., 4.],
         );
-    }
-
-    #[test]
-    fn truncated_file() {
-        // Short payload.
-        let m = err_msg(parse_idx_images(&idx_images(2, 28, 28, &[0; 1000]), "img"));
-        assert!(m.contains("img") && m.contains("truncated"), "{m}");
-        // Shorter than the header.
-        let m = err_msg(parse_idx_images(&[0, 0, 8, 3, 0], "img"));
-        assert!(m.contains("truncated"), "{m}");
-        let m = err_msg(parse_idx_labels(&idx_labels(&[1, 2, 3])[..9], "lbl"));
-        assert!(m.contains("lbl") && m.contains("truncated"), "{m}");
-        let m = err_msg(parse_idx_labels(&[], "lbl"));
-        assert!(m.contains("truncated"), "{m}");
-    }
-
-    #[test]
-    fn truncated_file_on_disk() {
-        let t = TempDir::new("trunc");
-        let full = idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]);
-        t.write("t10k-images-idx3-ubyte", &full[..full.len() - 1]);
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
-        assert!(
-            m.contains("t10k-images-idx3-ubyte") && m.contains("truncated"),
-            "{m}"
-        );
-        assert!(m.contains("fetch_mnist.sh"), "{m}");
-    }
-
-    #[test]
-    fn bad_magic() {
-        let mut b = idx_images(1, 28, 28, &[0; PIXELS]);
-        b[3] = 0x01;
-        let m = err_msg(parse_idx_images(&b, "img"));
-        assert!(m.contains("bad magic") && m.contains("0x00000801"), "{m}");
-        // Label parser must reject an image file.
-        let m = err_msg(parse_idx_labels(&idx_images(1, 1, 1, &[0]), "lbl"));
-        assert!(m.contains("bad magic"), "{m}");
-        // A still-gzipped buffer should also be caught by the magic check.
-        let m = err_msg(parse_idx_labels(&gzip(&idx_labels(&[1])), "lbl"));
-        assert!(m.contains("bad magic"), "{m}");
-    }
-
-    #[test]
-    fn wrong_dims() {
-        // Parser accepts any shape; the MNIST policy check rejects it.
-        let (n, r, c, _) = parse_idx_images(&idx_images(3, 32, 32, &[0; 3 * 1024]), "img").unwrap();
-        let m = err_msg(check_image_shape("img", n, r, c));
-        assert!(m.contains("32x32") && m.contains("28x28"), "{m}");
-        // An empty set is rejected; any other count is accepted.
-        let m = err_msg(check_image_shape("img", 0, 28, 28));
-        assert!(m.contains("no images"), "{m}");
-        assert!(check_image_shape("img", 5, 28, 28).is_ok());
-        // Overflowing header must not panic.
-        let m = err_msg(parse_idx_images(
-            &idx_images(u32::MAX, u32::MAX, u32::MAX, &[]),
-            "img",
-        ));
-        assert!(m.contains("img"), "{m}");
-    }
-
-    #[test]
-    fn wrong_dims_on_disk() {
-        let t = TempDir::new("dims");
-        t.write(
-            "t10k-images-idx3-ubyte.gz",
-            &gzip(&idx_images(10_000, 27, 29, &vec![0; 10_000 * 27 * 29])),
-        );
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
-        assert!(m.contains("27x29"), "{m}");
-    }
-
-    #[test]
-    fn trailing_bytes() {
-        let m = err_msg(parse_idx_images(&idx_images(1, 2, 2, &[0; 5]), "img"));
-        assert!(m.contains("trailing"), "{m}");
-        let mut b = idx_labels(&[1, 2]);
-        b.push(0);
-        let m = err_msg(parse_idx_labels(&b, "lbl"));
-        assert!(m.contains("trailing"), "{m}");
-    }
-
-    #[test]
-    fn trailing_bytes_on_disk_bounded_read() {
-        // A file much larger than expected is read only up to limit+1 and reported as trailing.
-        let t = TempDir::new("trail");
-        let mut b = idx_labels(&[1, 2, 3]);
-        b.extend_from_slice(&[0; 4096]);
-        t.write("lbl.gz", &gzip(&b));
-        let (path, bytes) = read_maybe_gz(&t.0, "lbl", 12).unwrap();
-        assert!(path.ends_with("lbl.gz"));
-        assert_eq!(bytes.len(), 12);
-        let m = err_msg(parse_idx_labels(&bytes, "lbl"));
-        assert!(m.contains("trailing"), "{m}");
-    }
-
-    #[test]
-    fn label_out_of_range() {
-        let m = err_msg(parse_idx_labels(&idx_labels(&[0, 9, 10, 3]), "lbl"));
-        assert!(m.contains("label 2 is 10"), "{m}");
-        let m = err_msg(parse_idx_labels(&idx_labels(&[255]), "lbl"));
-        assert!(m.contains("255"), "{m}");
-    }
-
-    #[test]
-    fn label_count_mismatch() {
-        let t = TempDir::new("count");
-        t.write(
-            "t10k-images-idx3-ubyte",
-            &idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]),
-        );
-        t.write("t10k-labels-idx1-ubyte", &idx_labels(&[1; 9_999]));
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
-        assert!(
-            m.contains("9999 labels") && m.contains("10000 images"),
-            "{m}"
-        );
-        // And the valid pair loads, from raw files.
-        t.write("t10k-labels-idx1-ubyte", &idx_labels(&[7; 10_000]));
-        let set = load_set(&t.0, TEST_IMAGES, TEST_LABELS).unwrap();
-        assert_eq!(set.len(), 10_000);
-    }
-
-    #[test]
-    fn gzip_garbage() {
-        let t = TempDir::new("gzip");
-        // Not gzip at all.
-        t.write("a.gz", b"this is definitely not gzip data");
-        let m = err_msg(read_maybe_gz(&t.0, "a", 1 << 20));
-        assert!(m.contains("a.gz") && m.contains("corrupt gzip"), "{m}");
-        // Valid gzip header, corrupted body.
-        let mut g = gzip(&idx_labels(&[1; 1000]));
-        let mid = g.len() / 2;
-        for b in &mut g[mid..mid + 8] {
-            *b ^= 0x5a;
-        }
-        t.write("b.gz", &g);
-        let m = err_msg(read_maybe_gz(&t.0, "b", 1 << 20));
-        assert!(m.contains("corrupt gzip"), "{m}");
-        // Truncated gzip stream.
-        let g = gzip(&idx_labels(&[1; 1000]));
-        t.write("c.gz", &g[..g.len() - 6]);
-        let m = err_msg(read_maybe_gz(&t.0, "c", 1 << 20));
-        assert!(m.contains("corrupt gzip"), "{m}");
-    }
-
-    #[test]
-    fn prefers_gz_over_raw() {
-        let t = TempDir::new("pref");
-        t.write("f", b"raw");
-        t.write("f.gz", &gzip(b"gz"));
-        let (p, b) = read_maybe_gz(&t.0, "f", 100).unwrap();
-        assert!(p.ends_with("f.gz"));
-        assert_eq!(b, b"gz");
-    }
-
-    #[test]
-    fn missing_file_names_paths() {
-        let t = TempDir::new("missing");
-        let m = err_msg(Mnist::load(&t.0));
-        let expected = t.0.join("train-images-idx3-ubyte.gz");
-        assert!(m.contains(&expected.display().to_string()), "{m}");
-        assert!(m.contains("--data"), "{m}");
-        let m = err_msg(Mnist::load(&t.0.join("nope")));
-        assert!(m.contains("does not exist"), "{m}");
-    }
-
-    #[test]
-    fn a_smaller_idx_set_loads() {
-        let t = TempDir::new("small");
-        let img = |n: u32| gzip(&idx_images(n, 28, 28, &vec![9; n as usize * PIXELS]));
-        t.write("train-images-idx3-ubyte.gz", &img(300));
-        t.write("train-labels-idx1-ubyte.gz", &gzip(&idx_labels(&[3; 300])));
-        t.write("t10k-images-idx3-ubyte.gz", &img(50));
-        t.write("t10k-labels-idx1-ubyte.gz", &gzip(&idx_labels(&[4; 50])));
-        let m = Mnist::load(&t.0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((m.train.len(), m.test.len()), (300, 50));
-    }
-
-    #[test]
-    fn unreadable_is_not_reported_as_missing() {
-        let p = Path::new("/some/dir/train-images-idx3-ubyte.gz");
-        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
-        let m = open_error(p, denied).to_string();
-        assert!(
-            m.contains("permissions") && !m.contains("fetch_mnist"),
-            "{m}"
-        );
-        let t = TempDir::new("file");
-        t.write("f", b"x");
-        let m = err_msg(Mnist::load(&t.0.join("f")));
-        assert!(m.contains("not a directory"), "{m}");
-    }
-
-    #[test]
-    fn image_set_accessors() {
-        let set = ImageSet {
-            images: (0..3 * PIXELS).map(|i| (i / PIXELS) as u8).collect(),
-            labels: vec![4, 5, 6],
-        };
-        assert_eq!(set.len(), 3);
-        assert!(!set.is_empty());
-        assert!(set.image(1).iter().all(|&p| p == 1));
+        assert_eq!(set.len(), 5);
+        assert!(!set.is_image());
         let s = set.slice(1, 2);
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.labels, vec![5, 6]);
-        assert!(s.image(1).iter().all(|&p| p == 2));
-        assert!(set.slice(3, 0).is_empty());
+        assert_eq!(s.values, Values::Real(vec![2., 3., 4., 5.]));
+        assert_eq!(s.truth, vec![1., 2.]);
+        assert!(s.labels.is_empty());
+        let c = Corpus::split_three_quarters(set).unwrap();
+        assert_eq!((c.train.len(), c.test.len()), (3, 2));
+        let one = DataSet::real(2, vec![1.0, 2.0], vec![]);
+        assert!(Corpus::split_three_quarters(one).is_err());
     }
 
     #[test]
-    fn binarize() {
-        assert_eq!(binarize_threshold(0), 0.0);
-        assert_eq!(binarize_threshold(127), 0.0);
-        assert_eq!(binarize_threshold(128), 1.0);
-        assert_eq!(binarize_threshold(255), 1.0);
-    }
-
-    #[test]
-    fn loads_embedded_mnist() {
-        let m = Mnist::embedded().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(m.train.len(), 60_000);
-        assert_eq!(m.train.labels.len(), 60_000);
-        assert_eq!(m.train.images.len(), 60_000 * PIXELS);
-        assert_eq!(m.test.len(), 10_000);
-        assert_eq!(m.test.labels.len(), 10_000);
-        assert_eq!(m.train.labels[0], 5);
-        assert_eq!(m.test.labels[0], 7);
-        // Sanity: the first digit has ink in the middle and blank corners.
-        assert_eq!(m.train.image(0)[0], 0);
-        assert!(m.train.image(0).iter().any(|&p| p > 200));
+    fn sources_round_trip_through_json() {
+        for s in [
+            DataSource::Mnist,
+            DataSource::Circle {
+                n: 20_000,
+                seed: 3,
+                noise: 0.1,
+            },
+            DataSource::File {
+                path: "x.csv".into(),
+            },
+        ] {
+            let j = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<DataSource>(&j).unwrap(), s, "{j}");
+        }
+        assert!(serde_json::from_str::<DataSource>(r#"{"kind":"circle","n":5}"#).is_err());
     }
 }

@@ -95,7 +95,7 @@ impl ModelOps for GpuModel {
             Some(off) => Ok(Some(self.ctx.read_f32(
                 &self.params,
                 off,
-                self.spec.input,
+                self.layout.free_len,
             )?)),
             None => Ok(None),
         }

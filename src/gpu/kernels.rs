@@ -216,7 +216,9 @@ pub struct LikelihoodParams {
     pub free_off: u32,
     pub mode: u32,
     pub fixed_var: f32,
-    pub _pad: [u32; 3],
+    /// Free parameters: D (one per pixel) or 1 (shared); pixel p reads `free_off + p % free_len`.
+    pub free_len: u32,
+    pub _pad: [u32; 2],
 }
 
 impl LikelihoodParams {
@@ -230,7 +232,7 @@ impl LikelihoodParams {
                 let sigmoid = (mean == GaussianMean::Sigmoid) as u32;
                 match variance {
                     Variance::Fixed { sigma } => (sigmoid, sigma * sigma),
-                    Variance::Learned => (sigmoid | 1 << 1, 0.0),
+                    Variance::Learned | Variance::Shared => (sigmoid | 1 << 1, 0.0),
                     Variance::Decoder => (sigmoid | 2 << 1, 0.0),
                 }
             }
@@ -247,7 +249,8 @@ impl LikelihoodParams {
             free_off: free.unwrap_or(0) as u32,
             mode,
             fixed_var,
-            _pad: [0; 3],
+            free_len: spec.layout().free_len.max(1) as u32,
+            _pad: [0; 2],
         }
     }
 }

@@ -8,7 +8,7 @@ use super::kernels::*;
 use super::mlp::{MlpBuffers, Recorder};
 use super::{DeviceKind, GpuContext};
 use crate::data::batch::EVAL_EPOCH;
-use crate::data::PIXELS;
+use crate::data::Values;
 use crate::error::{Error, Result};
 use crate::rng::stream;
 use crate::spec::init_params;
@@ -89,17 +89,24 @@ impl GpuBackend {
         let lay = spec.layout();
         let (b, rows) = (cfg.batch_size, cfg.rows());
         let (dz, d) = (spec.latent, spec.input);
-        if d != PIXELS {
+        let values = &splits.train.values;
+        let real = matches!(values, Values::Real(_));
+        if splits.train.dim != d || (!real && d % 4 != 0) {
             return Err(Error::Usage(format!(
-                "the GPU gather expects {PIXELS}-pixel images, got {d}"
+                "the model takes {d} values per row but the data has {}",
+                splits.train.dim
             )));
         }
         let max_binding = ctx.limits.max_storage_buffer_binding_size;
         let widest = lay.layers().map(|l| l.out).max().unwrap_or(0);
-        let largest = [splits.train.images.len(), rows * widest * 4, lay.total * 4]
-            .into_iter()
-            .max()
-            .unwrap_or(0) as u64;
+        let largest = [
+            values.device_bytes().len(),
+            rows * widest * 4,
+            lay.total * 4,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as u64;
         if largest > max_binding {
             return Err(Error::Gpu(format!(
                 "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
@@ -154,14 +161,16 @@ impl GpuBackend {
         };
         let (seed_lo, seed_hi) = (cfg.seed as u32, (cfg.seed >> 32) as u32);
         let scale = 1.0 / rows as f32;
-        let words = (d / 4) as u32;
+        // Pixels travel packed four to a u32 word; real values one f32 per word.
+        let words = if real { d } else { d / 4 } as u32;
+        let gather_mode = cfg.binarize.code(values);
 
         let gather = |data: &wgpu::Buffer, index: &wgpu::Buffer, n_index: usize| {
             let p = GatherParams {
                 batch: b as u32,
                 words,
                 n_index: n_index as u32,
-                binarize: cfg.binarize.code(),
+                binarize: gather_mode,
                 seed_lo,
                 seed_hi,
                 ..Default::default()
@@ -246,7 +255,9 @@ impl GpuBackend {
                 Some(&a.dz),
             );
             if let Some(off) = lay.pixel_params {
-                v.push(rec.colsum(&a.d_free, rows, d, off, &grads));
+                // Per pixel: sum over rows; shared: one sum over every (row, pixel).
+                let n = lay.free_len;
+                v.push(rec.colsum(&a.d_free, rows * d / n, n, off, &grads));
             }
             v.push(Dispatch::new(
                 &ctx,
@@ -289,7 +300,7 @@ impl GpuBackend {
             (Split::Test, Some(&splits.test)),
         ] {
             let Some(set) = set else { continue };
-            let data = storage_init(&ctx, "images", &set.images);
+            let data = storage_init(&ctx, "data rows", set.values.device_bytes());
             let identity: Vec<u32> = (0..set.len() as u32).collect();
             let index = storage_init(&ctx, "eval index", cast_slice(&identity));
             let mut eval = forward(gather(&data, &index, set.len()), stream::EVAL_NOISE);

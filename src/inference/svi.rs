@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use crate::data::PIXELS;
 use crate::error::{Error, Result};
 use crate::inference::analysis::Estimate;
 use crate::inference::ModelOps;
@@ -126,9 +125,9 @@ pub fn fit(
     o: &SviOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<SviFit>> {
-    let dz = ops.spec().latent;
+    let (dz, d) = (ops.spec().latent, ops.spec().input);
     let prior = ops.spec().prior;
-    let n = x.len() / PIXELS;
+    let n = x.len() / d;
     if init.len() != n * 2 * dz || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
         return Err(Error::Usage(
             "svi: inconsistent images, masks, initialization or zero samples/steps".into(),
@@ -158,8 +157,8 @@ pub fn fit(
         let rows = active.len() * m;
         let (mut z, mut xs, mut ms, mut all_eps) = (
             Vec::with_capacity(rows * dz),
-            Vec::with_capacity(rows * PIXELS),
-            Vec::with_capacity(rows * PIXELS),
+            Vec::with_capacity(rows * d),
+            Vec::with_capacity(rows * d),
             Vec::with_capacity(rows * dz),
         );
         for &i in &active {
@@ -176,8 +175,8 @@ pub fn fit(
                 let f = &fits[i];
                 z.extend((0..dz).map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d]));
                 all_eps.extend_from_slice(&eps);
-                xs.extend_from_slice(&x[i * PIXELS..(i + 1) * PIXELS]);
-                ms.extend_from_slice(&mask[i * PIXELS..(i + 1) * PIXELS]);
+                xs.extend_from_slice(&x[i * d..(i + 1) * d]);
+                ms.extend_from_slice(&mask[i * d..(i + 1) * d]);
             }
         }
         let (ll, g) = ops.loglik_grad(&z, &xs, &ms)?;

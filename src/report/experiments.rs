@@ -9,12 +9,12 @@ use serde::Serialize;
 use crate::data::{IMAGE_SIDE, PIXELS};
 use crate::error::{Error, Result};
 use crate::inference::analysis::{
-    elbo_estimate, grid_posteriors, left_cols_mask, top_rows_mask, Grid2,
+    elbo_estimate, grid_posteriors, left_cols_mask, top_rows_mask, LatentGrid,
 };
 use crate::inference::svi::{
     fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions,
 };
-use crate::report::figures::{interleave, posterior_figure, PosteriorSpec, Session};
+use crate::report::figures::{interleave, posterior_figure, PosteriorSpec, Session, NO_LABEL};
 use crate::report::plots::{self, Panel};
 use crate::rng::{noise_row, stream};
 use crate::spec::LatentFamily;
@@ -70,10 +70,18 @@ impl Observe {
         }
     }
 
-    /// The observed-pixel mask (1 = observed), 784 values.
-    pub fn mask(&self) -> Result<Vec<f32>> {
+    /// The observed-value mask (1 = observed) for rows of `dim` values; only `all` applies to
+    /// data that are not 28×28 images.
+    pub fn mask(&self, dim: usize) -> Result<Vec<f32>> {
+        if dim != PIXELS && *self != Observe::All {
+            return Err(Error::Usage(format!(
+                "--observe {}: top, left and PNG masks cover 28×28 images, and this model's rows \
+                 have {dim} values; use --observe all",
+                self.name()
+            )));
+        }
         match self {
-            Observe::All => Ok(vec![1.0; PIXELS]),
+            Observe::All => Ok(vec![1.0; dim]),
             Observe::Top => Ok(top_rows_mask(IMAGE_SIDE / 2)),
             Observe::Left => Ok(left_cols_mask(IMAGE_SIDE / 2)),
             Observe::Custom(p) => {
@@ -116,7 +124,8 @@ pub struct SviRun {
 #[derive(Clone, Debug, Serialize)]
 pub struct SviRow {
     pub image: usize,
-    pub label: u8,
+    /// The digit (null for data without classes).
+    pub label: Option<u8>,
     pub observe: String,
     pub steps: usize,
     pub converged: bool,
@@ -141,11 +150,11 @@ pub struct SviOutput {
 }
 
 /// KL(q ‖ p) with q = N(μ, diag σ²) and p a grid posterior, both normalized on the grid.
-fn kl_on_grid(grid: &Grid2, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 {
+fn kl_on_grid(grid: &LatentGrid, log_post: &[f64], mu: &[f32], sigma: &[f32]) -> f64 {
     let log_q: Vec<f64> = (0..grid.len())
         .map(|k| {
-            let z = grid.point(k);
-            (0..2)
+            let z = grid.coords(k);
+            (0..grid.dims)
                 .map(|d| {
                     LatentFamily::Gaussian.log_density(
                         z[d],
@@ -181,8 +190,8 @@ pub fn svi(
     progress: &mut dyn FnMut(usize),
 ) -> Result<SviOutput> {
     let t0 = std::time::Instant::now();
-    let dz = s.ck.config.model.latent;
-    let mask = run.observe.mask()?;
+    let (dz, d) = (s.ck.config.model.latent, s.dim());
+    let mask = run.observe.mask(d)?;
     let (x, labels) = s.test_images(run.images);
     let n = labels.len();
     let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
@@ -213,14 +222,15 @@ pub fn svi(
     // its standard deviations wide with 81 points a side: a fixed [−4, 4]² grid of spacing 0.1
     // resolves the default model's posteriors (tenths wide) but not those of a Gaussian
     // likelihood (hundredths wide), where it put log p(x_obs) below the ELBO.
-    let posts = if dz == 2 {
+    let posts = if dz <= 2 {
         let mut posts = Vec::with_capacity(n);
         for (i, f) in fits.iter().enumerate() {
             let half =
                 (7.0 * f.sigma().iter().fold(0.0f32, |a, &b| a.max(b)) as f64).clamp(1e-3, 8.0);
-            let grid = Grid2::square(-half, half, half / 40.0)?
-                .centred_on([f.mu[0] as f64, f.mu[1] as f64]);
-            let rows = i * PIXELS..(i + 1) * PIXELS;
+            let grid = LatentGrid::square(-half, half, half / 40.0)?
+                .for_latent(dz)?
+                .centred_on([f.mu[0] as f64, f.mu.get(1).map_or(0.0, |&m| m as f64)]);
+            let rows = i * d..(i + 1) * d;
             posts.extend(grid_posteriors(
                 s.ops.as_mut(),
                 &grid,
@@ -241,7 +251,7 @@ pub fn svi(
     };
     let mut rows = Vec::with_capacity(n);
     for (i, f) in fits.iter().enumerate() {
-        let xi = &x[i * PIXELS..(i + 1) * PIXELS];
+        let xi = &x[i * d..(i + 1) * d];
         let e = elbo_estimate(
             s.ops.as_mut(),
             xi,
@@ -282,7 +292,7 @@ pub fn svi(
         };
         rows.push(SviRow {
             image: i,
-            label: labels[i],
+            label: (labels[i] != NO_LABEL).then_some(labels[i]),
             observe: run.observe.name(),
             steps: f.steps,
             converged: f.converged,
@@ -297,32 +307,49 @@ pub fn svi(
         });
     }
     let seconds = t0.elapsed().as_secs_f64();
-    let mut files = vec![completion_figure(s, out, run, &x, &mask, &enc, &fits)?];
+    let mut files = Vec::new();
+    if s.is_image() {
+        files.push(completion_figure(s, out, run, &x, &mask, &enc, &fits)?);
+    }
     if let Some(posts) = &posts {
+        let at = |v: &[f32], k: usize| v.get(k).map_or(0.0, |&a| a as f64);
         let specs: Vec<PosteriorSpec> = (0..n.min(6))
             .map(|i| PosteriorSpec {
-                x: &x[i * PIXELS..(i + 1) * PIXELS],
+                x: &x[i * d..(i + 1) * d],
                 mask: &mask,
                 post: &posts[i],
                 q_family: LatentFamily::Gaussian,
-                q_mean: [fits[i].mu[0] as f64, fits[i].mu[1] as f64],
-                q_scale: [fits[i].sigma()[0] as f64, fits[i].sigma()[1] as f64],
-                caption: format!(
-                    "test image {i} (digit {}), {} pixels observed",
-                    labels[i],
-                    run.observe.name()
-                ),
+                q_mean: [at(&fits[i].mu, 0), at(&fits[i].mu, 1)],
+                q_scale: [at(&fits[i].sigma(), 0), at(&fits[i].sigma(), 1)],
+                caption: if s.is_image() {
+                    format!(
+                        "test image {i} (digit {}), {} pixels observed",
+                        labels[i],
+                        run.observe.name()
+                    )
+                } else {
+                    crate::report::vectors::row_caption(&s.test, &x[i * d..(i + 1) * d], i)
+                },
             })
             .collect();
         let path = out.join(format!("svi_posterior_{}.png", run.observe.name()));
-        posterior_figure(
-            s.ops.as_mut(),
-            &path,
+        let (title, p_label, q_label) = (
             "p(z|x_observed) (grid) and the q(z) fitted by SVI",
             "p(z|x_obs) (grid)",
             "q(z) fitted by SVI (Gaussian)",
-            &specs,
-        )?;
+        );
+        if dz == 1 {
+            crate::report::vectors::posterior_densities(
+                s.ops.as_mut(),
+                &path,
+                title,
+                p_label,
+                q_label,
+                &specs,
+            )?;
+        } else {
+            posterior_figure(s.ops.as_mut(), &path, title, p_label, q_label, &specs)?;
+        }
         files.push(path);
     }
     let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?;
@@ -342,7 +369,7 @@ pub fn svi(
             csv,
             "{},{},{},{},{},{},{:.4},{:.4},{:.4},{},{},{},{}",
             r.image,
-            r.label,
+            r.label.map_or(String::new(), |l| l.to_string()),
             r.observe,
             r.steps,
             r.converged,
@@ -488,8 +515,9 @@ pub fn estimators(
             labels.len()
         )));
     }
-    let x = x_all[image * PIXELS..(image + 1) * PIXELS].to_vec();
-    let mask = vec![1.0f32; PIXELS];
+    let d = s.dim();
+    let x = x_all[image * d..(image + 1) * d].to_vec();
+    let mask = vec![1.0f32; d];
     let enc = s.ops.encode(&x)?;
     let enc_q = (
         enc[..dz].to_vec(),
@@ -511,7 +539,13 @@ pub fn estimators(
                 .collect::<Vec<f64>>()
         };
         let path = out.join(format!("estimators_{file}.png"));
-        let title = format!("∇μ₁ ELBO estimates, test image {image} (digit {}), {name}, M = {samples}, {reps} repetitions", labels[image]);
+        let which = if s.is_image() {
+            format!("test image {image} (digit {})", labels[image])
+        } else {
+            format!("test row {image}")
+        };
+        let title =
+            format!("∇μ₁ ELBO estimates, {which}, {name}, M = {samples}, {reps} repetitions");
         let captions: Vec<String> = est
             .iter()
             .map(|e| format!("{} (variance {:.3})", e.name, e.variance[0]))

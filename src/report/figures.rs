@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::data::batch::{gather_batch, EVAL_EPOCH};
-use crate::data::{ImageSet, PIXELS};
+use crate::data::{DataSet, PIXELS};
 use crate::error::{Error, Result};
 use crate::family::likelihood::{mean_rows, sample_rows};
 use crate::inference::analysis::{
-    elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, Grid2, GridPosterior,
+    elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, GridPosterior, LatentGrid,
 };
 use crate::inference::ModelOps;
 use crate::report::plots::{self, Panel, PosteriorPanel};
@@ -22,30 +22,70 @@ use crate::training::checkpoint::{write_atomic, Checkpoint};
 /// A trained model, its data and the device it runs on.
 pub struct Session {
     pub ck: Checkpoint,
-    pub test: ImageSet,
+    pub test: DataSet,
     pub ops: Box<dyn ModelOps>,
     pub seed: u64,
 }
 
+/// The label of a row that has none (the circle, a data file); shown as "-".
+pub const NO_LABEL: u8 = u8::MAX;
+
+/// A label for tables and captions: the digit, or "-" for [`NO_LABEL`].
+pub fn label_text(label: u8) -> String {
+    if label == NO_LABEL {
+        "-".into()
+    } else {
+        label.to_string()
+    }
+}
+
 impl Session {
-    /// The first `n` test images as the model sees them in evaluation (binarized or grayscale,
-    /// `[n, 784]`), and their labels.
+    /// The first `n` test rows as the model sees them in evaluation (binarized, grayscale or
+    /// real-valued, `[n, D]`), and their labels ([`NO_LABEL`] for data without classes).
     pub fn test_images(&self, n: usize) -> (Vec<f32>, Vec<u8>) {
         let n = n.min(self.test.len());
         let index: Vec<u32> = (0..n as u32).collect();
-        let mut x = vec![0.0f32; n * PIXELS];
+        let mut x = vec![0.0f32; n * self.dim()];
         let c = &self.ck.config;
         gather_batch(
             &self.test, &index, 0, n, c.binarize, c.seed, EVAL_EPOCH, &mut x,
         );
-        (x, self.test.labels[..n].to_vec())
+        let labels = match self.test.labels.get(..n) {
+            Some(l) => l.to_vec(),
+            None => vec![NO_LABEL; n],
+        };
+        (x, labels)
+    }
+
+    /// Values per data row (784 for MNIST, 2 for the circle).
+    pub fn dim(&self) -> usize {
+        self.ck.config.model.input
+    }
+
+    /// Whether the data are 28×28 images, so digit figures apply.
+    pub fn is_image(&self) -> bool {
+        self.test.is_image()
+    }
+
+    /// An error for a figure of digits asked of vector data, pointing at what to use instead.
+    pub fn require_images(&self, what: &str) -> Result<()> {
+        if self.is_image() {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{what} draws 28×28 digits, and this model was trained on {} ({} values per row); \
+             `vae-gpu report` draws the figures for vector data (data, samples, decoder curve, \
+             encoder map)",
+            self.ck.config.data.describe(),
+            self.dim()
+        )))
     }
 
     pub fn latent(&self) -> usize {
         self.ck.config.model.latent
     }
 
-    fn require_2d(&self, what: &str) -> Result<()> {
+    pub fn require_2d(&self, what: &str) -> Result<()> {
         if self.latent() != 2 {
             return Err(Error::Usage(format!(
                 "{what} needs a 2-D latent space and this model has Dz = {}; train one with `--latent-dim 2`",
@@ -61,7 +101,7 @@ impl Session {
         let free = self.ops.free_params()?;
         Ok(mean_rows(
             &self.ck.config.model.likelihood,
-            PIXELS,
+            self.dim(),
             &outputs,
             free.as_deref(),
         ))
@@ -72,10 +112,10 @@ impl Session {
     pub fn decode_samples(&mut self, z: &[f32], counter: u32) -> Result<Vec<f32>> {
         let outputs = self.ops.decode(z)?;
         let free = self.ops.free_params()?;
-        let rows = z.len() / self.latent();
-        let mut u = vec![0.0f32; rows * PIXELS];
-        for (i, row) in u.chunks_mut(PIXELS).enumerate() {
-            binarize_uniforms(self.seed ^ 0xb3e5, counter, i as u32, PIXELS, row);
+        let (rows, d) = (z.len() / self.latent(), self.dim());
+        let mut u = vec![0.0f32; rows * d];
+        for (i, row) in u.chunks_mut(d).enumerate() {
+            binarize_uniforms(self.seed ^ 0xb3e5, counter, i as u32, d, row);
         }
         let n = noise_batch(
             LatentFamily::Gaussian,
@@ -83,11 +123,11 @@ impl Session {
             stream::ANALYSIS,
             counter | 1 << 31,
             rows,
-            PIXELS,
+            d,
         );
         Ok(sample_rows(
             &self.ck.config.model.likelihood,
-            PIXELS,
+            d,
             &outputs,
             free.as_deref(),
             &u,
@@ -96,7 +136,7 @@ impl Session {
     }
 
     /// z ~ p(z), `n` rows, from Philox stream ANALYSIS under `counter`.
-    fn prior_z(&self, n: usize, counter: u32) -> Vec<f32> {
+    pub fn prior_z(&self, n: usize, counter: u32) -> Vec<f32> {
         let prior = self.ck.config.model.prior;
         let mut z = noise_batch(
             prior.family,
@@ -111,7 +151,7 @@ impl Session {
     }
 
     /// z ~ q(z|x) for encoder rows `enc` `[n, 2Dz]`.
-    fn sample_q(&self, enc: &[f32], counter: u32) -> Vec<f32> {
+    pub fn sample_q(&self, enc: &[f32], counter: u32) -> Vec<f32> {
         let dz = self.latent();
         let n = enc.len() / (2 * dz);
         let q = self.ck.config.model.posterior;
@@ -126,7 +166,7 @@ impl Session {
         z
     }
 
-    fn means(&self, enc: &[f32]) -> Vec<f32> {
+    pub fn means(&self, enc: &[f32]) -> Vec<f32> {
         let dz = self.latent();
         enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect()
     }
@@ -147,6 +187,9 @@ pub fn interleave(lists: &[&[f32]]) -> Vec<f32> {
 /// Prior samples: for 10 z ~ p(z) the Bernoulli means and a sample (10×2), and a 10×10 grid of
 /// samples beside 10×10 real test digits.
 pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
+    if !s.is_image() {
+        return crate::report::vectors::samples(s, out);
+    }
     let z = s.prior_z(100, 1);
     let means = s.decode_means(&z)?;
     let samples = s.decode_samples(&z, 1)?;
@@ -192,6 +235,9 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
 /// Reconstructions: 10 rows of input / p(x|z) mean / sample with z ~ q(z|x); and the first 32
 /// test images beside their reconstructions (mean of p(x|z) at z ~ q(z|x)) in an 8×8 grid.
 pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
+    if !s.is_image() {
+        return crate::report::vectors::reconstructions(s, out);
+    }
     let (x, _) = s.test_images(32);
     let enc = s.ops.encode(&x)?;
     let z = s.sample_q(&enc, 2);
@@ -252,6 +298,10 @@ pub fn latent_embedding(s: &mut Session, n: usize) -> Result<LatentEmbedding> {
 }
 
 pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf, [f64; 4])> {
+    if s.latent() == 1 {
+        let path = crate::report::vectors::latent_1d(s, out, n)?;
+        return Ok((path, [0.0; 4]));
+    }
     let LatentEmbedding {
         points: pts,
         labels,
@@ -264,14 +314,29 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
         ("principal component 1", "principal component 2")
     };
     let path = out.join("latent_scatter.png");
-    plots::class_scatter(
-        &path,
-        &format!("Means of q(z|x) for {} test images", labels.len()),
-        xl,
-        yl,
-        &pts,
-        &labels,
-    )?;
+    if s.is_image() {
+        plots::class_scatter(
+            &path,
+            &format!("Means of q(z|x) for {} test images", labels.len()),
+            xl,
+            yl,
+            &pts,
+            &labels,
+        )?;
+    } else {
+        let (values, what) = crate::report::vectors::colouring(&s.test, pts.len());
+        plots::value_scatter(
+            &path,
+            &format!("Means of q(z|x) for {} test rows", pts.len()),
+            xl,
+            yl,
+            &pts,
+            &values,
+            what,
+            &[],
+            false,
+        )?;
+    }
     let pct = |axis: usize, q: f64| {
         let mut v: Vec<f64> = pts
             .iter()
@@ -291,6 +356,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
 
 /// Decoder means on an n×n lattice of z over `bounds` = [x_lo, x_hi, y_lo, y_hi] (Fig. 4b).
 pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Result<PathBuf> {
+    s.require_images("the latent lattice")?;
     s.require_2d("the latent lattice")?;
     let axis = |lo: f64, hi: f64| -> Vec<f32> {
         (0..n)
@@ -317,6 +383,7 @@ pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Resul
 /// For 3 pairs of test images of different classes, decoder means along the straight line between
 /// their encodings (means of q, or sampled z with `sampled`), originals at both ends.
 pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -> Result<PathBuf> {
+    s.require_images("interpolation")?;
     let (x, labels) = s.test_images(200);
     let mut pairs = Vec::new();
     let mut i = 0;
@@ -422,7 +489,7 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
 #[derive(Clone, Debug)]
 pub struct GridOptions {
     pub images: usize,
-    pub grid: Grid2,
+    pub grid: LatentGrid,
     pub centre_on_q: bool,
     pub elbo_samples: usize,
     /// Images drawn in the contour figures.
@@ -440,7 +507,8 @@ pub struct GridRow {
     pub edge_mass: f64,
     /// About how many grid cells the posterior spans (`GridPosterior::cells_spanned`).
     pub cells_spanned: f64,
-    pub log_px_top: f64,
+    /// log p(x_top) of the image's top half (images only).
+    pub log_px_top: Option<f64>,
 }
 
 impl GridRow {
@@ -467,20 +535,23 @@ fn posteriors_for(
     mask: &[f32],
     enc: &[f32],
 ) -> Result<Vec<GridPosterior>> {
-    let n = x.len() / PIXELS;
+    let (d, dz) = (s.dim(), s.latent());
+    let n = x.len() / d;
     if !o.centre_on_q {
         let masks: Vec<f32> = (0..n).flat_map(|_| mask.iter().copied()).collect();
         return grid_posteriors(s.ops.as_mut(), &o.grid, x, &masks);
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
+        let mu = &enc[i * 2 * dz..i * 2 * dz + dz];
         let g = o
             .grid
-            .centred_on([enc[i * 4] as f64, enc[i * 4 + 1] as f64]);
+            .for_latent(dz)?
+            .centred_on([mu[0] as f64, mu.get(1).map_or(0.0, |&v| v as f64)]);
         out.extend(grid_posteriors(
             s.ops.as_mut(),
             &g,
-            &x[i * PIXELS..(i + 1) * PIXELS],
+            &x[i * d..(i + 1) * d],
             mask,
         )?);
     }
@@ -501,7 +572,7 @@ const PLOT_GRID: usize = 71;
 /// A square window around where `post` has mass (cells above 1e-4 of the peak) and around q's
 /// 99.8% contour, padded by 25%: posteriors of a trained model are a few tenths wide, far
 /// smaller than the [−4, 4]² integration grid, and would show as specks on it.
-fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<Grid2> {
+fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<LatentGrid> {
     let peak = post
         .log_joint
         .iter()
@@ -533,7 +604,7 @@ fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<Grid2> {
     ];
     let half = 0.75 * extent;
     let h = 2.0 * half / (PLOT_GRID - 1) as f64;
-    let g = Grid2::square(-half, half, h)?;
+    let g = LatentGrid::square(-half, half, h)?;
     Ok(g.centred_on(centre))
 }
 
@@ -585,7 +656,7 @@ pub fn posterior_figure(
             q_family: sp.q_family,
             q_mean: sp.q_mean,
             q_scale: sp.q_scale,
-            digit: Some(&observed[i]),
+            digit: (sp.x.len() == PIXELS).then_some(&observed[i][..]),
             p_label,
             q_label,
         })
@@ -593,31 +664,42 @@ pub fn posterior_figure(
     plots::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
 }
 
-/// log p(x) by grid integration vs the ELBO for the first `images` test images, on the full image
-/// and on its top half; table as CSV plus contour figures of p(z|x) with q(z|x) over them.
+/// log p(x) by grid integration vs the ELBO for the first `images` test rows (for images also on
+/// their top half); table as CSV plus figures of p(z|x) with q(z|x) over them: contours for a 2-D
+/// latent, densities for a 1-D one.
 pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<GridResult> {
-    s.require_2d("grid-posterior")?;
-    // Two tables (whole image and top half) per image, checked before anything is decoded.
-    crate::inference::analysis::check_grid_memory(2 * o.images.min(s.test.len()), o.grid.len())?;
+    let (d, dz) = (s.dim(), s.latent());
+    o.grid.for_latent(dz)?;
+    let halves = s.is_image();
+    // The tables (whole image, and top half for images) per row, checked before anything is decoded.
+    let tables = if halves { 2 } else { 1 } * o.images.min(s.test.len());
+    crate::inference::analysis::check_grid_memory(tables, o.grid.for_latent(dz)?.len())?;
     let t0 = Instant::now();
     let (x, labels) = s.test_images(o.images);
     let n = labels.len();
     let enc = s.ops.encode(&x)?;
-    let full = vec![1.0f32; PIXELS];
+    let full = vec![1.0f32; d];
     let top = top_rows_mask(14);
     let post = posteriors_for(s, o, &x, &full, &enc)?;
-    let post_top = posteriors_for(s, o, &x, &top, &enc)?;
+    let post_top = if halves {
+        Some(posteriors_for(s, o, &x, &top, &enc)?)
+    } else {
+        None
+    };
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
-        let xi = &x[i * PIXELS..(i + 1) * PIXELS];
-        let (mu, lv) = (&enc[i * 4..i * 4 + 2], &enc[i * 4 + 2..i * 4 + 4]);
+        let xi = &x[i * d..(i + 1) * d];
+        let (mu, head) = (
+            &enc[i * 2 * dz..i * 2 * dz + dz],
+            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
+        );
         let elbo = elbo_estimate(
             s.ops.as_mut(),
             xi,
             &full,
             s.ck.config.model.posterior,
             mu,
-            lv,
+            head,
             o.elbo_samples,
             s.seed,
             i as u32,
@@ -630,7 +712,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             norm_error: post[i].norm_error,
             edge_mass: post[i].edge_mass,
             cells_spanned: post[i].cells_spanned,
-            log_px_top: post_top[i].log_px,
+            log_px_top: post_top.as_ref().map(|p| p[i].log_px),
         });
     }
     let seconds = t0.elapsed().as_secs_f64();
@@ -643,9 +725,9 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     for r in &rows {
         let _ = writeln!(
             csv,
-            "{},{},{:.4},{:.4},{:.4},{:.4},{},{:.3e},{:.3e},{:.4}",
+            "{},{},{:.4},{:.4},{:.4},{:.4},{},{:.3e},{:.3e},{}",
             r.image,
-            r.label,
+            label_text(r.label),
             r.log_px,
             r.elbo.mean,
             r.elbo.std_err,
@@ -653,7 +735,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             r.bound_holds(),
             r.norm_error,
             r.edge_mass,
-            r.log_px_top
+            r.log_px_top.map_or(String::new(), |v| format!("{v:.4}"))
         );
     }
     let csv_path = out.join("grid_posterior.csv");
@@ -661,46 +743,74 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
 
     let shown = o.plot_images.min(n);
     let posterior = s.ck.config.model.posterior;
+    let captions: Vec<String> = (0..shown)
+        .map(|i| {
+            if s.is_image() {
+                format!("test image {i} (digit {})", labels[i])
+            } else {
+                crate::report::vectors::row_caption(&s.test, &x[i * d..(i + 1) * d], i)
+            }
+        })
+        .collect();
     let mut figures = Vec::new();
-    for (posts, mask, name, title, p_label) in [
-        (
-            &post,
-            &full,
-            "posterior.png",
-            "True posterior p(z|x) (grid) and q(z|x)",
-            "p(z|x) (grid)",
-        ),
-        (
-            &post_top,
+    let mut variants = vec![(
+        &post,
+        &full,
+        "posterior.png",
+        "True posterior p(z|x) (grid) and q(z|x)",
+        "p(z|x) (grid)",
+    )];
+    if let Some(post_top) = &post_top {
+        variants.push((
+            post_top,
             &top,
             "posterior_top_half.png",
             "Posterior of the top half p(z|x_top) (grid) and q(z|x) of the full image",
             "p(z|x_top) (grid)",
-        ),
-    ] {
+        ));
+    }
+    for (posts, mask, name, title, p_label) in variants {
         let specs: Vec<PosteriorSpec> = (0..shown)
-            .map(|i| PosteriorSpec {
-                x: &x[i * PIXELS..(i + 1) * PIXELS],
-                mask,
-                post: &posts[i],
-                q_family: posterior,
-                q_mean: [enc[i * 4] as f64, enc[i * 4 + 1] as f64],
-                q_scale: [
-                    posterior.scale(enc[i * 4 + 2] as f64).0,
-                    posterior.scale(enc[i * 4 + 3] as f64).0,
-                ],
-                caption: format!("test image {i} (digit {})", labels[i]),
+            .map(|i| {
+                let (mu, head) = (
+                    &enc[i * 2 * dz..i * 2 * dz + dz],
+                    &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
+                );
+                let at = |v: &[f32], k: usize| v.get(k).map_or(0.0, |&a| a as f64);
+                PosteriorSpec {
+                    x: &x[i * d..(i + 1) * d],
+                    mask,
+                    post: &posts[i],
+                    q_family: posterior,
+                    q_mean: [at(mu, 0), at(mu, 1)],
+                    q_scale: [
+                        posterior.scale(at(head, 0)).0,
+                        posterior.scale(at(head, 1)).0,
+                    ],
+                    caption: captions[i].clone(),
+                }
             })
             .collect();
         let path = out.join(name);
-        posterior_figure(
-            s.ops.as_mut(),
-            &path,
-            title,
-            p_label,
-            "q(z|x) (encoder)",
-            &specs,
-        )?;
+        if dz == 1 {
+            crate::report::vectors::posterior_densities(
+                s.ops.as_mut(),
+                &path,
+                title,
+                p_label,
+                "q(z|x) (encoder)",
+                &specs,
+            )?;
+        } else {
+            posterior_figure(
+                s.ops.as_mut(),
+                &path,
+                title,
+                p_label,
+                "q(z|x) (encoder)",
+                &specs,
+            )?;
+        }
         figures.push(path);
     }
     Ok(GridResult {
@@ -716,9 +826,9 @@ pub fn format_grid_table(rows: &[GridRow]) -> String {
     let mut t = String::from("image  digit     log p(x)   ELBO ± s.e.          gap    bound  |∫p(z|x)-1|  edge mass  log p(x_top)\n");
     for r in rows {
         t += &format!(
-            "{:>5}  {:>5}  {:>11.3}  {:>9.3} ± {:<6.3}  {:>7.3}  {:>5}  {:>11.1e}  {:>9.1e}  {:>12.3}\n",
+            "{:>5}  {:>5}  {:>11.3}  {:>9.3} ± {:<6.3}  {:>7.3}  {:>5}  {:>11.1e}  {:>9.1e}  {:>12}\n",
             r.image,
-            r.label,
+            label_text(r.label),
             r.log_px,
             r.elbo.mean,
             r.elbo.std_err,
@@ -726,7 +836,7 @@ pub fn format_grid_table(rows: &[GridRow]) -> String {
             if r.bound_holds() { "ok" } else { "FAIL" },
             r.norm_error,
             r.edge_mass,
-            r.log_px_top
+            r.log_px_top.map_or("-".into(), |v| format!("{v:.3}"))
         );
     }
     t

@@ -1,14 +1,17 @@
 //! `vae-gpu report`: every figure and the integration table for one checkpoint, plus an
 //! `index.html` that shows them with the model's configuration and ELBOs.
 //!
-//! Its parts: [`figures`] (the assignments' figures), [`experiments`] (SVI and estimator
-//! runs), [`explore`] (the explorable latent plane) and [`plots`] (PNG drawing).
+//! Its parts: [`figures`] (the assignments' figures), [`vectors`] (their counterparts for
+//! real-valued vector data such as the circle), [`experiments`] (SVI and estimator runs),
+//! [`explore`] (the explorable latent plane), [`linear_models`] (PCA and PPCA) and [`plots`]
+//! (PNG drawing).
 
 pub mod experiments;
 pub mod explore;
 pub mod figures;
 pub mod linear_models;
 pub mod plots;
+pub mod vectors;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +47,14 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             String::new(),
         ));
     }
+    let image = s.is_image();
+    if !image {
+        sections.push((
+            "The data".into(),
+            vec![vectors::data_figure(s, out)?],
+            String::new(),
+        ));
+    }
     sections.push((
         "Samples from the model".into(),
         figures::prior_samples(s, out)?,
@@ -54,40 +65,51 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         figures::reconstructions(s, out)?,
         String::new(),
     ));
+    if !image && s.dim() == 2 {
+        sections.push((
+            "The encoder over the plane".into(),
+            vec![vectors::encoder_map(s, out)?],
+            String::new(),
+        ));
+    }
     let (scatter, bounds) = figures::latent_scatter(s, out, s.test.len())?;
     sections.push((
         "Latent embedding of the test set".into(),
         vec![scatter],
         String::new(),
     ));
-    let two_d = s.ck.config.model.latent == 2;
-    if two_d {
+    let latent = s.ck.config.model.latent;
+    if image && latent == 2 {
         sections.push((
             "Decoder on a latent lattice (Fig. 4b)".into(),
             vec![figures::lattice(s, out, 20, bounds)?],
             String::new(),
         ));
     }
-    sections.push((
-        "Interpolation".into(),
-        vec![figures::interpolation(s, out, 10, false)?],
-        String::new(),
-    ));
+    if image {
+        sections.push((
+            "Interpolation".into(),
+            vec![figures::interpolation(s, out, 10, false)?],
+            String::new(),
+        ));
+    }
     let mut grid_html = String::new();
-    if two_d {
+    if latent <= 2 {
         let GridResult {
             rows,
             csv,
             figures,
             seconds,
         } = figures::grid_posterior(s, out, &inp.grid)?;
+        let grid = inp.grid.grid.for_latent(latent)?;
         grid_html = format!(
-            "<p>Grid [{:.2}, {:.2}]², spacing {}, {} points; ELBO from {} samples of q(z|x); {:.1} s on {}. \
+            "<p>Grid [{:.2}, {:.2}]{}, spacing {}, {} points; ELBO from {} samples of q(z|x); {:.1} s on {}. \
              <a href=\"{}\">CSV</a></p><pre>{}</pre>",
-            inp.grid.grid.x_min,
-            inp.grid.grid.x_min + (inp.grid.grid.nx - 1) as f64 * inp.grid.grid.dx,
-            inp.grid.grid.dx,
-            inp.grid.grid.len(),
+            grid.x_min,
+            grid.x_min + (grid.nx - 1) as f64 * grid.dx,
+            if latent == 2 { "²" } else { "" },
+            grid.dx,
+            grid.len(),
             inp.grid.elbo_samples,
             seconds,
             esc(&inp.device),
@@ -103,6 +125,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     html += "<h1>vae-gpu report</h1><h2>Model</h2><table>";
     for (k, v) in [
         ("architecture", c.model.describe()),
+        ("data", c.data.describe()),
         (
             "epochs / steps",
             format!("{} / {}", s.ck.epoch, s.ck.state.step),
@@ -120,10 +143,18 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             "training images (validation)",
             format!("{} ({})", s.ck.train_size, s.ck.val_size),
         ),
-        ("train ELBO", format!("{:.3} nats/image", inp.train_elbo)),
+        (
+            "train ELBO",
+            format!("{:.3} nats/{}", inp.train_elbo, c.data.row_name()),
+        ),
         (
             "test ELBO",
-            format!("{:.3} nats/image ({} images)", inp.test_elbo, s.test.len()),
+            format!(
+                "{:.3} nats/{unit} ({} {unit}s)",
+                inp.test_elbo,
+                s.test.len(),
+                unit = c.data.row_name()
+            ),
         ),
         ("device", inp.device.clone()),
     ] {
@@ -131,7 +162,9 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     }
     html += "</table>";
     // Near the top, so the interactive view is the first thing after the numbers.
-    html += &crate::report::explore::write_explorer(s, out)?;
+    if image {
+        html += &crate::report::explore::write_explorer(s, out)?;
+    }
     for (title, imgs, _) in &sections {
         html += &format!("<h2>{}</h2>", esc(title));
         if title.starts_with("True posterior") {

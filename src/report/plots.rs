@@ -1,5 +1,5 @@
 //! PNG figures for the experiments: digit grids, latent scatters and lattices, learning curves,
-//! posterior contour plots and histograms.
+//! posterior contour plots and densities, histograms, and colour-mapped scatters and fields.
 //!
 //! Everything is rendered with `plotters` into an in-memory RGB buffer, encoded with `image` and
 //! written with [`crate::training::checkpoint::write_atomic`], so a crash never leaves a half-written PNG.
@@ -126,6 +126,34 @@ pub struct PosteriorPanel<'a> {
     /// legend label for the grid posterior's contours, e.g. "p(z|x) (grid)"
     pub p_label: &'a str,
     /// legend label for the Gaussian's ellipses, e.g. "q(z|x)"
+    pub q_label: &'a str,
+}
+
+/// A scalar field sampled on a regular grid, row-major `[ny][nx]`: value at
+/// `(x_min + j*dx, y_min + i*dy)`.
+#[derive(Clone, Copy)]
+pub struct FieldGrid<'a> {
+    pub values: &'a [f64],
+    pub nx: usize,
+    pub ny: usize,
+    pub x_min: f64,
+    pub y_min: f64,
+    pub dx: f64,
+    pub dy: f64,
+}
+
+/// One panel of [`density_panels`]: two 1-D densities of the same latent on shared points `z`.
+#[derive(Clone, Copy)]
+pub struct DensityPanel<'a> {
+    pub caption: &'a str,
+    pub z: &'a [f64],
+    /// the grid (true) posterior p(z|x) at each `z`
+    pub p: &'a [f64],
+    /// the approximate posterior q(z|x) at each `z`
+    pub q: &'a [f64],
+    /// legend label for `p`, e.g. "p(z|x) (grid)"
+    pub p_label: &'a str,
+    /// legend label for `q`, e.g. "q(z|x)"
     pub q_label: &'a str,
 }
 
@@ -403,6 +431,7 @@ fn with_caption<'b>(root: &Area<'b>, area: &Area<'b>, caption: &str) -> DrawResu
 #[derive(Clone, Copy)]
 enum Mark {
     Line(RGBColor),
+    Dashed(RGBColor),
     Dot(RGBColor),
 }
 
@@ -429,6 +458,14 @@ fn draw_mark(root: &Area<'_>, mark: Mark, x: i32, cy: i32) -> DrawResult<()> {
             vec![(x, cy), (x + LEGEND_SWATCH, cy)],
             c.stroke_width(2),
         ))?,
+        Mark::Dashed(c) => {
+            for x0 in [x, x + 13] {
+                root.draw(&PathElement::new(
+                    vec![(x0, cy), (x0 + 9, cy)],
+                    c.stroke_width(2),
+                ))?;
+            }
+        }
         Mark::Dot(c) => root.draw(&Circle::new((x + LEGEND_SWATCH / 2, cy), 4, c.filled()))?,
     }
     Ok(())
@@ -1625,6 +1662,524 @@ fn histogram_panel<'b>(
     draw_legend(root, pxr.end - lw - 8, pyr.start + 8, None, &entries)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Continuous colour: colour maps, colour bars and colour-mapped figures
+// ---------------------------------------------------------------------------------------------
+
+/// matplotlib's "autumn": red at the minimum, yellow at the maximum.
+const AUTUMN: [[u8; 3]; 2] = [[255, 0, 0], [255, 255, 0]];
+/// Blue → white → red (ColorBrewer RdBu, reversed), for values of both signs centred on 0.
+const DIVERGING: [[u8; 3]; 5] = [
+    [33, 102, 172],
+    [146, 197, 222],
+    [247, 247, 247],
+    [244, 165, 130],
+    [178, 24, 43],
+];
+/// matplotlib's "viridis" (five stops): perceptually even, for values of one sign.
+const VIRIDIS: [[u8; 3]; 5] = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+];
+/// Colour of a field cell whose value is not finite.
+const MISSING_GRAY: RGBColor = RGBColor(200, 200, 200);
+/// Width of a colour bar.
+const BAR_W: i32 = 18;
+
+/// The colour at `t` ∈ [0, 1] (clamped; NaN counts as 0) of a map interpolated linearly between
+/// evenly spaced `stops`.
+fn ramp(stops: &[[u8; 3]], t: f64) -> RGBColor {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let last = stops.len().saturating_sub(1);
+    let pos = t * last as f64;
+    let k = (pos.floor() as usize).min(last.saturating_sub(1));
+    let (Some(a), Some(b)) = (stops.get(k), stops.get((k + 1).min(last))) else {
+        return BLACK;
+    };
+    let f = pos - k as f64;
+    let mix = |i: usize| (f64::from(a[i]) + (f64::from(b[i]) - f64::from(a[i])) * f).round() as u8;
+    RGBColor(mix(0), mix(1), mix(2))
+}
+
+/// The finite min..max of the values (clamped to ±HUGE), or a small range around them if they
+/// are (numerically) constant, so it can be divided by and ticked; None if none is finite.
+fn data_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = finite_min_max(values)?;
+    let (lo, hi) = (lo.clamp(-HUGE, HUGE), hi.clamp(-HUGE, HUGE));
+    let (a, b) = axis_range(lo, hi);
+    Some(if hi - lo >= 0.5 * (b - a) {
+        (lo, hi)
+    } else {
+        (a, b)
+    })
+}
+
+/// Widens the shorter of two ranges about its centre so that both get the same units per pixel
+/// on a plot `pw` × `ph` px: a circle in the data is then drawn round.
+fn equalise(xr: (f64, f64), yr: (f64, f64), pw: i32, ph: i32) -> ((f64, f64), (f64, f64)) {
+    let (pw, ph) = (f64::from(pw.max(1)), f64::from(ph.max(1)));
+    let widen =
+        |(a, b): (f64, f64), half: f64| (0.5 * a + 0.5 * b - half, 0.5 * a + 0.5 * b + half);
+    let (ux, uy) = ((xr.1 - xr.0) / pw, (yr.1 - yr.0) / ph);
+    if ux > uy {
+        (xr, widen(yr, 0.5 * ux * ph))
+    } else {
+        (widen(xr, 0.5 * uy * pw), yr)
+    }
+}
+
+/// A colour scale: the range `lo..hi` spread over a colour map, drawn as a vertical bar with ticks
+/// in value units under a heading that says what the colour means.
+struct ColourBar {
+    lo: f64,
+    hi: f64,
+    stops: &'static [[u8; 3]],
+    ticks: Vec<f64>,
+    labels: Vec<String>,
+    label: String,
+}
+
+impl ColourBar {
+    fn new((lo, hi): (f64, f64), stops: &'static [[u8; 3]], label: &str) -> Self {
+        let ticks = nice_ticks(lo, hi, 6);
+        ColourBar {
+            lo,
+            hi,
+            stops,
+            labels: tick_labels(&ticks),
+            ticks,
+            label: label.to_string(),
+        }
+    }
+
+    fn colour(&self, v: f64) -> RGBColor {
+        ramp(self.stops, (v - self.lo) / (self.hi - self.lo))
+    }
+
+    /// Width of the bar with its tick labels, or of its heading if that is wider.
+    fn width(&self) -> i32 {
+        let labels = self.labels.iter().map(|l| text_width(l, TICK_SIZE));
+        let ticked = BAR_W + TICK_LEN + 6 + labels.max().unwrap_or(0);
+        ticked.max(text_width(&self.label, LEGEND_SIZE)).min(400)
+    }
+
+    /// Draws the bar with its left edge at `x`, from `top` (maximum) down to `bottom` (minimum),
+    /// and the heading just above it.
+    fn draw(&self, root: &Area<'_>, x: i32, top: i32, bottom: i32) -> DrawResult<()> {
+        let t = Txt::new(LEGEND_SIZE, HPos::Left, VPos::Bottom);
+        draw_text(root, &self.label, (x, top - 8), t)?;
+        let h = f64::from((bottom - top).max(1));
+        for py in top..=bottom {
+            let v = self.lo + f64::from(bottom - py) / h * (self.hi - self.lo);
+            let row = vec![(x, py), (x + BAR_W, py)];
+            root.draw(&PathElement::new(row, self.colour(v)))?;
+        }
+        root.draw(&Rectangle::new(
+            [(x, top), (x + BAR_W, bottom)],
+            BORDER_GRAY,
+        ))?;
+        for (v, label) in self.ticks.iter().zip(&self.labels) {
+            let py = bottom - ((v - self.lo) / (self.hi - self.lo) * h).round() as i32;
+            let tick = vec![(x + BAR_W, py), (x + BAR_W + TICK_LEN, py)];
+            root.draw(&PathElement::new(tick, BLACK))?;
+            let t = Txt::new(TICK_SIZE, HPos::Left, VPos::Center);
+            draw_text(root, label, (x + BAR_W + TICK_LEN + 4, py), t)?;
+        }
+        Ok(())
+    }
+}
+
+/// A 2-D plot coloured by value: its axes and what goes in the column right of it (a legend, if
+/// there are entries, above the colour bar).
+struct ColourPlot<'a> {
+    fig: &'a str,
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    xr: (f64, f64),
+    yr: (f64, f64),
+    equal_aspect: bool,
+    grid: bool,
+    bar: ColourBar,
+    entries: Vec<(String, Mark)>,
+}
+
+/// Renders a [`ColourPlot`]: `under` draws into the plotting area before the axes and grid
+/// lines, `over` on top of them. With `equal_aspect` the shorter range is widened (see
+/// [`equalise`]) for the plot's actual pixel size.
+fn render_colour_plot<U, O>(path: &Path, c: &ColourPlot, under: U, over: O) -> Result<()>
+where
+    U: FnOnce(&Area<'_>, &Chart<'_, '_>) -> DrawResult<()>,
+    O: FnOnce(&mut Chart<'_, '_>) -> DrawResult<()>,
+{
+    ensure_font()?;
+    let (lw, lh) = if c.entries.is_empty() {
+        (0, 0)
+    } else {
+        legend_box_size(None, &c.entries)
+    };
+    let rw = lw.min(400).max(c.bar.width());
+    let w = (840 + px_i(rw) + 24).max(title_width(c.title));
+    // Tall enough for the legend plus a colour bar of at least 250 px.
+    let h = px_i(lh + 300 + X_AREA).saturating_add(TITLE_H).max(740);
+    let (area_w, area_h) = (w as i32 - rw - 24, (h - TITLE_H) as i32);
+    let axes = |xr, yr| (Axis::auto(xr, 8, c.x_label), Axis::auto(yr, 8, c.y_label));
+    let (mut x, mut y) = axes(c.xr, c.yr);
+    if c.equal_aspect {
+        // The plot's width depends on the y tick labels, which depend on the range: settle it.
+        for _ in 0..3 {
+            let plot_w = area_w - 16 - y.y_area_width();
+            let (xr, yr) = equalise(c.xr, c.yr, plot_w, area_h - 6 - X_AREA);
+            (x, y) = axes(xr, yr);
+        }
+    }
+    render(path, c.fig, w, h, |root| {
+        draw_title(root, c.title, w)?;
+        let area = root.clone().shrink((0, TITLE_H as i32), (area_w, area_h));
+        let mut chart = build_chart(&area, &x, &y, (6, 16))?;
+        under(root, &chart)?;
+        draw_axes(root, &mut chart, &x, &y, c.grid)?;
+        over(&mut chart)?;
+        let (pxr, pyr) = chart.plotting_area().get_pixel_range();
+        draw_legend(root, pxr.end + 12, pyr.start, None, &c.entries)?;
+        let bar_top = pyr.start + if lh > 0 { lh + 36 } else { 22 };
+        c.bar.draw(root, pxr.end + 12, bar_top, pyr.end - 1)?;
+        Ok(Vec::new())
+    })
+}
+
+/// Scatter of 2-D points, each coloured by a continuous value (matplotlib's "autumn": red at the
+/// minimum, yellow at the maximum), with a colour bar labelled `value_label` in value units and
+/// optional `curves` drawn on top (e.g. the circle data coloured by its true latent z, with the
+/// decoder's mean curve g(z) over it).
+///
+/// Points are 3 px, slightly transparent and drawn in input order; points with a non-finite
+/// coordinate or value are skipped. The colours span the finite min..max of the drawn values (a
+/// constant value gets a small range around it). Axis ranges come from the points (with a small
+/// margin); curves are 2 px lines, black for the first and then tab10 colours, clipped to the
+/// plot and broken at non-finite points, each with a legend entry outside the plot (no legend
+/// without curves). With `equal_aspect` both axes get the same units per pixel, so a circle
+/// looks round. Errors: `points.len() != values.len()`, or no finite point with a finite value.
+#[allow(clippy::too_many_arguments)]
+pub fn value_scatter(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[[f32; 2]],
+    values: &[f32],
+    value_label: &str,
+    curves: &[(&str, Vec<(f64, f64)>)],
+    equal_aspect: bool,
+) -> Result<()> {
+    const FIG: &str = "value_scatter";
+    if points.len() != values.len() {
+        return Err(Error::Usage(format!(
+            "{FIG}: {} points but {} values",
+            points.len(),
+            values.len()
+        )));
+    }
+    let finite: Vec<((f64, f64), f64)> = points
+        .iter()
+        .zip(values)
+        .map(|(p, v)| ((f64::from(p[0]), f64::from(p[1])), f64::from(*v)))
+        .filter(|((x, y), v)| x.is_finite() && y.is_finite() && v.is_finite())
+        .collect();
+    let (Some(xr), Some(yr), Some(vr)) = (
+        finite_min_max(finite.iter().map(|(p, _)| p.0)),
+        finite_min_max(finite.iter().map(|(p, _)| p.1)),
+        data_range(finite.iter().map(|(_, v)| *v)),
+    ) else {
+        return Err(Error::Usage(format!(
+            "{FIG}: '{title}' has no point with finite coordinates and value"
+        )));
+    };
+    let color = |k: usize| match k {
+        0 => BLACK,
+        _ => TAB10[(k - 1) % TAB10.len()],
+    };
+    let plot = ColourPlot {
+        fig: FIG,
+        title,
+        x_label,
+        y_label,
+        xr: axis_range(xr.0, xr.1),
+        yr: axis_range(yr.0, yr.1),
+        equal_aspect,
+        grid: true,
+        bar: ColourBar::new(vr, &AUTUMN, value_label),
+        entries: curves
+            .iter()
+            .enumerate()
+            .map(|(k, (name, _))| (name.to_string(), Mark::Line(color(k))))
+            .collect(),
+    };
+    render_colour_plot(
+        path,
+        &plot,
+        |_, _| Ok(()),
+        |chart| {
+            chart.draw_series(
+                finite
+                    .iter()
+                    .map(|(p, v)| Circle::new(*p, 3, plot.bar.colour(*v).mix(0.8).filled())),
+            )?;
+            let (xr, yr) = (chart.x_range(), chart.y_range());
+            for (k, (_, pts)) in curves.iter().enumerate() {
+                for run in clip_polyline(pts, (xr.start, xr.end), (yr.start, yr.end)) {
+                    let line = PathElement::new(run, color(k).stroke_width(2));
+                    chart.draw_series(std::iter::once(line))?;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A colour map of a scalar field over the plane (e.g. the encoder mean μ(x) of a 1-D latent as
+/// a function of x ∈ R²), with a colour bar labelled `value_label` and the optional `points`
+/// (e.g. the data) overlaid as small dark semi-transparent dots.
+///
+/// Each grid cell is a flat rectangle centred on its grid point. Values of both signs use a
+/// blue → white → red map symmetric about 0 (white = 0), so the sign of the field reads at a
+/// glance; values of one sign use viridis over their min..max. Non-finite cells are light
+/// grey. The axes span the cells, widened (with a margin) to include any point outside them;
+/// with `equal_aspect` both axes get the same units per pixel. Errors: a grid smaller than
+/// 2×2, `values.len() != nx*ny`, or a non-finite / non-positive spacing or extent.
+#[allow(clippy::too_many_arguments)]
+pub fn field_map(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    grid: FieldGrid,
+    value_label: &str,
+    points: &[[f32; 2]],
+    equal_aspect: bool,
+) -> Result<()> {
+    const FIG: &str = "field_map";
+    let g = grid;
+    let want = checked_len(g.nx, g.ny, 1, FIG)?;
+    if g.nx < 2 || g.ny < 2 || g.values.len() != want {
+        return Err(Error::Usage(format!(
+            "{FIG}: need nx, ny >= 2 and {}×{} values, got {}",
+            g.nx,
+            g.ny,
+            g.values.len()
+        )));
+    }
+    // The cells reach half a spacing beyond the outer grid points.
+    let extent = |min: f64, d: f64, n: usize| (min - 0.5 * d, min + (n as f64 - 0.5) * d);
+    let (cx, cy) = (extent(g.x_min, g.dx, g.nx), extent(g.y_min, g.dy, g.ny));
+    let ok = |d: f64, (a, b): (f64, f64)| d > 0.0 && d.is_finite() && a >= -HUGE && b <= HUGE;
+    if !(ok(g.dx, cx) && ok(g.dy, cy)) {
+        return Err(Error::Usage(format!(
+            "{FIG}: grid origin/spacing must be finite with dx, dy > 0 (and a finite extent)"
+        )));
+    }
+    let pts: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (f64::from(p[0]), f64::from(p[1])))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let span = |cells: (f64, f64), p: Option<(f64, f64)>| match p {
+        Some((a, b)) if a < cells.0 || b > cells.1 => axis_range(a.min(cells.0), b.max(cells.1)),
+        _ => cells,
+    };
+    let (vr, stops): ((f64, f64), &'static [[u8; 3]]) = match data_range(g.values.iter().copied()) {
+        Some((lo, hi)) if lo < 0.0 && hi > 0.0 => {
+            let m = lo.abs().max(hi);
+            ((-m, m), &DIVERGING)
+        }
+        Some(r) => (r, &VIRIDIS),
+        None => ((-1.0, 1.0), &DIVERGING),
+    };
+    let bar = ColourBar::new(vr, stops, value_label);
+    let colours: Vec<RGBColor> = g
+        .values
+        .iter()
+        .map(|v| {
+            if v.is_finite() {
+                bar.colour(*v)
+            } else {
+                MISSING_GRAY
+            }
+        })
+        .collect();
+    let plot = ColourPlot {
+        fig: FIG,
+        title,
+        x_label,
+        y_label,
+        xr: span(cx, finite_min_max(pts.iter().map(|p| p.0))),
+        yr: span(cy, finite_min_max(pts.iter().map(|p| p.1))),
+        equal_aspect,
+        grid: false,
+        bar,
+        entries: Vec::new(),
+    };
+    // Cells are painted pixel by pixel (nearest grid point), so any grid resolution looks the
+    // same and cell edges fall exactly where they belong.
+    let cells = |root: &Area<'_>, chart: &Chart<'_, '_>| -> DrawResult<()> {
+        let (pxr, pyr) = chart.plotting_area().get_pixel_range();
+        let (xr, yr) = (chart.x_range(), chart.y_range());
+        let (pw, ph) = (
+            f64::from(pxr.end - pxr.start),
+            f64::from(pyr.end - pyr.start),
+        );
+        let index = |v: f64, min: f64, d: f64, n: usize| {
+            let k = ((v - min) / d).round();
+            (0.0..n as f64).contains(&k).then_some(k as usize)
+        };
+        for py in pyr.clone() {
+            let yv = yr.end - (f64::from(py - pyr.start) + 0.5) / ph * (yr.end - yr.start);
+            let Some(i) = index(yv, g.y_min, g.dy, g.ny) else {
+                continue;
+            };
+            for pxl in pxr.clone() {
+                let xv = xr.start + (f64::from(pxl - pxr.start) + 0.5) / pw * (xr.end - xr.start);
+                if let Some(c) =
+                    index(xv, g.x_min, g.dx, g.nx).and_then(|j| colours.get(i * g.nx + j))
+                {
+                    root.draw_pixel((pxl, py), c)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    render_colour_plot(path, &plot, cells, |chart| {
+        // A faint light halo keeps the dark dots visible on the darkest colours too.
+        let halo = WHITE.mix(0.4).filled();
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, halo)))?;
+        let dot = RGBColor(20, 20, 20).mix(0.5).filled();
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, dot)))?;
+        Ok(())
+    })
+}
+
+/// Grid of small line charts (`cols` per row), one per panel, each comparing two 1-D densities on
+/// the same points `z`: the grid posterior p(z|x) (dark blue, lightly filled underneath) and the
+/// approximate posterior q(z|x) (red, dashed so p shows through where they agree), e.g. true
+/// posterior vs q for several test points of a 1-D latent model.
+///
+/// Each panel has its caption above it, x axis `x_label`, y axis "density" from 0 to a little
+/// above the larger peak of the two; points are drawn in order of z and a non-finite z is
+/// skipped. One legend row under the title lists the distinct `p_label`s and `q_label`s.
+/// Non-finite (or negative) densities count as 0. Errors: no panels, `cols == 0`, or a panel
+/// whose `z`, `p` and `q` differ in length or have fewer than 2 points.
+pub fn density_panels(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    panels: &[DensityPanel],
+    cols: usize,
+) -> Result<()> {
+    const FIG: &str = "density_panels";
+    const HEADER: u32 = TITLE_H + 26;
+    if panels.is_empty() {
+        return Err(Error::Usage(format!("{FIG}: no panels to draw")));
+    }
+    if cols == 0 {
+        return Err(Error::Usage(format!("{FIG}: cols must be at least 1")));
+    }
+    for (k, p) in panels.iter().enumerate() {
+        if p.z.len() != p.p.len() || p.z.len() != p.q.len() || p.z.len() < 2 {
+            return Err(Error::Usage(format!(
+                "{FIG}: panel {k} ('{}'): z, p and q need the same length, at least 2; got {}, {}, {}",
+                p.caption,
+                p.z.len(),
+                p.p.len(),
+                p.q.len()
+            )));
+        }
+    }
+    ensure_font()?;
+    let cols = cols.min(panels.len());
+    let rows = panels.len().div_ceil(cols);
+    let panel_w = (TARGET_W / px(cols)).clamp(240, 380);
+    let panel_h = panel_w * 3 / 4 + px_i(CAPTION_H);
+    let mut entries: Vec<(String, Mark)> = Vec::new();
+    for p in panels {
+        for (label, mark) in [
+            (p.p_label, Mark::Line(P_COLOR)),
+            (p.q_label, Mark::Dashed(Q_COLOR)),
+        ] {
+            if !label.is_empty() && !entries.iter().any(|(l, _)| l == label) {
+                entries.push((label.to_string(), mark));
+            }
+        }
+    }
+    let legend_w: i32 = entries
+        .iter()
+        .map(|(l, _)| text_width(l, LEGEND_SIZE) + LEGEND_SWATCH + 33)
+        .sum();
+    let w = px(cols)
+        .saturating_mul(panel_w)
+        .saturating_add(20)
+        .max(title_width(title))
+        .max(px_i(legend_w).saturating_add(32).min(TARGET_W));
+    let h = px(rows).saturating_mul(panel_h).saturating_add(HEADER + 8);
+    render(path, FIG, w, h, |root| {
+        draw_title(root, title, w)?;
+        draw_legend_row(root, (w as i32 / 2, TITLE_H as i32 + 6), &entries, "")?;
+        let x_off = w.saturating_sub(px(cols) * panel_w) / 2;
+        for (k, p) in panels.iter().enumerate() {
+            let (r, c) = (px(k / cols), px(k % cols));
+            let area = root.clone().shrink(
+                ((x_off + c * panel_w) as i32, (HEADER + r * panel_h) as i32),
+                (panel_w as i32, panel_h as i32),
+            );
+            density_panel(root, &area, p, x_label)?;
+        }
+        Ok(Vec::new())
+    })
+}
+
+fn density_panel<'b>(
+    root: &Area<'b>,
+    area: &Area<'b>,
+    p: &DensityPanel,
+    x_label: &str,
+) -> DrawResult<()> {
+    let dens = |v: f64| {
+        if v.is_finite() {
+            v.clamp(0.0, HUGE)
+        } else {
+            0.0
+        }
+    };
+    let mut pts: Vec<(f64, f64, f64)> =
+        p.z.iter()
+            .zip(p.p.iter().zip(p.q))
+            .filter(|(z, _)| z.is_finite())
+            .map(|(z, (a, b))| (z.clamp(-HUGE, HUGE), dens(*a), dens(*b)))
+            .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let xr = data_range(pts.iter().map(|t| t.0)).unwrap_or((-1.0, 1.0));
+    let peak = pts.iter().fold(0.0f64, |m, t| m.max(t.1).max(t.2));
+    let y_hi = if peak > 0.0 { peak * 1.1 } else { 1.0 };
+    let area = with_caption(root, area, p.caption)?;
+    let x = Axis::auto(xr, 5, x_label);
+    let y = Axis::auto((0.0, y_hi), 5, "density");
+    let mut chart = build_chart(&area, &x, &y, (2, 12))?;
+    draw_axes(root, &mut chart, &x, &y, true)?;
+    let p_curve = pts.iter().map(|t| (t.0, t.1));
+    chart.draw_series(AreaSeries::new(p_curve.clone(), 0.0, P_COLOR.mix(0.15)))?;
+    chart.draw_series(LineSeries::new(p_curve, P_COLOR.stroke_width(2)))?;
+    let q_curve = pts.iter().map(|t| (t.0, t.2));
+    chart.draw_series(DashedLineSeries::new(
+        q_curve,
+        9,
+        5,
+        Q_COLOR.stroke_width(2),
+    ))?;
+    Ok(())
+}
+
 /// Marching squares: line segments of the level set {f = level} of a grid `f[ny][nx]` (row-major), in grid coordinates (x = column index, y = row index, fractional, linear interpolation along cell edges). Public so it can be unit-tested.
 ///
 /// Corners with `f >= level` count as inside. Cells with a NaN corner are skipped; saddle cells
@@ -2086,6 +2641,197 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// Noisy points on the unit circle with their angle as the value.
+    fn circle(n: usize, rng: &mut Rng) -> (Vec<[f32; 2]>, Vec<f32>) {
+        (0..n)
+            .map(|k| {
+                let z = -3.0 + 6.0 * k as f64 / n as f64;
+                let a = z * std::f64::consts::PI / 3.0;
+                let p = [
+                    (a.cos() + 0.05 * rng.normal()) as f32,
+                    (a.sin() + 0.05 * rng.normal()) as f32,
+                ];
+                (p, z as f32)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn value_scatter_writes_png_and_checks_inputs() {
+        let dir = test_dir("value_scatter");
+        let path = dir.join("value.png");
+        let (mut pts, mut values) = circle(200, &mut Rng(3));
+        pts[0] = [f32::NAN, 0.0];
+        values[1] = f32::INFINITY;
+        let ring: Vec<(f64, f64)> = (0..=100)
+            .map(|k| (k as f64 * 0.0628).cos())
+            .zip((0..=100).map(|k| (k as f64 * 0.0628).sin()))
+            .collect();
+        let broken = vec![(0.0, 0.0), (f64::NAN, 1.0), (5.0, 5.0), (0.5, -0.5)];
+        let curves = [("g(z)", ring), ("other", broken), ("empty", vec![])];
+        for equal in [true, false] {
+            value_scatter(&path, "v", "x₁", "x₂", &pts, &values, "z", &curves, equal).unwrap();
+            check_png(&path);
+        }
+        value_scatter(&path, "c", "x", "y", &pts, &vec![2.0; 200], "z", &[], true).unwrap();
+        value_scatter(&path, "1", "x", "y", &[[1.0, 2.0]], &[0.5], "z", &[], true).unwrap();
+        let wide = [[-f32::MAX, 0.0], [f32::MAX, 1e-30]];
+        value_scatter(
+            &path,
+            "w",
+            "x",
+            "y",
+            &wide,
+            &[-f32::MAX, f32::MAX],
+            "",
+            &[],
+            true,
+        )
+        .unwrap();
+        check_png(&path);
+        assert!(matches!(
+            value_scatter(&path, "n", "x", "y", &pts, &values[1..], "z", &[], false),
+            Err(Error::Usage(_))
+        ));
+        let nan = [[f32::NAN, 0.0], [0.0, 0.0]];
+        assert!(matches!(
+            value_scatter(
+                &path,
+                "n",
+                "x",
+                "y",
+                &nan,
+                &[1.0, f32::NAN],
+                "z",
+                &[],
+                false
+            ),
+            Err(Error::Usage(_))
+        ));
+        assert!(value_scatter(&path, "e", "x", "y", &[], &[], "z", &[], false).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn field(nx: usize, ny: usize, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+        (0..nx * ny)
+            .map(|k| f(-2.0 + 0.1 * (k % nx) as f64, -1.0 + 0.1 * (k / nx) as f64))
+            .collect()
+    }
+
+    #[test]
+    fn field_map_writes_png_and_checks_inputs() {
+        let dir = test_dir("field");
+        let path = dir.join("field.png");
+        let (nx, ny) = (41, 21);
+        let signed = field(nx, ny, |x, y| x.atan2(y));
+        let grid = |values| FieldGrid {
+            values,
+            nx,
+            ny,
+            x_min: -2.0,
+            y_min: -1.0,
+            dx: 0.1,
+            dy: 0.1,
+        };
+        let (pts, _) = circle(100, &mut Rng(5));
+        let (zeros, nans) = (vec![0.0; nx * ny], vec![f64::NAN; nx * ny]);
+        let out = [[5.0, -4.0], [f32::NAN, 0.0]];
+        field_map(&path, "μ", "x₁", "x₂", grid(&signed), "μ(x)", &pts, true).unwrap();
+        check_png(&path);
+        let mut positive = field(nx, ny, |x, y| x * x + y * y);
+        positive[7] = f64::NAN;
+        positive[8] = f64::NEG_INFINITY;
+        field_map(&path, "p", "x", "y", grid(&positive), "r²", &out, false).unwrap();
+        check_png(&path);
+        field_map(&path, "0", "x", "y", grid(&zeros), "", &[], true).unwrap();
+        field_map(&path, "nan", "x", "y", grid(&nans), "", &[], false).unwrap();
+        check_png(&path);
+        let usage = |g: FieldGrid| {
+            matches!(
+                field_map(&path, "bad", "x", "y", g, "", &[], false),
+                Err(Error::Usage(_))
+            )
+        };
+        assert!(usage(grid(&signed[1..])));
+        assert!(usage(FieldGrid {
+            nx: 1,
+            ny: 1,
+            ..grid(&signed[..1])
+        }));
+        assert!(usage(FieldGrid {
+            dx: 0.0,
+            ..grid(&signed)
+        }));
+        assert!(usage(FieldGrid {
+            dy: f64::NAN,
+            ..grid(&signed)
+        }));
+        assert!(usage(FieldGrid {
+            x_min: 1e308,
+            dx: 1e307,
+            ..grid(&signed)
+        }));
+        assert!(usage(FieldGrid {
+            nx: usize::MAX,
+            ny: 2,
+            ..grid(&signed)
+        }));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn density_panel_of<'a>(z: &'a [f64], p: &'a [f64], q: &'a [f64]) -> DensityPanel<'a> {
+        DensityPanel {
+            caption: "x = (0.3, 0.9)",
+            z,
+            p,
+            q,
+            p_label: "p(z|x) (grid)",
+            q_label: "q(z|x)",
+        }
+    }
+
+    #[test]
+    fn density_panels_write_png_and_check_inputs() {
+        let dir = test_dir("density");
+        let path = dir.join("density.png");
+        let z: Vec<f64> = (0..101).map(|k| -4.0 + 0.08 * k as f64).collect();
+        let gauss = |m: f64, s: f64| -> Vec<f64> {
+            z.iter()
+                .map(|v| (-0.5 * ((v - m) / s).powi(2)).exp() / (s * 2.5066))
+                .collect()
+        };
+        let (p, q) = (gauss(0.5, 0.7), gauss(0.3, 0.5));
+        let mut bad = p.clone();
+        bad[3] = f64::NAN;
+        bad[4] = f64::INFINITY;
+        bad[5] = -1.0;
+        let mut bad_z = z.clone();
+        bad_z[0] = f64::NAN;
+        let zeros = vec![0.0; z.len()];
+        let panels = [
+            density_panel_of(&z, &p, &q),
+            density_panel_of(&bad_z, &bad, &q),
+            density_panel_of(&z, &zeros, &zeros),
+            density_panel_of(&[1.0, 1.0], &[1.0, 2.0], &[f64::NAN, 0.0]),
+        ];
+        density_panels(&path, "posteriors", "z", &panels, 3).unwrap();
+        check_png(&path);
+        density_panels(&path, "one", "z", &panels[..1], 9).unwrap();
+        check_png(&path);
+        let usage = |panels: &[DensityPanel], cols| {
+            matches!(
+                density_panels(&path, "bad", "z", panels, cols),
+                Err(Error::Usage(_))
+            )
+        };
+        assert!(usage(&[], 2));
+        assert!(usage(&panels, 0));
+        assert!(usage(&[density_panel_of(&z, &p[1..], &q)], 1));
+        assert!(usage(&[density_panel_of(&z, &p, &q[1..])], 1));
+        assert!(usage(&[density_panel_of(&z[..1], &p[..1], &q[..1])], 1));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn extreme_text_and_counts_do_not_panic() {
         let dir = test_dir("extreme");
@@ -2151,6 +2897,25 @@ mod tests {
                 .is_some_and(|(a, b)| a == (0.0, 0.5) && b == (1.0, 0.5))
         );
         assert!(clip_segment((-1.0, 2.0), (2.0, 2.0), (0.0, 1.0), (0.0, 1.0)).is_none());
+        assert_eq!(ramp(&AUTUMN, 0.0), RGBColor(255, 0, 0));
+        assert_eq!(ramp(&AUTUMN, 1.0), RGBColor(255, 255, 0));
+        assert_eq!(ramp(&AUTUMN, f64::NAN), ramp(&AUTUMN, -5.0));
+        assert_eq!(ramp(&DIVERGING, 0.5), RGBColor(247, 247, 247));
+        assert_eq!(
+            data_range([2.0, f64::NAN, -1.0].into_iter()),
+            Some((-1.0, 2.0))
+        );
+        assert!(data_range([3.0, 3.0].into_iter()).is_some_and(|(a, b)| a < 3.0 && b > 3.0));
+        assert_eq!(data_range([f64::NAN].into_iter()), None);
+        // A 200 × 100 px plot of the unit square: x is widened to twice the y range.
+        assert_eq!(
+            equalise((0.0, 1.0), (0.0, 1.0), 200, 100),
+            ((-0.5, 1.5), (0.0, 1.0))
+        );
+        assert_eq!(
+            equalise((0.0, 4.0), (0.0, 1.0), 100, 100),
+            ((0.0, 4.0), (-1.5, 2.5))
+        );
     }
 
     /// Renders every figure with realistic fake data into $TMPDIR/plot_previews for a visual
@@ -2419,6 +3184,127 @@ mod tests {
                 ("tiny values", &c),
             ],
             40,
+        )
+        .unwrap();
+        // Circle data coloured by its latent, the decoder's mean curve over it; the encoder
+        // mean as a field; 1-D posteriors against q.
+        let (circ, zs) = circle(600, &mut rng);
+        let g_curve: Vec<(f64, f64)> = (0..=200)
+            .map(|k| {
+                let a = (-3.0 + 0.03 * k as f64) * std::f64::consts::PI / 3.0;
+                (0.95 * a.cos(), 0.95 * a.sin())
+            })
+            .collect();
+        value_scatter(
+            &dir.join("value_scatter.png"),
+            "Circle data coloured by the true latent z",
+            "x₁",
+            "x₂",
+            &circ,
+            &zs,
+            "true latent z",
+            &[("decoder mean g(z)", g_curve)],
+            true,
+        )
+        .unwrap();
+        let (fx, fy) = (61, 61);
+        let mu: Vec<f64> = (0..fx * fy)
+            .map(|k| {
+                let (x, y) = (-1.5 + 0.05 * (k % fx) as f64, -1.5 + 0.05 * (k / fx) as f64);
+                y.atan2(x) * 3.0 / std::f64::consts::PI * (1.0 - (-4.0 * (x * x + y * y)).exp())
+            })
+            .collect();
+        field_map(
+            &dir.join("field_map.png"),
+            "Encoder mean μ(x) of the 1-D latent",
+            "x₁",
+            "x₂",
+            FieldGrid {
+                values: &mu,
+                nx: fx,
+                ny: fy,
+                x_min: -1.5,
+                y_min: -1.5,
+                dx: 0.05,
+                dy: 0.05,
+            },
+            "μ(x)",
+            &circ,
+            true,
+        )
+        .unwrap();
+        let zg: Vec<f64> = (0..301).map(|k| -4.0 + 8.0 * k as f64 / 300.0).collect();
+        let normal = |m: f64, s: f64, v: f64| {
+            (-0.5 * ((v - m) / s).powi(2)).exp() / (s * (std::f64::consts::TAU).sqrt())
+        };
+        let dens: Vec<(Vec<f64>, Vec<f64>)> = (0..5)
+            .map(|k| {
+                let m = -1.5 + 0.75 * k as f64;
+                // a skewed, sometimes bimodal true posterior against a Gaussian q
+                let p = zg
+                    .iter()
+                    .map(|v| {
+                        0.7 * normal(m, 0.4, *v) + 0.3 * normal(m + 1.2 - 0.4 * k as f64, 0.3, *v)
+                    })
+                    .collect();
+                let q = zg.iter().map(|v| normal(m + 0.15, 0.45, *v)).collect();
+                (p, q)
+            })
+            .collect();
+        let captions = ["x₁", "x₂", "x₃", "x₄", "x₅"];
+        let dpanels: Vec<DensityPanel> = dens
+            .iter()
+            .zip(captions)
+            .map(|((p, q), caption)| DensityPanel {
+                caption,
+                z: &zg,
+                p,
+                q,
+                p_label: "p(z|x) (grid)",
+                q_label: "q(z|x)",
+            })
+            .collect();
+        density_panels(
+            &dir.join("density_panels.png"),
+            "True posterior vs q for five test points",
+            "z",
+            &dpanels,
+            3,
+        )
+        .unwrap();
+        // Edge cases: one-signed field with missing cells and points beyond the grid; a
+        // constant colour value and no curves.
+        let mut r2: Vec<f64> = mu.iter().map(|v| v * v).collect();
+        r2[..3 * fx].fill(f64::NAN);
+        field_map(
+            &dir.join("edge_field_one_sign.png"),
+            "μ(x)² (bottom rows missing, points beyond the grid)",
+            "first coordinate",
+            "second coordinate",
+            FieldGrid {
+                values: &r2,
+                nx: fx,
+                ny: fy,
+                x_min: -1.5,
+                y_min: -1.5,
+                dx: 0.05,
+                dy: 0.05,
+            },
+            "μ(x)²",
+            &[[2.5, 0.0], [0.0, -2.0], [0.5, 0.5]],
+            false,
+        )
+        .unwrap();
+        value_scatter(
+            &dir.join("edge_value_constant.png"),
+            "Constant value",
+            "x₁",
+            "x₂",
+            &circ,
+            &vec![1.0; circ.len()],
+            "z",
+            &[],
+            false,
         )
         .unwrap();
     }

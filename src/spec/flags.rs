@@ -35,7 +35,7 @@ pub enum MeanFlag {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModelFlags {
-    /// Hidden layer widths, input side first, e.g. 500 or 20,20; the decoder mirrors them [default: 500]
+    /// Hidden layer widths, input side first, e.g. 500 or 20,20, or none (linear maps: the notes' linear autoencoder); the decoder mirrors them [default: 500]
     #[arg(long, value_parser = parse_widths)]
     pub hidden: Option<Widths>,
     /// Decoder hidden widths, latent side first, when they differ from the mirrored --hidden
@@ -62,7 +62,7 @@ pub struct ModelFlags {
     /// Gaussian means: identity | sigmoid [default: identity]
     #[arg(long, value_enum)]
     pub mean: Option<MeanFlag>,
-    /// Gaussian variance: fixed:SIGMA (one σ), learned (a parameter per pixel) or decoder (σ²(z)) [default: decoder]
+    /// Gaussian variance: fixed:SIGMA (one σ), learned (a parameter per pixel), shared (one learned σ² for all pixels, as in PPCA) or decoder (σ²(z)) [default: decoder]
     #[arg(long, value_parser = parse_variance)]
     pub variance: Option<Variance>,
     /// Categorical bins, 2..=256 [default: 4]
@@ -78,32 +78,36 @@ pub struct ModelFlags {
 pub struct Widths(pub Vec<usize>);
 
 fn parse_widths(s: &str) -> Result<Widths, String> {
-    let v =
-        s.split(',')
-            .map(|w| {
-                let n: usize = w.trim().parse().map_err(|_| {
-                    format!("`{w}` is not a layer width (a list like 500 or 20,20)")
-                })?;
-                if !(1..=super::MAX_WIDTH).contains(&n) {
-                    return Err(format!(
-                        "a hidden layer of width {n}: widths must be 1..={}",
-                        super::MAX_WIDTH
-                    ));
-                }
-                Ok(n)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    if s.trim() == "none" {
+        return Ok(Widths(Vec::new()));
+    }
+    let v = s
+        .split(',')
+        .map(|w| {
+            let n: usize = w.trim().parse().map_err(|_| {
+                format!("`{w}` is not a layer width (a list like 500 or 20,20, or none)")
+            })?;
+            if !(1..=super::MAX_WIDTH).contains(&n) {
+                return Err(format!(
+                    "a hidden layer of width {n}: widths must be 1..={}",
+                    super::MAX_WIDTH
+                ));
+            }
+            Ok(n)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Widths(v))
 }
 
 fn parse_variance(s: &str) -> Result<Variance, String> {
     match s {
         "learned" => Ok(Variance::Learned),
+        "shared" => Ok(Variance::Shared),
         "decoder" => Ok(Variance::Decoder),
         _ => {
-            let sigma = s
-                .strip_prefix("fixed:")
-                .ok_or_else(|| format!("`{s}`: expected fixed:SIGMA, learned or decoder"))?;
+            let sigma = s.strip_prefix("fixed:").ok_or_else(|| {
+                format!("`{s}`: expected fixed:SIGMA, learned, shared or decoder")
+            })?;
             let sigma: f32 = sigma
                 .parse()
                 .map_err(|_| format!("`{sigma}` in fixed:SIGMA is not a number"))?;

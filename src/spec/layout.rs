@@ -48,8 +48,10 @@ pub struct Layout {
     pub encoder: Vec<Linear>,
     /// z → hidden layers → C·D likelihood outputs; every layer but the last is activated.
     pub decoder: Vec<Linear>,
-    /// Offset of the per-pixel parameters `[D]` (learned Gaussian variance), if the spec has them.
+    /// Offset of the likelihood's free parameters (a learned Gaussian variance), if the spec has
+    /// them: `free_len` of them, one per pixel or one shared by all.
     pub pixel_params: Option<usize>,
+    pub free_len: usize,
     pub total: usize,
     heads: Vec<&'static str>,
     /// The encoder's scale head: `logvar` (Gaussian q) or `logscale` (Laplace q).
@@ -83,14 +85,16 @@ impl Layout {
             ]
             .concat(),
         );
-        let pixel_params = s.likelihood.has_pixel_parameters().then(|| {
-            next += s.input;
-            next - s.input
+        let free_len = s.likelihood.free_parameters(s.input);
+        let pixel_params = (free_len > 0).then(|| {
+            next += free_len;
+            next - free_len
         });
         Self {
             encoder,
             decoder,
             pixel_params,
+            free_len,
             total: next,
             heads: s.likelihood.head_names(),
             scale_head: s.posterior.scale_head(),
@@ -154,8 +158,12 @@ impl Layout {
             }
         }
         if let Some(off) = self.pixel_params {
-            let d = self.decoder_out().out / self.heads.len();
-            push("decoder.pixel_variance".into(), vec![d], off);
+            let name = if self.free_len == 1 {
+                "decoder.shared_variance"
+            } else {
+                "decoder.pixel_variance"
+            };
+            push(name.into(), vec![self.free_len], off);
         }
         v
     }

@@ -65,6 +65,10 @@ pub enum Variance {
     Fixed { sigma: f32 },
     /// A free parameter per pixel (the same for every image), σ² = floor + softplus(s).
     Learned,
+    /// One free parameter shared by every pixel, σ² = floor + softplus(s): probabilistic PCA's
+    /// isotropic noise, which makes a VAE without hidden layers the notes' "stochastic linear
+    /// autoencoder".
+    Shared,
     /// A second decoder output per pixel, σ²(z) = floor + softplus(output).
     Decoder,
 }
@@ -120,13 +124,24 @@ impl Likelihood {
 
     /// Whether the model has one free parameter per pixel outside the networks (`decoder.pixel_variance`).
     pub fn has_pixel_parameters(&self) -> bool {
-        matches!(
-            self,
+        self.free_parameters(1) > 0
+    }
+
+    /// How many free likelihood parameters a model of `input` values per row has: one per
+    /// value (learned variance), one in all (shared variance) or none. Value p reads parameter
+    /// p mod count.
+    pub fn free_parameters(&self, input: usize) -> usize {
+        match self {
             Likelihood::Gaussian {
                 variance: Variance::Learned,
                 ..
-            }
-        )
+            } => input,
+            Likelihood::Gaussian {
+                variance: Variance::Shared,
+                ..
+            } => 1,
+            _ => 0,
+        }
     }
 
     /// Whether the data are binarized pixels (else grayscale in [0, 1]).
@@ -164,6 +179,7 @@ impl Likelihood {
                 let var = match variance {
                     Variance::Fixed { sigma } => format!("fixed σ = {sigma}"),
                     Variance::Learned => "a learned variance per pixel".into(),
+                    Variance::Shared => "one learned variance for every pixel".into(),
                     Variance::Decoder => "σ²(z) from the decoder".into(),
                 };
                 let mean = match mean {
@@ -358,6 +374,7 @@ pub mod members {
             g(GaussianMean::Identity, Variance::Fixed { sigma: 0.3 }),
             g(GaussianMean::Sigmoid, Variance::Learned),
             g(GaussianMean::Identity, Variance::Decoder),
+            g(GaussianMean::Identity, Variance::Shared),
             Likelihood::Beta,
             Likelihood::Categorical { bins: 3 },
         ]
@@ -383,6 +400,8 @@ pub mod members {
 /// Largest hidden width and latent dimension a spec may ask for.
 pub const MAX_WIDTH: usize = 16_384;
 pub const MAX_LATENT: usize = 1024;
+/// Largest data dimension (a 256×256 image).
+pub const MAX_INPUT: usize = 65_536;
 
 impl ModelSpec {
     /// The Appendix C model: one tanh hidden layer of `hidden` units on both sides, Bernoulli.
@@ -420,8 +439,11 @@ impl ModelSpec {
     /// Rejects what cannot be trained, naming the field: impossible combinations and values a
     /// hand-edited checkpoint could bring in.
     pub fn check(&self) -> Result<(), String> {
-        if self.input != PIXELS {
-            return Err(format!("model.input is {}, expected {PIXELS}", self.input));
+        if !(1..=MAX_INPUT).contains(&self.input) {
+            return Err(format!(
+                "model.input is {}, outside 1..={MAX_INPUT}",
+                self.input
+            ));
         }
         if !(1..=MAX_LATENT).contains(&self.latent) {
             return Err(format!(

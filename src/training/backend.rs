@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::Binarize;
-use crate::data::ImageSet;
+use crate::data::{DataSet, DataSource};
 use crate::error::Result;
 use crate::spec::ModelSpec;
 use crate::training::optim::{deserialize_config, OptimizerConfig};
@@ -23,6 +23,9 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     pub seed: u64,
     pub binarize: Binarize,
+    /// The data set (MNIST in checkpoints from before there was a choice).
+    #[serde(default)]
+    pub data: DataSource,
 }
 
 /// Largest `batch_size × samples`: one decoder row per (image, sample), and the likelihood kernel
@@ -39,6 +42,14 @@ impl TrainConfig {
     /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
     pub fn check(&self) -> std::result::Result<(), String> {
         self.model.check()?;
+        if !self.data.is_mnist() && self.binarize != Binarize::Grayscale {
+            return Err(format!(
+                "binarize is {:?} but {} is real-valued data: the {} likelihood needs binarized MNIST pixels",
+                self.binarize,
+                self.data.describe(),
+                self.model.likelihood.name()
+            ));
+        }
         let binary = self.binarize != Binarize::Grayscale;
         if binary != self.model.likelihood.binary_data() {
             return Err(format!(
@@ -68,13 +79,13 @@ impl TrainConfig {
     }
 }
 
-/// The data splits a run uses, all from the MNIST files: train = the first `--train-size`
-/// training images, val = the next `--val-size`, test = the first `--test-size` test images.
+/// The data splits a run uses: train = the first `--train-size` training rows, val = the next
+/// `--val-size`, test = the first `--test-size` test rows.
 #[derive(Clone, Debug)]
 pub struct Splits {
-    pub train: ImageSet,
-    pub val: Option<ImageSet>,
-    pub test: ImageSet,
+    pub train: DataSet,
+    pub val: Option<DataSet>,
+    pub test: DataSet,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +96,7 @@ pub enum Split {
 }
 
 impl Splits {
-    pub fn get(&self, s: Split) -> Option<&ImageSet> {
+    pub fn get(&self, s: Split) -> Option<&DataSet> {
         match s {
             Split::Train => Some(&self.train),
             Split::Val => self.val.as_ref(),

@@ -257,6 +257,7 @@ mod tests {
                     } else {
                         Binarize::Grayscale
                     },
+                    data: crate::data::DataSource::Mnist,
                 },
                 state: TrainState {
                     params: values(1),

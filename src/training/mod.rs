@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::cpu::trainer::CpuBackend;
 use crate::data::batch::epoch_permutation;
-use crate::data::Mnist;
+use crate::data::Corpus;
 use crate::error::{Error, Result};
 use crate::gpu::trainer::{GpuBackend, OptimizerOn};
 use crate::gpu::DeviceKind;
@@ -25,31 +25,31 @@ use crate::training::backend::{Backend, Split, Splits, TrainConfig};
 use crate::training::run_dir::RunDir;
 use checkpoint::Checkpoint;
 
-/// Builds the splits: train = first `train_size` training images, val = the next `val_size`,
-/// test = first `test_size` test images.
+/// Builds the splits: train = first `train_size` training rows, val = the next `val_size`,
+/// test = first `test_size` test rows.
 pub fn make_splits(
-    mnist: Mnist,
+    data: Corpus,
     train_size: usize,
     val_size: usize,
     test_size: usize,
 ) -> Result<Splits> {
-    let (nt, ns) = (mnist.train.len(), mnist.test.len());
+    let (nt, ns) = (data.train.len(), data.test.len());
     if train_size == 0 || train_size + val_size > nt {
         return Err(Error::Usage(format!(
-            "a training split of {train_size} images plus a validation split of {val_size} must be \
-             between 1 and the {nt} training images of the data set"
+            "a training split of {train_size} rows plus a validation split of {val_size} must be \
+             between 1 and the {nt} training rows of the data set"
         )));
     }
     if test_size == 0 || test_size > ns {
         return Err(Error::Usage(format!(
-            "a test split of {test_size} images must be between 1 and the {ns} test images of the data set"
+            "a test split of {test_size} rows must be between 1 and the {ns} test rows of the data set"
         )));
     }
-    let val = (val_size > 0).then(|| mnist.train.slice(train_size, val_size));
+    let val = (val_size > 0).then(|| data.train.slice(train_size, val_size));
     Ok(Splits {
-        train: mnist.train.slice(0, train_size),
+        train: data.train.slice(0, train_size),
         val,
-        test: mnist.test.slice(0, test_size),
+        test: data.test.slice(0, test_size),
     })
 }
 

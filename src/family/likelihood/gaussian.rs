@@ -38,7 +38,7 @@ impl Gaussian {
     fn var<T: Scalar>(&self, o: &Outputs<T>, free: T) -> (T, T) {
         match self.variance {
             Variance::Fixed { sigma } => (T::from_f64((sigma as f64).powi(2)), T::zero()),
-            Variance::Learned => positive(free, VARIANCE_FLOOR),
+            Variance::Learned | Variance::Shared => positive(free, VARIANCE_FLOOR),
             Variance::Decoder => positive(o.get(1), VARIANCE_FLOOR),
         }
     }
@@ -69,7 +69,7 @@ impl Member for Gaussian {
                 grad(1, dlp_dvar * dvar);
                 (lp, T::zero())
             }
-            Variance::Learned => (lp, dlp_dvar * dvar),
+            Variance::Learned | Variance::Shared => (lp, dlp_dvar * dvar),
             Variance::Fixed { .. } => (lp, T::zero()),
         }
     }

@@ -108,7 +108,8 @@ pub struct Rows<'a, T> {
     pub mask: Option<&'a [T]>,
     /// `[rows, C·D]` decoder outputs, channel-major within a row.
     pub outputs: &'a [T],
-    /// `[D]` per-pixel free parameters, if the spec has them.
+    /// The free parameters, if the spec has them: `[D]` per pixel, or one shared (pixel p reads
+    /// `free[p % len]`).
     pub free: Option<&'a [T]>,
 }
 
@@ -147,7 +148,7 @@ fn rows_of<M: Member, T: Scalar>(
         let mask = io.mask.map(|m| &m[b * d..(b + 1) * d]);
         let outputs = &io.outputs[r * width..(r + 1) * width];
         let weight = |p: usize| mask.map_or(T::one(), |m| m[p]);
-        let free = |p: usize| io.free.map_or(T::zero(), |f| f[p]);
+        let free = |p: usize| io.free.map_or(T::zero(), |f| f[p % f.len()]);
         let at = |p: usize| Outputs {
             data: &outputs[p..],
             stride: d,
@@ -212,7 +213,7 @@ pub fn natural_rows(
         for r in 0..rows {
             for p in 0..dim {
                 let o = Outputs { data: &outputs[r * width + p..], stride: dim };
-                let f = free.map_or(0.0, |f| f[p]);
+                let f = free.map_or(0.0, |f| f[p % f.len()]);
                 a[r * dim + p] = m.natural(o, f, &mut e);
                 for (k, ev) in e.iter().enumerate() {
                     eta[k][r * dim + p] = *ev;
@@ -259,7 +260,7 @@ fn pixelwise(
                     *v = outputs[r * c * dim + k * dim + p] as f64;
                 }
                 let o = Outputs { data: &ch, stride: 1 };
-                let fr = free.map_or(0.0, |f| f[p] as f64);
+                let fr = free.map_or(0.0, |f| f[p % f.len()] as f64);
                 let i = r * dim + p;
                 out[i] = match noise {
                     None => m.mean(o, fr),
