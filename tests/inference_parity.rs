@@ -45,6 +45,8 @@ fn model_ops_match_between_gpu_and_cpu_for_every_likelihood() {
         (20, 2, Likelihood::ContinuousBernoulli),
         (20, 2, g(GaussianMean::Sigmoid, Variance::Learned)),
         (20, 2, g(GaussianMean::Identity, Variance::Decoder)),
+        // A 1-D latent (the circle's) with the shared variance of the linear VAE.
+        (20, 1, g(GaussianMean::Identity, Variance::Shared)),
         (20, 2, Likelihood::Beta),
         (20, 2, Likelihood::Categorical { bins: 4 }),
     ];
