@@ -976,9 +976,11 @@ fn cmd_svi(a: &SviArgs) -> Result<()> {
         );
     }
     println!(
-        "fitted {} images ({} pixels observed) in {:.2} s on {}",
+        "fitted {} {} ({} {} observed) in {:.2} s on {}",
         r.rows.len(),
+        if s.is_image() { "images" } else { "rows" },
         run.observe.name(),
+        if s.is_image() { "pixels" } else { "values" },
         r.seconds,
         s.ops.describe()
     );

@@ -338,18 +338,7 @@ pub fn svi(
             "p(z|x_obs) (grid)",
             "q(z) fitted by SVI (Gaussian)",
         );
-        if dz == 1 {
-            crate::report::vectors::posterior_densities(
-                s.ops.as_mut(),
-                &path,
-                title,
-                p_label,
-                q_label,
-                &specs,
-            )?;
-        } else {
-            posterior_figure(s.ops.as_mut(), &path, title, p_label, q_label, &specs)?;
-        }
+        posterior_figure(s.ops.as_mut(), &path, title, p_label, q_label, &specs)?;
         files.push(path);
     }
     let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?;

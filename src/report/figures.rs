@@ -621,7 +621,10 @@ pub struct PosteriorSpec<'a> {
 }
 
 /// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's contours
-/// of the same masses over them; the digit inset shows the observed pixels only.
+/// of the same masses over them; the digit inset shows the observed pixels only. For a 1-D latent,
+/// the two densities side by side instead ([`vectors::posterior_densities`]).
+///
+/// [`vectors::posterior_densities`]: crate::report::vectors::posterior_densities
 pub fn posterior_figure(
     ops: &mut dyn ModelOps,
     path: &Path,
@@ -630,6 +633,11 @@ pub fn posterior_figure(
     q_label: &str,
     specs: &[PosteriorSpec],
 ) -> Result<()> {
+    if ops.spec().latent == 1 {
+        return crate::report::vectors::posterior_densities(
+            ops, path, title, p_label, q_label, specs,
+        );
+    }
     let mut zoomed = Vec::with_capacity(specs.len());
     for sp in specs {
         let g = zoom_window(sp.post, sp)?;
@@ -792,25 +800,14 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
             })
             .collect();
         let path = out.join(name);
-        if dz == 1 {
-            crate::report::vectors::posterior_densities(
-                s.ops.as_mut(),
-                &path,
-                title,
-                p_label,
-                "q(z|x) (encoder)",
-                &specs,
-            )?;
-        } else {
-            posterior_figure(
-                s.ops.as_mut(),
-                &path,
-                title,
-                p_label,
-                "q(z|x) (encoder)",
-                &specs,
-            )?;
-        }
+        posterior_figure(
+            s.ops.as_mut(),
+            &path,
+            title,
+            p_label,
+            "q(z|x) (encoder)",
+            &specs,
+        )?;
         figures.push(path);
     }
     Ok(GridResult {
