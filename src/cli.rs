@@ -22,7 +22,9 @@ use crate::training::backend::{Split, TrainConfig, MAX_ROWS};
 use crate::training::checkpoint;
 use crate::training::optim::{OptimizerConfig, OptimizerKind};
 use crate::training::run_dir::{RunDir, Start};
-use crate::training::{make_backend, make_splits, resolve_device, train, RunOptions};
+use crate::training::{
+    make_backend, make_splits, resolve_device, train, EarlyStop, RunOptions, Stop,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -332,6 +334,15 @@ pub struct TrainArgs {
     /// Epochs to run (after the checkpoint's, with --resume)
     #[arg(long, default_value_t = 10)]
     pub epochs: u32,
+    /// Stop once the validation ELBO has not improved (by more than --min-delta) for PATIENCE epochs; needs --val-size. best.safetensors holds the best epoch (written whenever there is a validation split)
+    #[arg(long, value_name = "PATIENCE")]
+    pub early_stop: Option<u32>,
+    /// Smallest rise of the validation ELBO (nats) that counts as an improvement for --early-stop
+    #[arg(long, default_value_t = 0.0, requires = "early_stop")]
+    pub min_delta: f64,
+    /// Also evaluate the ELBO over the whole training split every epoch (one extra pass), beside the running mean
+    #[arg(long)]
+    pub eval_train: bool,
     /// Seed for initialization, shuffling and noise [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -612,6 +623,18 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::Usage("--epochs must be at least 1".into()));
     }
+    if a.early_stop == Some(0) {
+        return Err(Error::Usage(
+            "--early-stop 0 would stop before any epoch counts; give a patience of at least 1"
+                .into(),
+        ));
+    }
+    if !(a.min_delta.is_finite() && a.min_delta >= 0.0) {
+        return Err(Error::Usage(format!(
+            "--min-delta {} must be a finite number ≥ 0",
+            a.min_delta
+        )));
+    }
     let resumed = match a.resume.as_deref() {
         Some(p) => {
             let ck = checkpoint::load(p)?;
@@ -652,6 +675,13 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         Error::Usage(m) => Error::Usage(format!("{m}; the sizes are those stored in the resumed checkpoint, so pass --data with the data set it was trained on")),
         e => e,
     })?;
+    if a.early_stop.is_some() && sizes.val == 0 {
+        return Err(Error::Usage(
+            "--early-stop watches the validation ELBO, and this run has no validation split; \
+             add --val-size N (e.g. --train-size 50000 --val-size 10000)"
+                .into(),
+        ));
+    }
     if sizes.train < cfg.batch_size {
         return Err(Error::Usage(format!(
             "the training split of {} images is smaller than one batch of {}",
@@ -694,9 +724,31 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         epochs: a.epochs,
         start_epoch,
         show_progress: !a.quiet,
+        early_stop: a.early_stop.map(|patience| EarlyStop {
+            patience,
+            min_delta: a.min_delta,
+        }),
+        eval_train: a.eval_train,
     };
     let s = train(backend.as_mut(), &cfg, &splits, &run, &opts)?;
     println!("epochs: {}", s.epochs_done);
+    if let Stop::Early { epoch } = s.stop {
+        println!(
+            "stopped early after epoch {epoch}: the validation ELBO has not improved by more than \
+             {} for {} epochs",
+            a.min_delta,
+            a.early_stop.unwrap_or(0)
+        );
+    }
+    if let Some(b) = s.best {
+        println!(
+            "best validation ELBO: {:.3} nats/{} at epoch {} ({})",
+            b.best_val,
+            cfg.data.row_name(),
+            b.best_epoch,
+            run.best.display()
+        );
+    }
     println!(
         "train ELBO (full pass, final parameters): {:.3} nats/{}",
         s.train_elbo,

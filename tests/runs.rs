@@ -474,3 +474,90 @@ fn every_member_that_diverges_stops_and_keeps_its_last_checkpoint() {
         assert_eq!(checkpoint::load(&bad_ck).expect("kept").epoch, 1);
     }
 }
+
+/// A run made to overfit (100 training images, 200 hidden units, lr 3e-3) stops by the rule;
+/// `best.safetensors` holds the epoch with the highest validation ELBO (evaluating it gives that
+/// ELBO back); resuming with the same patience is refused as already stopped, a larger patience
+/// trains on; and the rule's bad inputs are one error line each.
+#[test]
+fn early_stopping_keeps_the_best_validation_epoch() {
+    let out = tmp("early-stop");
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        "200",
+        "--train-size",
+        "100",
+        "--val-size",
+        "200",
+        "--test-size",
+        "100",
+        "--hidden",
+        "200",
+        "--batch-size",
+        "20",
+        "--lr",
+        "3e-3",
+        "--early-stop",
+        "3",
+        "--eval-train",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("stopped early after epoch"), "{t}");
+    let history = vae_gpu::training::run_dir::read_history(&out.join("metrics.jsonl")).unwrap();
+    let last = history.len() as u32;
+    assert!(last < 200, "ran all epochs");
+    assert!(history
+        .iter()
+        .all(|v| v["train_elbo_full"].as_f64().is_some()));
+    let (best_epoch, best_val) = history
+        .iter()
+        .map(|v| {
+            (
+                v["epoch"].as_u64().unwrap() as u32,
+                v["val_elbo"].as_f64().unwrap(),
+            )
+        })
+        .fold((0, f64::NEG_INFINITY), |b, e| if e.1 > b.1 { e } else { b });
+    assert_eq!(last, best_epoch + 3, "stops three epochs after the best");
+    let best = out.join("best.safetensors");
+    assert_eq!(checkpoint::load(&best).expect("best").epoch, best_epoch);
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--test-size",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("val ELBO: {best_val:.3}")),
+        "{}\nwant {best_val:.3}",
+        text(&o)
+    );
+    let o = resume(&out, &ckpt(&out), "5", &["--early-stop", "3"]);
+    assert!(
+        !o.status.success() && text(&o).contains("already met its stopping rule"),
+        "{}",
+        text(&o)
+    );
+    let o = resume(&out, &ckpt(&out), "1", &["--early-stop", "10"]);
+    assert!(o.status.success(), "{}", text(&o));
+    fails_with(
+        &["train", "--early-stop", "3", "--device", "cpu"],
+        "no validation split",
+    );
+    fails_with(
+        &["train", "--early-stop", "0", "--val-size", "10"],
+        "--early-stop 0",
+    );
+    fails_with(&["train", "--min-delta", "0.5"], "--early-stop");
+}

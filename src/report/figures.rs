@@ -449,23 +449,27 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
     Ok(path)
 }
 
-/// Train and test/validation ELBO per epoch from a metrics file.
+/// Train, validation and test ELBO per epoch from a metrics file, with the full-pass training
+/// ELBO where the run recorded it (`--eval-train`) and the epoch of the highest validation ELBO
+/// marked (the model `best.safetensors` holds, unless the run set `--min-delta`).
 pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
     let history = crate::training::run_dir::read_history(metrics)?;
-    let mut series: Vec<(&str, Vec<(f64, f64)>)> = vec![
-        ("train ELBO (running mean over the epoch)", vec![]),
-        ("validation ELBO", vec![]),
-        ("test ELBO", vec![]),
+    let keys = [
+        ("train_elbo", "train ELBO (running mean over the epoch)"),
+        ("train_elbo_full", "train ELBO (full pass, end of epoch)"),
+        ("val_elbo", "validation ELBO"),
+        ("test_elbo", "test ELBO"),
     ];
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = keys
+        .iter()
+        .map(|(_, name)| (name.to_string(), vec![]))
+        .collect();
     for v in &history {
         let Some(epoch) = v["epoch"].as_f64() else {
             continue;
         };
-        for (k, (_, pts)) in ["train_elbo", "val_elbo", "test_elbo"]
-            .iter()
-            .zip(series.iter_mut())
-        {
-            if let Some(y) = v[*k].as_f64() {
+        for ((key, _), (_, pts)) in keys.iter().zip(series.iter_mut()) {
+            if let Some(y) = v[*key].as_f64() {
                 pts.push((epoch, y));
             }
         }
@@ -474,13 +478,32 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
     if series.is_empty() {
         return Err(Error::Data(format!("{} has no epochs", metrics.display())));
     }
+    let validation: Vec<(u32, f64)> = history
+        .iter()
+        .filter_map(|v| Some((v["epoch"].as_u64()? as u32, v["val_elbo"].as_f64()?)))
+        .collect();
+    if let Some(best) = crate::training::Progress::replay(&validation, 0.0) {
+        let ys = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
+        let x = best.best_epoch as f64;
+        series.push((
+            format!("best validation epoch ({})", best.best_epoch),
+            vec![(x, lo), (x, hi)],
+        ));
+    }
+    let named: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.clone()))
+        .collect();
     let path = out.join("training_curves.png");
     plots::line_chart(
         &path,
         "ELBO per epoch",
         "epoch",
-        "ELBO (nats per image)",
-        &series,
+        "ELBO (nats per image or row)",
+        &named,
     )?;
     Ok(path)
 }

@@ -100,6 +100,10 @@ pub struct EpochMetrics {
     pub eval_seconds: Option<f64>,
     /// Mean ELBO of the epoch's training batches (nats per image, running during the epoch).
     pub train_elbo: f64,
+    /// With `--eval-train`: the ELBO of one full pass over the training split with the epoch's
+    /// final parameters (absent otherwise, so older lines read the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_elbo_full: Option<f64>,
     pub val_elbo: Option<f64>,
     pub test_elbo: f64,
     pub steps: u64,
@@ -108,11 +112,64 @@ pub struct EpochMetrics {
     pub run_id: String,
 }
 
+/// `--early-stop PATIENCE --min-delta D`: stop once the validation ELBO has not risen by more
+/// than `min_delta` for `patience` epochs.
+#[derive(Clone, Copy, Debug)]
+pub struct EarlyStop {
+    pub patience: u32,
+    pub min_delta: f64,
+}
+
+/// The best validation epoch so far and how many epochs have passed without an improvement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    pub best_epoch: u32,
+    pub best_val: f64,
+    pub epochs_since: u32,
+}
+
+impl Progress {
+    /// The progress after validation ELBO `val` at `epoch`: an improvement when it beats the
+    /// best so far by more than `min_delta` (the first epoch always does).
+    pub fn after(prev: Option<Self>, epoch: u32, val: f64, min_delta: f64) -> Self {
+        match prev {
+            Some(p) if val <= p.best_val + min_delta => Self {
+                epochs_since: p.epochs_since + 1,
+                ..p
+            },
+            _ => Self {
+                best_epoch: epoch,
+                best_val: val,
+                epochs_since: 0,
+            },
+        }
+    }
+
+    /// Replays a run's history of validation ELBOs (epoch, value); None without any.
+    pub fn replay(history: &[(u32, f64)], min_delta: f64) -> Option<Self> {
+        history
+            .iter()
+            .fold(None, |p, &(e, v)| Some(Self::after(p, e, v, min_delta)))
+    }
+}
+
+/// Why training ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stop {
+    /// All `--epochs` ran.
+    Completed,
+    /// The stopping rule fired after this epoch.
+    Early { epoch: u32 },
+}
+
 pub struct RunOptions {
     pub epochs: u32,
     /// Epochs already done (from a resumed checkpoint).
     pub start_epoch: u32,
     pub show_progress: bool,
+    pub early_stop: Option<EarlyStop>,
+    /// Evaluate the full training split every epoch (`--eval-train`).
+    pub eval_train: bool,
 }
 
 pub struct Summary {
@@ -123,6 +180,20 @@ pub struct Summary {
     pub test_elbo: f64,
     pub checkpoint: PathBuf,
     pub metrics: PathBuf,
+    pub stop: Stop,
+    /// The best validation epoch (written to `best.safetensors`), when there is a validation split.
+    pub best: Option<Progress>,
+}
+
+/// The validation ELBOs of the epochs already in `metrics` (a resumed run's history).
+fn validation_history(metrics: &std::path::Path) -> Result<Vec<(u32, f64)>> {
+    if !metrics.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(run_dir::read_history(metrics)?
+        .iter()
+        .filter_map(|v| Some((v["epoch"].as_u64()? as u32, v["val_elbo"].as_f64()?)))
+        .collect())
 }
 
 fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar {
@@ -156,6 +227,20 @@ pub fn train(
     let steps = n_train / cfg.batch_size;
     let device = backend.describe();
     let mut last_test = f64::NAN;
+    let min_delta = opts.early_stop.map_or(0.0, |e| e.min_delta);
+    let mut best = Progress::replay(&validation_history(&metrics_path)?, min_delta);
+    if let (Some(rule), Some(b)) = (opts.early_stop, best) {
+        if b.epochs_since >= rule.patience {
+            return Err(Error::Usage(format!(
+                "this run already met its stopping rule: the validation ELBO has not improved by \
+                 more than {min_delta} for {} epochs since epoch {} ({:.3}); raise --early-stop \
+                 above {} or drop it to train on",
+                b.epochs_since, b.best_epoch, b.best_val, b.epochs_since
+            )));
+        }
+    }
+    let mut stop = Stop::Completed;
+    let mut epochs_done = opts.start_epoch;
     for epoch in opts.start_epoch + 1..=opts.start_epoch + opts.epochs {
         let perm = epoch_permutation(n_train, cfg.seed, epoch);
         let pb = progress_bar(steps, epoch, opts.show_progress);
@@ -178,6 +263,11 @@ pub fn train(
             )));
         }
         let t1 = Instant::now();
+        let train_elbo_full = if opts.eval_train {
+            Some(backend.evaluate(Split::Train)?)
+        } else {
+            None
+        };
         let val_elbo = if splits.val.is_some() {
             Some(backend.evaluate(Split::Val)?)
         } else {
@@ -196,6 +286,7 @@ pub fn train(
             seconds: None,
             eval_seconds: None,
             train_elbo,
+            train_elbo_full,
             val_elbo,
             test_elbo,
             steps: state.step as u64,
@@ -221,22 +312,65 @@ pub fn train(
             metrics: Some(stored),
         };
         checkpoint::save(&ckpt_path, &ck)?;
+        if let Some(v) = val_elbo {
+            let now = Progress::after(best, epoch, v, min_delta);
+            if now.best_epoch == epoch {
+                checkpoint::save(&run.best, &ck)?;
+            }
+            best = Some(now);
+        }
         run.append_metrics(&line)?;
+        let full = train_elbo_full
+            .map(|v| format!("  train (full pass) {v:.2}"))
+            .unwrap_or_default();
         let val = val_elbo
             .map(|v| format!("  val {v:.2}"))
             .unwrap_or_default();
-        eprintln!("epoch {epoch:>3}  {seconds:6.2}s  train ELBO (running mean) {train_elbo:.2}{val}  test ELBO {test_elbo:.2}");
+        eprintln!("epoch {epoch:>3}  {seconds:6.2}s  train ELBO (running mean) {train_elbo:.2}{full}{val}  test ELBO {test_elbo:.2}");
         last_test = test_elbo;
+        epochs_done = epoch;
+        if let (Some(rule), Some(b)) = (opts.early_stop, best) {
+            if b.epochs_since >= rule.patience {
+                stop = Stop::Early { epoch };
+                break;
+            }
+        }
     }
     let train_elbo = backend.evaluate(Split::Train)?;
     if !last_test.is_finite() {
         last_test = backend.evaluate(Split::Test)?;
     }
     Ok(Summary {
-        epochs_done: opts.start_epoch + opts.epochs,
+        epochs_done,
         train_elbo,
         test_elbo: last_test,
         checkpoint: ckpt_path,
         metrics: metrics_path,
+        stop,
+        best,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn progress_counts_epochs_since_a_real_improvement() {
+        let h = [
+            (1, -200.0),
+            (2, -190.0),
+            (3, -189.95),
+            (4, -191.0),
+            (5, -189.0),
+        ];
+        let p = Progress::replay(&h, 0.0).unwrap();
+        assert_eq!((p.best_epoch, p.epochs_since), (5, 0));
+        let p = Progress::replay(&h[..4], 0.0).unwrap();
+        assert_eq!((p.best_epoch, p.best_val, p.epochs_since), (3, -189.95, 1));
+        // With min_delta 0.1, epoch 3's 0.05 nats is no improvement.
+        let p = Progress::replay(&h[..4], 0.1).unwrap();
+        assert_eq!((p.best_epoch, p.epochs_since), (2, 2));
+        assert_eq!(Progress::replay(&[], 0.0), None);
+    }
 }

@@ -1,15 +1,17 @@
-//! A training run's output directory: `checkpoint.safetensors` and `metrics.jsonl`, kept
-//! consistent with each other and with one run.
+//! A training run's output directory: `checkpoint.safetensors`, `metrics.jsonl` and, with a
+//! validation split, `best.safetensors` (the best validation epoch), kept consistent with each
+//! other and with one run.
 //!
 //! The rules, in the order `train` applies them before any data is loaded:
 //! - the directory is created and locked (`.vae-gpu.lock` holding the owner's pid), so an
 //!   unwritable `--out` or a second run into the same directory fails at once;
 //! - a fresh run refuses a directory that already holds a run, unless `--force` (which deletes
-//!   that run's two files first);
+//!   that run's files first);
 //! - a resumed run rewrites `metrics.jsonl` to hold exactly the checkpoint's epochs `1..=E`: later
 //!   lines are dropped, and the line of epoch `E` is restored from the checkpoint (each checkpoint
-//!   carries its epoch's line) when a crash came between the two writes. Resuming into another
-//!   directory carries the source run's history over.
+//!   carries its epoch's line) when a crash came between the two writes; a `best.safetensors` of a
+//!   later epoch is removed. Resuming into another directory carries the source run's history
+//!   (and best checkpoint) over.
 //!
 //! Each epoch writes the checkpoint first (atomically), then appends the metrics line in a single
 //! `write` with an fsync, so after any crash the metrics lag the checkpoint by at most the one line
@@ -22,6 +24,8 @@ use crate::error::{io_err, Error, Result};
 use crate::training::checkpoint::{self, Checkpoint};
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The epoch with the best validation ELBO so far (runs with a validation split).
+pub const BEST: &str = "best.safetensors";
 pub const METRICS: &str = "metrics.jsonl";
 const LOCK: &str = ".vae-gpu.lock";
 
@@ -40,6 +44,7 @@ pub struct RunDir {
     pub dir: PathBuf,
     pub checkpoint: PathBuf,
     pub metrics: PathBuf,
+    pub best: PathBuf,
     lock: PathBuf,
     /// Every metrics line carries it; kept across resumes. Empty until [`RunDir::identify`] for a
     /// fresh run (its settings are final only once the data set is loaded).
@@ -153,6 +158,7 @@ impl RunDir {
             dir: dir.to_path_buf(),
             checkpoint: dir.join(CHECKPOINT),
             metrics: dir.join(METRICS),
+            best: dir.join(BEST),
             lock,
             run_id: String::new(),
             notes: Vec::new(),
@@ -175,6 +181,8 @@ impl RunDir {
                     run.run_id = id.clone();
                 }
                 run.reconcile(history, ck)?;
+                let source_best = path.parent().map_or(PathBuf::from(BEST), |p| p.join(BEST));
+                run.keep_best(&source_best, ck.epoch)?;
             }
         }
         Ok(run)
@@ -182,7 +190,7 @@ impl RunDir {
 
     /// A directory holding another run is only reused with `--force`, which removes that run.
     fn refuse_existing(&self, force: bool, what: &str) -> Result<()> {
-        let present: Vec<&Path> = [&self.checkpoint, &self.metrics]
+        let present: Vec<&Path> = [&self.checkpoint, &self.metrics, &self.best]
             .into_iter()
             .filter(|p| p.exists())
             .map(PathBuf::as_path)
@@ -254,6 +262,31 @@ impl RunDir {
             text.push('\n');
         }
         checkpoint::write_atomic(&self.metrics, text.as_bytes())
+    }
+
+    /// The best checkpoint of a resumed run: carried over from `source` (this directory's own or
+    /// the resumed run's) when it is among the checkpoint's epochs `1..=epoch`, removed when it
+    /// is from later epochs that the resume discards.
+    fn keep_best(&mut self, source: &Path, epoch: u32) -> Result<()> {
+        if !source.exists() {
+            return Ok(());
+        }
+        let best = checkpoint::load(source)?;
+        let here = same_file(source, &self.best);
+        if best.epoch > epoch {
+            if here {
+                std::fs::remove_file(&self.best).map_err(|e| io_err(&self.best, e))?;
+                self.notes.push(format!(
+                    "removed {BEST} of epoch {} (after the resumed epoch {epoch})",
+                    best.epoch
+                ));
+            }
+            return Ok(());
+        }
+        if !here {
+            checkpoint::save(&self.best, &best)?;
+        }
+        Ok(())
     }
 
     /// Sets the run id from the run's settings unless a resumed checkpoint already gave one.
