@@ -915,6 +915,49 @@ fn circle_and_data_files_end_to_end() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_png(&svi_out.join("svi_posterior_all.png"));
+    // IWAE for a 1-D latent and a Gaussian likelihood: per-row CSV, and bad K as one error line.
+    let iwae_out = dir.join("iwae");
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        ck_s,
+        "--device",
+        "cpu",
+        "--iwae",
+        "50",
+        "--images",
+        "20",
+        "--out",
+        iwae_out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success() && text(&o).contains("IWAE log p(x), K = 50:"),
+        "{}",
+        text(&o)
+    );
+    let iwae_csv = std::fs::read_to_string(iwae_out.join("iwae_k50.csv")).expect("csv");
+    assert_eq!(iwae_csv.lines().count(), 21);
+    for line in iwae_csv.lines().skip(1) {
+        let f: Vec<f64> = line
+            .split(',')
+            .skip(2)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!(f[0] >= f[1] - 1e-3, "log-mean-exp below the mean: {line}");
+    }
+    fails_with(
+        &[
+            "eval",
+            "--checkpoint",
+            ck_s,
+            "--device",
+            "cpu",
+            "--iwae",
+            "0",
+        ],
+        "--iwae 0",
+    );
+    fails_with(&["eval", "--checkpoint", ck_s, "--images", "5"], "--iwae");
     fails_with(
         &[
             "lattice",

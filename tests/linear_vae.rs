@@ -105,3 +105,92 @@ fn linear_vae_reaches_the_ppca_likelihood() {
         "linear VAE ELBO {elbo} vs PPCA log-likelihood {exact} nats/row after {epochs} epochs"
     );
 }
+
+/// A linear-Gaussian model whose posterior is exactly Gaussian: the linear VAE with PPCA's
+/// maximum-likelihood parameters and, as its encoder, PPCA's exact posterior (W's columns are
+/// orthogonal, so its covariance σ²(σ²I + WᵀW)⁻¹ = diag(σ²/λᵢ) is diagonal). Then every
+/// importance weight p(x, z)/q(z|x) equals p(x), and the IWAE estimate is the closed-form
+/// log-likelihood for any K: up to f32 rounding in the 5-value decoder and encoder products, a
+/// few 1e-5 nats, so 1e-3.
+#[test]
+fn iwae_equals_the_closed_form_when_q_is_the_posterior() {
+    use vae_gpu::inference::analysis::{iwae_bound, log_weights};
+    use vae_gpu::inference::{CpuModel, ModelOps};
+    let (d, k) = (5usize, 2usize);
+    let data = ppca_sample(4000);
+    let ppca = Ppca::from_pca(&Pca::fit(&data, d).expect("pca"), k).expect("ppca");
+    let spec = ModelSpec {
+        input: d,
+        encoder: vec![],
+        decoder: vec![],
+        latent: k,
+        kl: KlMode::Analytic,
+        likelihood: Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Shared,
+        },
+        ..ModelSpec::mnist(1, 2)
+    };
+    let layout = spec.layout();
+    let mut params = vec![0.0f32; layout.total];
+    let w = ppca.w();
+    let s2 = ppca.sigma2;
+    let mut set = |name: &str, values: Vec<f64>| {
+        let t = layout
+            .named_tensors()
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tensor {name}"));
+        assert_eq!(t.len(), values.len(), "{name}");
+        for (p, v) in params[t.offset..t.offset + t.len()].iter_mut().zip(values) {
+            *p = v as f32;
+        }
+    };
+    // E = diag(1/λ) Wᵀ, d = −E μ; log σ²_q = ln(σ²/λᵢ).
+    let lambda = &ppca.eigenvalues;
+    let e: Vec<f64> = (0..k)
+        .flat_map(|i| (0..d).map(move |j| (i, j)))
+        .map(|(i, j)| w[j * k + i] / lambda[i])
+        .collect();
+    let bias: Vec<f64> = (0..k)
+        .map(|i| -(0..d).map(|j| e[i * d + j] * ppca.mean[j]).sum::<f64>())
+        .collect();
+    set("encoder.mean.weight", e);
+    set("encoder.mean.bias", bias);
+    set("encoder.logvar.weight", vec![0.0; k * d]);
+    set(
+        "encoder.logvar.bias",
+        lambda.iter().map(|l| (s2 / l).ln()).collect(),
+    );
+    set("decoder.mean.weight", w.clone());
+    set("decoder.mean.bias", ppca.mean.clone());
+    set(
+        "decoder.shared_variance",
+        vec![((s2 - 1e-4).exp() - 1.0).ln()],
+    );
+    let mut model = CpuModel::new(&spec, &params);
+    let mask = vec![1.0f32; d];
+    for (row, x) in data.chunks(d).take(5).enumerate() {
+        let enc = model.encode(x).expect("encode");
+        let exact = ppca.log_likelihood(x);
+        for kk in [1usize, 10] {
+            let lw = log_weights(
+                &mut model,
+                x,
+                &mask,
+                vae_gpu::spec::LatentFamily::Gaussian,
+                &enc[..k],
+                &enc[k..],
+                kk,
+                1,
+                row as u32,
+            )
+            .expect("weights");
+            let got = iwae_bound(&lw);
+            assert!(
+                (got - exact).abs() < 1e-3,
+                "row {row}, K = {kk}: IWAE {got} vs closed form {exact}"
+            );
+        }
+    }
+}

@@ -285,12 +285,13 @@ impl Estimate {
     }
 }
 
-/// ELBO of one image under q = `family`(μ, scale head `head`) per dimension (the encoder's q uses
-/// the spec's posterior and its head; SVI's q is Gaussian with head log σ²): mean over `samples`
-/// draws of log p(x_obs|z) + log p(z) − log q(z), with ε from Philox stream ANALYSIS, counter
-/// (image id, block, sample index) — the same draws on every device.
+/// The importance log-weights log w_k = log p(x_obs|z_k) + log p(z_k) − log q(z_k) of `samples`
+/// draws z_k ~ q for one image, q = `family`(μ, scale head `head`) per dimension (the encoder's q
+/// uses the spec's posterior and its head; SVI's q is Gaussian with head log σ²). ε comes from
+/// Philox stream ANALYSIS, counter (image id, block, sample index): the same draws on every
+/// device, and the first K draws of a larger K are the same, so estimates nest.
 #[allow(clippy::too_many_arguments)]
-pub fn elbo_estimate(
+pub fn log_weights(
     ops: &mut dyn ModelOps,
     x: &[f32],
     mask: &[f32],
@@ -300,7 +301,7 @@ pub fn elbo_estimate(
     samples: usize,
     seed: u64,
     image_id: u32,
-) -> Result<Estimate> {
+) -> Result<Vec<f64>> {
     let dz = mu.len();
     let prior = ops.spec().prior;
     let mut z = vec![0.0f32; samples * dz];
@@ -324,13 +325,37 @@ pub fn elbo_estimate(
         }
         log_pq.push(acc);
     }
+    // Bounded memory for any K: the decoder runs in chunks inside `loglik_matrix`.
     let ll = ops.loglik_matrix(&z, x, mask)?;
-    let elbos: Vec<f64> = ll
+    Ok(ll
         .iter()
         .zip(&log_pq)
         .map(|(&l, &pq)| l as f64 + pq)
-        .collect();
-    Ok(Estimate::from_samples(&elbos))
+        .collect())
+}
+
+/// ELBO of one image: the mean of [`log_weights`] over `samples` draws, with its standard error.
+#[allow(clippy::too_many_arguments)]
+pub fn elbo_estimate(
+    ops: &mut dyn ModelOps,
+    x: &[f32],
+    mask: &[f32],
+    family: LatentFamily,
+    mu: &[f32],
+    head: &[f32],
+    samples: usize,
+    seed: u64,
+    image_id: u32,
+) -> Result<Estimate> {
+    let w = log_weights(ops, x, mask, family, mu, head, samples, seed, image_id)?;
+    Ok(Estimate::from_samples(&w))
+}
+
+/// The importance-weighted estimate of log p(x) (Burda et al. 2015) from K log-weights:
+/// log (1/K) Σ_k w_k, stably. A lower bound in expectation that rises with K to log p(x); with
+/// K = 1 it is the single-sample ELBO, and for any draws it is at least their mean log-weight.
+pub fn iwae_bound(log_w: &[f64]) -> f64 {
+    logsumexp(log_w) - (log_w.len() as f64).ln()
 }
 
 /// Points `[n, d]` projected on their two leading principal directions (`linear::Pca`): how a
