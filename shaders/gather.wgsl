@@ -3,7 +3,8 @@
 // not be); each step reads its images through the epoch's permutation.
 // binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
 // (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization), 3 = real-valued data
-// (one f32 per word, copied as it is). CPU twin: `batch::gather_batch`.
+// (one f32 per word, copied as it is), 4 = uniform dequantization ((pixel + u)/256, u as for mode
+// 1). CPU twin: `batch::gather_batch`.
 
 struct GatherParams {
     batch: u32,
@@ -40,7 +41,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         return;
     }
     var u = vec4<f32>(0.0);
-    if (p.binarize == 1u) {
+    if (p.binarize == 1u || p.binarize == 4u) {
         let r = philox4x32(vec4<u32>(image, w, state.epoch, 2u), vec2<u32>(p.seed_lo, p.seed_hi));
         u = vec4<f32>(uniform_open(r.x), uniform_open(r.y), uniform_open(r.z), uniform_open(r.w));
     }
@@ -49,6 +50,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         var v = 0.0;
         if (p.binarize == 1u) {
             v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
+        } else if (p.binarize == 4u) {
+            v = (f32(pix) + u[j]) / 256.0;
         } else if (p.binarize == 2u) {
             v = f32(pix) / 255.0;
         } else {

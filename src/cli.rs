@@ -310,7 +310,7 @@ pub struct TrainArgs {
     /// Hold out the N training images after the training split for validation
     #[arg(long)]
     pub val_size: Option<usize>,
-    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (every other likelihood) [default: by likelihood]
+    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (every other likelihood), or dequantize ((pixel + u)/256, u uniform: gaussian and continuous-bernoulli, reported also in bits/dim of the 8-bit data) [default: by likelihood]
     #[arg(long, value_enum)]
     pub binarize: Option<Binarize>,
     /// A model specification file (JSON, the `model` object of a checkpoint's config); the
@@ -560,7 +560,22 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
                     .into(),
             ))
         }
-        (Some(b), false) if b != Binarize::Grayscale => {
+        (Some(Binarize::Dequantize), false) if !model.likelihood.density_on_unit_interval() => {
+            return Err(Error::Usage(format!(
+                "--binarize dequantize: the {} likelihood {}; dequantization applies to the \
+                 densities of [0, 1] values, gaussian and continuous-bernoulli",
+                model.likelihood.name(),
+                if matches!(
+                    model.likelihood,
+                    crate::spec::Likelihood::Categorical { .. }
+                ) {
+                    "is already a distribution over 8-bit values (its bits/dim need no dequantization)"
+                } else {
+                    "is not a normalised density of unjittered values in [0, 1]"
+                }
+            )))
+        }
+        (Some(b), false) if !matches!(b, Binarize::Grayscale | Binarize::Dequantize) => {
             return Err(Error::Usage(format!(
                 "--binarize {}: the {} likelihood models grayscale pixels; drop --binarize",
                 format!("{b:?}").to_lowercase(),
@@ -767,7 +782,7 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         cfg.data.row_name()
     );
     println!("test ELBO: {:.3} nats/{}", s.test_elbo, cfg.data.row_name());
-    print_objective_note(&cfg.model);
+    print_units(&cfg, s.test_elbo);
     println!("checkpoint: {}", s.checkpoint.display());
     println!("metrics: {}", s.metrics.display());
     Ok(())
@@ -805,7 +820,7 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
         "test ELBO: {test:.3} nats/{unit} ({} {unit}s)",
         splits.test.len()
     );
-    print_objective_note(&ck.config.model);
+    print_units(&ck.config, test);
     let Some(k) = a.iwae else {
         return Ok(());
     };
@@ -831,17 +846,25 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
         r.seconds,
         s.ops.describe()
     );
+    if let Some(bpd) = ck.config.bits_per_dim(r.log_px.mean) {
+        println!("IWAE log p(x) in bits/dim of the 8-bit data: {bpd:.4}");
+    }
     print_paths(&[r.csv])
 }
 
-/// Under the ELBO figures: what they are for a likelihood that is not a normalised density.
-fn print_objective_note(model: &ModelSpec) {
-    if !model.likelihood.normalised() {
+/// Under the ELBO figures: what they measure. Bits per dimension of the 8-bit data where the
+/// run's representation gives them (a bound, so comparable across likelihoods), else why not.
+fn print_units(cfg: &TrainConfig, test_elbo: f64) {
+    if !cfg.model.likelihood.normalised() {
         println!(
             "note: {} is a cross-entropy objective on grayscale targets, not a normalised \
              log-likelihood: these \"ELBOs\" bound no log p(x)",
-            model.likelihood.name()
+            cfg.model.likelihood.name()
         );
+    } else if let Some(bpd) = cfg.bits_per_dim(test_elbo) {
+        println!("test ELBO in bits/dim of the 8-bit data: {bpd:.4} (an upper bound)");
+    } else if let Some(note) = cfg.units_note() {
+        println!("note: {note}");
     }
 }
 

@@ -1122,3 +1122,58 @@ fn circle_and_data_files_end_to_end() {
         "cannot be used with",
     );
 }
+
+/// Comparable units: a Gaussian on dequantized pixels reports bits/dim of the 8-bit data, a
+/// Bernoulli says its nats are binarized MNIST's, and dequantization is refused where it means
+/// nothing (a Beta reads bin middles; a categorical is already over 8-bit values).
+#[test]
+fn dequantized_models_report_bits_per_dimension() {
+    let out = tmp("dequantize");
+    let o = train(
+        &out,
+        "cpu",
+        &["--likelihood", "gaussian", "--binarize", "dequantize"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("test ELBO in bits/dim of the 8-bit data:"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        out.join("checkpoint.safetensors").to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--test-size",
+        "50",
+        "--iwae",
+        "3",
+        "--images",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success() && text(&o).contains("IWAE log p(x) in bits/dim"),
+        "{}",
+        text(&o)
+    );
+    let bern = tmp("binarized-units");
+    assert!(text(&train(&bern, "cpu", &[])).contains("nats of binarized MNIST"));
+    fails_with(
+        &["train", "--likelihood", "beta", "--binarize", "dequantize"],
+        "dequantize",
+    );
+    fails_with(
+        &[
+            "train",
+            "--likelihood",
+            "categorical",
+            "--binarize",
+            "dequantize",
+        ],
+        "already a distribution over 8-bit values",
+    );
+}

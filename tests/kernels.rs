@@ -403,8 +403,8 @@ fn colsum_and_elbo_sum_match_cpu() {
     assert_close("elbo_sum", &read(&ctx, &sums, 3)[2..3], &[want], 1e-3, 1e-5);
 }
 
-/// Every gather mode against `gather_batch`: MNIST pixels thresholded, stochastically binarized
-/// and scaled, and real-valued rows of an odd width (3), including a padded final batch.
+/// Every gather mode against `gather_batch`: MNIST pixels thresholded, stochastically binarized,
+/// scaled and dequantized, and real-valued rows of an odd width (3), including a padded final batch.
 #[test]
 fn gather_matches_the_cpu_for_every_mode() {
     let ctx = gpu();
@@ -424,6 +424,7 @@ fn gather_matches_the_cpu_for_every_mode() {
         (&pixels, Binarize::Threshold),
         (&pixels, Binarize::Stochastic),
         (&pixels, Binarize::Grayscale),
+        (&pixels, Binarize::Dequantize),
         (&real, Binarize::Grayscale),
     ];
     for (set, mode) in cases {
@@ -471,7 +472,8 @@ fn gather_matches_the_cpu_for_every_mode() {
                 3,
                 &mut want,
             );
-            // A copy, a comparison or a division by 255 on both sides: bit-identical.
+            // A copy, a comparison, a division by 255, or an f32 sum over a power of two on both
+            // sides: bit-identical.
             assert_close(
                 &format!("gather {mode:?} of {d}-value rows"),
                 &read(&ctx, &gx, batch * d),

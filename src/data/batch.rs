@@ -19,6 +19,10 @@ pub enum Binarize {
     Stochastic,
     /// pixel/255 as it is: the grayscale data every likelihood but `bernoulli` models.
     Grayscale,
+    /// (pixel + u)/256 with fresh Philox uniforms u every epoch (uniform dequantization; evaluation
+    /// uses one fixed draw): a continuous density of these values bounds the probability of the
+    /// 8-bit data, so its ELBO converts to bits per dimension comparable across likelihoods.
+    Dequantize,
 }
 
 impl Binarize {
@@ -31,6 +35,7 @@ impl Binarize {
             Binarize::Threshold => 0,
             Binarize::Stochastic => 1,
             Binarize::Grayscale => 2,
+            Binarize::Dequantize => 4,
         }
     }
 }
@@ -88,6 +93,12 @@ pub fn gather_batch(
                 rng::binarize_uniforms(seed, epoch, image, d, &mut u);
                 for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
                     *o = if p as f32 / 255.0 > ui { 1.0 } else { 0.0 };
+                }
+            }
+            Binarize::Dequantize => {
+                rng::binarize_uniforms(seed, epoch, image, d, &mut u);
+                for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
+                    *o = (p as f32 + ui) / 256.0;
                 }
             }
         }

@@ -144,6 +144,16 @@ impl Likelihood {
         }
     }
 
+    /// Whether it is a normalised density of any value in [0, 1] (so that uniformly dequantized
+    /// pixels, (k + u)/256, give a bound on the probability of 8-bit data). The Beta reads each
+    /// value as the middle of its 8-bit bin, and the cross-entropy is not normalised.
+    pub fn density_on_unit_interval(&self) -> bool {
+        matches!(
+            self,
+            Likelihood::Gaussian { .. } | Likelihood::ContinuousBernoulli
+        )
+    }
+
     /// Whether the data are binarized pixels (else grayscale in [0, 1]).
     pub fn binary_data(&self) -> bool {
         matches!(self, Likelihood::Bernoulli)

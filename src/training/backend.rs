@@ -37,6 +37,40 @@ impl TrainConfig {
         self.batch_size * self.samples
     }
 
+    /// A log-likelihood bound `nats` per image in bits per dimension of the 8-bit data, where the
+    /// model gives one: a density of dequantized pixels (k + u)/256 has log P(k) ≥ E_u log p −
+    /// D·ln 256 (Jensen); a categorical over k bins, spread uniformly inside each bin, gives
+    /// P(byte) = P(bin)·k/256. Other representations measure something else (see `units_note`).
+    pub fn bits_per_dim(&self, nats: f64) -> Option<f64> {
+        if !self.data.is_mnist() {
+            return None;
+        }
+        let d = self.model.input as f64;
+        let per_dim_offset = match (self.binarize, self.model.likelihood) {
+            (Binarize::Dequantize, _) => 256f64.ln(),
+            (_, crate::spec::Likelihood::Categorical { bins }) => (256.0 / bins as f64).ln(),
+            _ => return None,
+        };
+        Some((-nats / d + per_dim_offset) / std::f64::consts::LN_2)
+    }
+
+    /// Why this run's numbers have no bits/dim of the 8-bit data, for the summaries.
+    pub fn units_note(&self) -> Option<&'static str> {
+        if !self.data.is_mnist() || self.bits_per_dim(0.0).is_some() {
+            return None;
+        }
+        Some(match self.binarize {
+            Binarize::Threshold | Binarize::Stochastic => {
+                "nats of binarized MNIST: not comparable with models of the 8-bit pixels"
+            }
+            _ => {
+                "a density of pixel/255 values, not of the 8-bit data; train with \
+                 --binarize dequantize (gaussian, continuous-bernoulli) or a categorical \
+                 likelihood for bits/dim that rank models on one scale"
+            }
+        })
+    }
+
     /// Checks every value a run's arithmetic depends on, naming the stored field. Flags are checked
     /// (with flag names) before a config is built; this catches what a checkpoint file brings in,
     /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
@@ -50,7 +84,16 @@ impl TrainConfig {
                 self.model.likelihood.name()
             ));
         }
-        let binary = self.binarize != Binarize::Grayscale;
+        let binary = matches!(self.binarize, Binarize::Threshold | Binarize::Stochastic);
+        if self.binarize == Binarize::Dequantize
+            && !self.model.likelihood.density_on_unit_interval()
+        {
+            return Err(format!(
+                "binarize is dequantize, which needs a density of values in [0, 1] (gaussian or \
+                 continuous-bernoulli); the {} likelihood is not one",
+                self.model.likelihood.name()
+            ));
+        }
         if binary != self.model.likelihood.binary_data() {
             return Err(format!(
                 "binarize is {:?} but the {} likelihood models {} pixels",
@@ -174,3 +217,50 @@ pub trait Backend {
 
 /// Shared data between the caller and a backend that keeps it on the host.
 pub type SharedSplits = Arc<Splits>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{GaussianMean, Likelihood, Variance};
+
+    fn config(likelihood: Likelihood, binarize: Binarize) -> TrainConfig {
+        TrainConfig {
+            model: ModelSpec {
+                likelihood,
+                ..ModelSpec::mnist(10, 2)
+            },
+            batch_size: 10,
+            samples: 1,
+            optimizer: OptimizerConfig::default(),
+            seed: 0,
+            binarize,
+            data: DataSource::Mnist,
+        }
+    }
+
+    /// The uniform density on [0, 1]⁷⁸⁴ (log p = 0) is exactly 8 bits per dimension of the 8-bit
+    /// data once dequantized; a categorical with 256 bins converts nats directly, one with 4 bins
+    /// adds the 6 bits of its uniform spread inside each bin.
+    #[test]
+    fn bits_per_dim_of_known_models() {
+        let gauss = Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Decoder,
+        };
+        let c = config(gauss, Binarize::Dequantize);
+        assert!(c.check().is_ok());
+        assert!((c.bits_per_dim(0.0).unwrap() - 8.0).abs() < 1e-12);
+        let d = 784.0 * std::f64::consts::LN_2;
+        let cat = config(Likelihood::Categorical { bins: 256 }, Binarize::Grayscale);
+        assert!((cat.bits_per_dim(-2.0 * d).unwrap() - 2.0).abs() < 1e-12);
+        let cat4 = config(Likelihood::Categorical { bins: 4 }, Binarize::Grayscale);
+        assert!((cat4.bits_per_dim(-d).unwrap() - 7.0).abs() < 1e-12);
+        assert_eq!(config(gauss, Binarize::Grayscale).bits_per_dim(0.0), None);
+        assert!(config(gauss, Binarize::Grayscale).units_note().is_some());
+        let bern = config(Likelihood::Bernoulli, Binarize::Threshold);
+        assert!(bern.units_note().unwrap().contains("binarized MNIST"));
+        assert!(config(Likelihood::Beta, Binarize::Dequantize)
+            .check()
+            .is_err());
+    }
+}
