@@ -398,6 +398,12 @@ def main():
         sys.exit(1)
     s = model.spec
     kind = s["likelihood"]["kind"]
+    data = config.get("data", {"kind": "mnist"}).get("kind", "mnist")
+    if data != "mnist" or config.get("binarize") == "dequantize":
+        what = f"the {data} data set" if data != "mnist" else "dequantized pixels"
+        print(f"error: {a.checkpoint} was trained on {what}; this script rebuilds MNIST test images as "
+              "pixel/255 or binarized pixels only", file=sys.stderr)
+        sys.exit(1)
     print(f"checkpoint: {a.checkpoint} ({meta.get('format')}, epoch {meta.get('epoch', '?')})")
     print(f"model: {describe(s)}")
     if kind == "bernoulli" and config.get("binarize", "threshold") != "threshold":
