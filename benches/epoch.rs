@@ -31,6 +31,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         seed: 0,
         binarize: Binarize::Threshold,
         data: DataSource::Mnist,
+        objective: Default::default(),
     };
     (cfg, Arc::new(splits))
 }

@@ -18,7 +18,7 @@ use crate::report::figures::{self, GridOptions, Session};
 use crate::report::{write_report, ReportInputs};
 use crate::spec::flags::ModelFlags;
 use crate::spec::ModelSpec;
-use crate::training::backend::{Split, TrainConfig, MAX_ROWS};
+use crate::training::backend::{Objective, Split, TrainConfig, MAX_ROWS};
 use crate::training::checkpoint;
 use crate::training::optim::{OptimizerConfig, OptimizerKind};
 use crate::training::run_dir::{RunDir, Start};
@@ -322,9 +322,12 @@ pub struct TrainArgs {
     /// Images per minibatch [default: 100]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Monte Carlo samples of z per image in the ELBO [default: 1]
-    #[arg(long)]
+    /// Monte Carlo samples of z per image: L of the ELBO, K of the IWAE bound (`--k` is the same flag) [default: 1]
+    #[arg(long, visible_alias = "k")]
     pub samples: Option<usize>,
+    /// Training objective: elbo, or iwae (the importance-weighted bound over the --k samples; needs --kl mc) [default: elbo]
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
     /// Optimizer [default: adam]
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
@@ -494,6 +497,11 @@ fn check_resume_flags(
     cmp("--batch-size", s(a.batch_size), c.batch_size.to_string());
     cmp("--samples", s(a.samples), c.samples.to_string());
     cmp(
+        "--objective",
+        a.objective.map(|o| format!("{o:?}").to_lowercase()),
+        format!("{:?}", c.objective).to_lowercase(),
+    );
+    cmp(
         "--optimizer",
         a.optimizer
             .map(|k| OptimizerConfig::new(k, None).name().to_string()),
@@ -587,7 +595,7 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
     let batch_size = a.batch_size.unwrap_or(100);
     let samples = a.samples.unwrap_or(1);
     check_range("--batch-size", batch_size, 1, 60_000)?;
-    check_range("--samples", samples, 1, 10_000)?;
+    check_range("--samples (--k)", samples, 1, 10_000)?;
     check_range(
         "--batch-size × --samples",
         batch_size * samples,
@@ -609,6 +617,7 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
         seed: a.seed.unwrap_or(0),
         binarize,
         data,
+        objective: a.objective.unwrap_or_default(),
     };
     cfg.check().map_err(Error::Usage)?;
     Ok(cfg)
@@ -735,12 +744,16 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
         }
         None => 0,
     };
+    let objective = match cfg.objective {
+        Objective::Elbo => format!("ELBO, L={}", cfg.samples),
+        Objective::Iwae => format!("IWAE bound, K={}", cfg.samples),
+    };
     eprintln!(
-        "training {}\n  on {}, batch={} L={} {} ({} train / {} val / {} test rows) on {}",
+        "training {}\n  on {}, batch={} {} {} ({} train / {} val / {} test rows) on {}",
         cfg.model.describe(),
         cfg.data.describe(),
         cfg.batch_size,
-        cfg.samples,
+        objective,
         cfg.optimizer.describe(),
         splits.train.len(),
         sizes.val,

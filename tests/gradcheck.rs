@@ -11,6 +11,7 @@ use vae_gpu::spec::{
     init_params, members, Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood,
     ModelSpec, Prior, Variance,
 };
+use vae_gpu::training::backend::Objective;
 
 fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
     ModelSpec {
@@ -93,29 +94,43 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
                 .iter()
                 .map(|&e| e as f64)
                 .collect();
-        let mut ws = Workspace::<f64>::new(&spec, batch, samples);
-        let mut grads = vec![0.0f64; params.len()];
-        step(&spec, &params, &x, &eps, &mut ws, Some(&mut grads));
-        let h = 1e-4;
-        for k in 0..params.len() {
-            let mut p = params.clone();
-            p[k] = params[k] + h;
-            let up = step(&spec, &p, &x, &eps, &mut ws, None);
-            p[k] = params[k] - h;
-            let down = step(&spec, &p, &x, &eps, &mut ws, None);
-            let fd = (up - down) / (2.0 * h);
-            // f64 central differences with h = 1e-4: truncation h²·|f'''|/6 ≈ 2e-9·|f'''|; rounding:
-            // the Gaussians near their variance floor sum per-pixel terms of 10³–10⁴ nats, whose
-            // f64 rounding (about 1e-10 in all, measured) over 2h stays below 1e-6. A smaller h
-            // lets that rounding through (h = 1e-6 gave errors of 3.5e-5 on such a member).
-            assert!(
-                (fd - grads[k]).abs() <= 1e-6 + 1e-5 * fd.abs(),
-                "{lik:?} {act:?} {:?} q {:?} prior {:?} KL, param {k}: analytic {} vs finite difference {fd}",
-                spec.posterior,
-                spec.prior,
-                spec.kl,
-                grads[k]
+        // Both objectives (IWAE's per-draw weights need the Monte Carlo KL).
+        for objective in [Objective::Elbo, Objective::Iwae] {
+            if objective == Objective::Iwae && spec.kl == KlMode::Analytic {
+                continue;
+            }
+            let mut ws = Workspace::<f64>::new(&spec, batch, samples);
+            let mut grads = vec![0.0f64; params.len()];
+            step(
+                &spec,
+                objective,
+                &params,
+                &x,
+                &eps,
+                &mut ws,
+                Some(&mut grads),
             );
+            let h = 1e-4;
+            for k in 0..params.len() {
+                let mut p = params.clone();
+                p[k] = params[k] + h;
+                let up = step(&spec, objective, &p, &x, &eps, &mut ws, None);
+                p[k] = params[k] - h;
+                let down = step(&spec, objective, &p, &x, &eps, &mut ws, None);
+                let fd = (up - down) / (2.0 * h);
+                // f64 central differences with h = 1e-4: truncation h²·|f'''|/6 ≈ 2e-9·|f'''|; rounding:
+                // the Gaussians near their variance floor sum per-pixel terms of 10³–10⁴ nats, whose
+                // f64 rounding (about 1e-10 in all, measured) over 2h stays below 1e-6. A smaller h
+                // lets that rounding through (h = 1e-6 gave errors of 3.5e-5 on such a member).
+                assert!(
+                    (fd - grads[k]).abs() <= 1e-6 + 1e-5 * fd.abs(),
+                    "{objective:?}: {lik:?} {act:?} {:?} q {:?} prior {:?} KL, param {k}: analytic {} vs finite difference {fd}",
+                    spec.posterior,
+                    spec.prior,
+                    spec.kl,
+                    grads[k]
+                );
+            }
         }
     }
 }
@@ -396,4 +411,51 @@ fn tanh_matches_libm_across_its_branches() {
     }
     assert_eq!(tanh_stable(1e30f32), 1.0);
     assert_eq!(tanh_stable(-1e30f32), -1.0);
+}
+
+/// With one sample per image the importance-weighted bound is the ELBO: the same loss and the
+/// same gradient (the weights are 1/B, the ELBO's scale 1/(B·1)), up to the order of f64 products.
+#[test]
+fn iwae_with_one_sample_is_the_elbo_step() {
+    for (i, spec) in members().into_iter().enumerate() {
+        if spec.kl == KlMode::Analytic {
+            continue;
+        }
+        let params: Vec<f64> = init_params(&spec, 3 + i as u64)
+            .iter()
+            .map(|&p| p as f64)
+            .collect();
+        let batch = 4;
+        let x: Vec<f64> = (0..batch * spec.input)
+            .map(|j| {
+                if spec.likelihood.binary_data() {
+                    (j % 3 == 0) as u8 as f64
+                } else {
+                    (j % 7) as f64 / 7.0
+                }
+            })
+            .collect();
+        let eps: Vec<f64> = noise_batch(spec.posterior, 1, 0, i as u32, batch, spec.latent)
+            .iter()
+            .map(|&e| e as f64)
+            .collect();
+        let mut ws = Workspace::<f64>::new(&spec, batch, 1);
+        let run = |objective, ws: &mut Workspace<f64>| {
+            let mut g = vec![0.0; params.len()];
+            let loss = step(&spec, objective, &params, &x, &eps, ws, Some(&mut g));
+            (loss, g)
+        };
+        let (elbo, ge) = run(Objective::Elbo, &mut ws);
+        let (iwae, gi) = run(Objective::Iwae, &mut ws);
+        assert!(
+            (elbo - iwae).abs() <= 1e-12 * elbo.abs(),
+            "{elbo} vs {iwae}"
+        );
+        for (k, (a, b)) in ge.iter().zip(&gi).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                "param {k}: {a} vs {b}"
+            );
+        }
+    }
 }

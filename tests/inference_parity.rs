@@ -174,6 +174,7 @@ fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
         seed: 1,
         binarize: Binarize::Threshold,
         data: DataSource::Mnist,
+        objective: Default::default(),
     };
     let mut b = CpuBackend::new(&cfg, splits.clone());
     for epoch in 1..=4 {

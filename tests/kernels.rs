@@ -5,7 +5,9 @@ mod common;
 
 use bytemuck::{cast_slice, Pod};
 use common::*;
-use vae_gpu::cpu::reference::{colsum, latent_backward, sample_latent};
+use vae_gpu::cpu::reference::{
+    colsum, iwae_weights, latent_backward, sample_latent, scale_rows, RowWeights,
+};
 use vae_gpu::cpu::{gemm, View};
 use vae_gpu::data::batch::{gather_batch, Binarize};
 use vae_gpu::data::{DataSet, PIXELS};
@@ -307,26 +309,47 @@ fn latent_sample_and_backward_match_cpu_for_every_family() {
 
                 let dz_dec = uniform(&mut r, rows * dz, -1.0, 1.0);
                 let gdz = buf(&ctx, &dz_dec);
-                let gdenc = storage_zeroed(&ctx, "denc", batch * 2 * dz);
-                dispatch(
-                    &ctx,
-                    &k.latent_backward,
-                    0,
-                    &p,
-                    &[(2, &genc), (3, &gz), (4, &geps), (6, &gdz), (7, &gdenc)],
-                    grid_1d(batch * dz, 64),
-                );
-                let mut denc = vec![0.0f32; batch * 2 * dz];
-                latent_backward(
-                    &spec, batch, samples, scale, &enc, &z, &eps, &dz_dec, &mut denc,
-                );
-                assert_close(
-                    &format!("d[mu, head], {what}"),
-                    &read(&ctx, &gdenc, denc.len()),
-                    &denc,
-                    1e-4,
-                    1e-3,
-                );
+                // Every row weighted by `scale` (the ELBO), or each by its own weight (IWAE's ŵ/B).
+                let row_weights = uniform(&mut r, rows, 0.0, 0.5);
+                let gw = buf(&ctx, &row_weights);
+                for per_row in [false, true] {
+                    let gdenc = storage_zeroed(&ctx, "denc", batch * 2 * dz);
+                    let pb = LatentParams {
+                        per_row: per_row as u32,
+                        ..p
+                    };
+                    dispatch(
+                        &ctx,
+                        &k.latent_backward,
+                        0,
+                        &pb,
+                        &[
+                            (2, &genc),
+                            (3, &gz),
+                            (4, &geps),
+                            (6, &gdz),
+                            (7, &gdenc),
+                            (8, &gw),
+                        ],
+                        grid_1d(batch * dz, 64),
+                    );
+                    let mut denc = vec![0.0f32; batch * 2 * dz];
+                    let weights = if per_row {
+                        RowWeights::PerRow(&row_weights[..])
+                    } else {
+                        RowWeights::Uniform(scale)
+                    };
+                    latent_backward(
+                        &spec, batch, samples, weights, &enc, &z, &eps, &dz_dec, &mut denc,
+                    );
+                    assert_close(
+                        &format!("d[mu, head], {what}, per-row weights {per_row}"),
+                        &read(&ctx, &gdenc, denc.len()),
+                        &denc,
+                        1e-4,
+                        1e-3,
+                    );
+                }
             }
         }
     }
@@ -702,4 +725,67 @@ fn likelihood_rows_and_natural_parameters_match_cpu_for_every_member() {
             1e-4,
         );
     }
+}
+
+/// IWAE's row weights (a softmax over each image's samples, over B) and their application to
+/// per-row gradients, against the CPU twins, on an odd shape with log-weights far apart (the
+/// softmax must subtract the maximum) and more than 64 images (several workgroups).
+#[test]
+fn iwae_weights_and_row_scaling_match_cpu() {
+    let ctx = gpu();
+    let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
+    let mut r = rng(9);
+    let (batch, samples, width) = (67usize, 5usize, 13usize);
+    let rows = batch * samples;
+    let loglik = uniform(&mut r, rows, -900.0, -100.0);
+    let pmq = uniform(&mut r, rows, -20.0, 5.0);
+    let (gl, gp) = (buf(&ctx, &loglik), buf(&ctx, &pmq));
+    let gw = storage_zeroed(&ctx, "weights", rows);
+    let ip = IwaeParams {
+        batch: batch as u32,
+        samples: samples as u32,
+        _pad: [0; 2],
+    };
+    dispatch(
+        &ctx,
+        &k.iwae_weights,
+        0,
+        &ip,
+        &[(1, &gl), (2, &gp), (3, &gw)],
+        grid_1d(batch, 64),
+    );
+    let mut want = vec![0.0f32; rows];
+    iwae_weights(&loglik, &pmq, batch, samples, &mut want);
+    // exp of differences up to 800 nats (underflowing to 0 on both sides) and one division:
+    // a few ulps of weights that are at most 1/B.
+    let got = read(&ctx, &gw, rows);
+    assert_close("iwae weights", &got, &want, 1e-7, 1e-5);
+    let total: f32 = want.iter().sum();
+    assert!((total - 1.0).abs() < 1e-5, "weights sum to {total}, not 1");
+
+    let target = uniform(&mut r, rows * width, -3.0, 3.0);
+    let gt = buf(&ctx, &target);
+    let sp = ScaleRowsParams {
+        rows: rows as u32,
+        width: width as u32,
+        _pad: [0; 2],
+    };
+    dispatch(
+        &ctx,
+        &k.scale_rows,
+        4,
+        &sp,
+        &[(5, &gw), (6, &gt)],
+        grid_1d(rows * width, 64),
+    );
+    let mut scaled = target.clone();
+    scale_rows(&mut scaled, width, &got);
+    // One f32 multiplication of the same operands: bit-identical.
+    assert_close(
+        "scaled rows",
+        &read(&ctx, &gt, rows * width),
+        &scaled,
+        0.0,
+        0.0,
+    );
 }

@@ -74,6 +74,7 @@ fn linear_vae_reaches_the_ppca_likelihood() {
         data: DataSource::File {
             path: "a PPCA sample".into(),
         },
+        objective: Default::default(),
     };
     cfg.check().expect("valid config");
     let n_train = train.len();

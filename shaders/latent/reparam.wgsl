@@ -6,7 +6,8 @@
 // (`sample_latent`, `latent_backward`).
 //
 // Rows are samples: row r = s·B + b holds sample s of image b, so L samples share one encoder pass.
-// The loss is -(1/(B·L)) Σ_r [log p(x|z_r) + log p(z_r) - log q(z_r|x)] and `scale` = 1/(B·L).
+// The loss is -Σ_r weight_r·[log p(x|z_r) + log p(z_r) - log q(z_r|x)]: weight_r = `scale` =
+// 1/(B·L) for the ELBO, or `row_weights[r]` (IWAE's ŵ_r/B from iwae.wgsl) when `per_row` is 1.
 
 struct LatentParams {
     rows: u32,
@@ -22,7 +23,8 @@ struct LatentParams {
     prior: u32,
     prior_scale: f32,
     analytic: u32,
-    _pad: u32,
+    // 1: weight row r by row_weights[r] (the IWAE objective); 0: every row by `scale`
+    per_row: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LatentParams;
@@ -98,6 +100,15 @@ fn latent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @group(0) @binding(6) var<storage, read> dz_dec: array<f32>;      // dLoss/dz through the decoder
 @group(0) @binding(7) var<storage, read_write> denc: array<f32>;  // [B, 2·Dz]
+// [B·L] IWAE row weights; bound to any [B·L] buffer and unread for the ELBO
+@group(0) @binding(8) var<storage, read> row_weights: array<f32>;
+
+fn row_weight(r: u32) -> f32 {
+    if (p.per_row == 1u) {
+        return row_weights[r];
+    }
+    return p.scale;
+}
 
 // One thread per (image, latent dimension); sums over the L samples of that image.
 @compute @workgroup_size(64)
@@ -115,23 +126,29 @@ fn latent_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let samples = p.rows / p.batch;
     var dmu = 0.0;
     var dhead = 0.0;
+    var weight_sum = 0.0;
     for (var smp = 0u; smp < samples; smp = smp + 1u) {
         let i = (smp * p.batch + b) * p.dz + d;
         let e = eps[i];
         var gz = dz_dec[i];
+        let w = row_weight(smp * p.batch + b);
+        weight_sum = weight_sum + w;
         if (p.analytic == 0u) {
             let dlogp = prior_log_density(z[i]).y;
             let dlogf = family_log_standard(p.posterior, e).y;
-            gz = gz + p.scale * (dlogf / s - dlogp);
-            dmu = dmu - p.scale * dlogf / s;
-            dhead = dhead - p.scale * (dlogf * e + 1.0) * ds / s;
+            gz = gz + w * (dlogf / s - dlogp);
+            dmu = dmu - w * dlogf / s;
+            dhead = dhead - w * (dlogf * e + 1.0) * ds / s;
         }
         dmu = dmu + gz;
         dhead = dhead + gz * e * ds;
     }
     if (p.analytic != 0u) {
         let k = analytic_kl(p.posterior, p.prior, mu, s, p.prior_scale);
-        let weight = p.scale * f32(samples);
+        var weight = p.scale * f32(samples);
+        if (p.per_row == 1u) {
+            weight = weight_sum;
+        }
         dmu = dmu + weight * k.y;
         dhead = dhead + weight * k.z * ds;
     }

@@ -12,7 +12,8 @@ use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
 use crate::spec::{Activation, Linear, ModelSpec};
 
 pub use crate::family::activation::{sigmoid, softplus, tanh_stable};
-pub use crate::family::latent::{latent_backward, sample_latent};
+pub use crate::family::latent::{latent_backward, sample_latent, RowWeights};
+use crate::training::backend::Objective;
 
 /// An MLP's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
 #[derive(Clone, Debug)]
@@ -59,6 +60,8 @@ pub struct Workspace<T> {
     pub d_free: Vec<T>,
     pub dz: Vec<T>,
     pub denc: Vec<T>,
+    /// [BL] the IWAE objective's row weights ŵ_r/B (unused by the ELBO)
+    pub weights: Vec<T>,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -83,6 +86,7 @@ impl<T: Scalar> Workspace<T> {
             d_free: z(free),
             dz: z(rows * spec.latent),
             denc: z(batch * 2 * spec.latent),
+            weights: z(rows),
         }
     }
 
@@ -296,10 +300,49 @@ fn linear_input_grad<T: Scalar>(l: &Linear, params: &[T], dy: &[T], rows: usize,
     );
 }
 
-/// One ELBO step. `x` is [B, D] data, `eps` is [BL, Dz] standard variates of the posterior family. Returns the loss
-/// −(mean ELBO over all B·L rows); fills `grads` (same layout as `params`) when given.
+/// IWAE's row weights: for each image b of `batch`, the softmax over its `samples` rows
+/// (r = s·B + b) of the log-weights log p(x|z_r) + log p(z_r) − log q(z_r|x), divided by B, into
+/// `weights`; returns Σ_b log (1/L) Σ_s w_{s,b}, the batch's summed bound. Twin of `iwae_weights`
+/// in `shaders/iwae.wgsl`.
+pub fn iwae_weights<T: Scalar>(
+    loglik: &[T],
+    prior_minus_q: &[T],
+    batch: usize,
+    samples: usize,
+    weights: &mut [T],
+) -> T {
+    let mut total = T::zero();
+    for b in 0..batch {
+        let lw = |s: usize| loglik[s * batch + b] + prior_minus_q[s * batch + b];
+        let m = (1..samples).fold(lw(0), |m, s| if lw(s) > m { lw(s) } else { m });
+        let mut sum = T::zero();
+        for s in 0..samples {
+            sum += (lw(s) - m).exp();
+        }
+        for s in 0..samples {
+            weights[s * batch + b] = (lw(s) - m).exp() / sum / T::from_f64(batch as f64);
+        }
+        total += m + sum.ln() - T::from_f64(samples as f64).ln();
+    }
+    total
+}
+
+/// Multiplies row r of `target` (`width` values per row) by `weights[r]`. Twin of `scale_rows` in
+/// `shaders/iwae.wgsl`.
+pub fn scale_rows<T: Scalar>(target: &mut [T], width: usize, weights: &[T]) {
+    for (row, w) in target.chunks_mut(width).zip(weights) {
+        for v in row {
+            *v = *v * *w;
+        }
+    }
+}
+
+/// One training step on `objective`. `x` is [B, D] data, `eps` is [BL, Dz] standard variates of
+/// the posterior family. Returns the loss: −(mean ELBO over all B·L rows), or −(mean over images
+/// of the IWAE bound of their L rows); fills `grads` (same layout as `params`) when given.
 pub fn step<T: Scalar>(
     spec: &ModelSpec,
+    objective: Objective,
     params: &[T],
     x: &[T],
     eps: &[T],
@@ -336,20 +379,37 @@ pub fn step<T: Scalar>(
         outputs: &ws.decoder.out,
         free: free_params(spec, params),
     };
+    let iwae = objective == Objective::Iwae;
+    // IWAE's weights need every row's log-likelihood first: the rows' gradients are taken with
+    // weight −1 and scaled by ŵ_r/B once the weights are known.
     let row_grads = grads.is_some().then(|| RowGrads {
-        scale: -scale,
+        scale: if iwae { -T::one() } else { -scale },
         d_outputs: &mut ws.d_outputs,
         d_free: lay.pixel_params.map(|_| &mut ws.d_free[..]),
     });
     log_prob_rows(&spec.likelihood, &io, &mut ws.loglik, row_grads);
 
-    let mut total = T::zero();
-    for r in 0..rows {
-        total += ws.loglik[r] + ws.prior_minus_q[r];
-    }
-    let loss = -(total * scale);
+    let loss = if iwae {
+        let bound = iwae_weights(&ws.loglik, &ws.prior_minus_q, b, l, &mut ws.weights);
+        -(bound / T::from_f64(b as f64))
+    } else {
+        let mut total = T::zero();
+        for r in 0..rows {
+            total += ws.loglik[r] + ws.prior_minus_q[r];
+        }
+        -(total * scale)
+    };
 
     if let Some(g) = grads {
+        let weights = if iwae {
+            scale_rows(&mut ws.d_outputs, lay.decoder_out().out, &ws.weights);
+            if lay.pixel_params.is_some() {
+                scale_rows(&mut ws.d_free, spec.input, &ws.weights);
+            }
+            RowWeights::PerRow(&ws.weights[..])
+        } else {
+            RowWeights::Uniform(scale)
+        };
         mlp_backward(
             &lay.decoder,
             spec.activation,
@@ -370,7 +430,7 @@ pub fn step<T: Scalar>(
             spec,
             b,
             l,
-            scale,
+            weights,
             &ws.encoder.out,
             &ws.z,
             eps,

@@ -5,7 +5,7 @@ use crate::data::batch::{gather_batch, EVAL_EPOCH};
 use crate::error::{Error, Result};
 use crate::rng::{noise_batch, stream};
 use crate::spec::init_params;
-use crate::training::backend::{Backend, SharedSplits, Split, TrainConfig, TrainState};
+use crate::training::backend::{Backend, Objective, SharedSplits, Split, TrainConfig, TrainState};
 use crate::training::optim::Optimizer;
 
 pub struct CpuBackend {
@@ -71,13 +71,18 @@ impl Backend for CpuBackend {
             );
             let loss = step(
                 &c.model,
+                c.objective,
                 &self.params,
                 &self.x,
                 &eps,
                 &mut self.ws,
                 Some(&mut self.grads),
             );
-            sum += -(loss as f64) * b as f64;
+            // The ELBO of the step's draws, whatever the objective (as the GPU's elbo_sum).
+            sum += match c.objective {
+                Objective::Elbo => -(loss as f64) * b as f64,
+                Objective::Iwae => (0..b).map(|i| self.ws.image_elbo(i)).sum(),
+            };
             self.optimizer.step(&mut self.params, &self.grads);
             progress(i + 1);
         }
@@ -113,7 +118,15 @@ impl Backend for CpuBackend {
                 c.rows(),
                 c.model.latent,
             );
-            step(&c.model, &self.params, &self.x, &eps, &mut self.ws, None);
+            step(
+                &c.model,
+                Objective::Elbo,
+                &self.params,
+                &self.x,
+                &eps,
+                &mut self.ws,
+                None,
+            );
             for i in 0..b.min(n - batch * b) {
                 sum += self.ws.image_elbo(i);
             }

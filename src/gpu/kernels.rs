@@ -26,6 +26,7 @@ const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const GATHER: &str = include_str!("../../shaders/gather.wgsl");
 const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
+const IWAE: &str = include_str!("../../shaders/iwae.wgsl");
 
 /// Matmul tile edge (must match TILE in matmul.wgsl).
 pub const MATMUL_TILE: u32 = 64;
@@ -173,7 +174,8 @@ pub struct LatentParams {
     pub prior: u32,
     pub prior_scale: f32,
     pub analytic: u32,
-    pub _pad: u32,
+    /// 1: rows weighted by the IWAE weights buffer instead of `scale`.
+    pub per_row: u32,
 }
 
 impl LatentParams {
@@ -199,7 +201,7 @@ impl LatentParams {
             prior: spec.prior.family.code(),
             prior_scale: spec.prior.scale,
             analytic: (spec.kl == KlMode::Analytic) as u32,
-            _pad: 0,
+            per_row: 0,
         }
     }
 }
@@ -346,6 +348,25 @@ pub struct Kernels {
     pub adam: wgpu::ComputePipeline,
     pub adagrad: wgpu::ComputePipeline,
     pub advance: wgpu::ComputePipeline,
+    /// The IWAE objective's row weights and their application (`shaders/iwae.wgsl`).
+    pub iwae_weights: wgpu::ComputePipeline,
+    pub scale_rows: wgpu::ComputePipeline,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct IwaeParams {
+    pub batch: u32,
+    pub samples: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ScaleRowsParams {
+    pub rows: u32,
+    pub width: u32,
+    pub _pad: [u32; 2],
 }
 
 impl Kernels {
@@ -378,6 +399,7 @@ impl Kernels {
         let gather = module("gather.wgsl", &[STATE, PHILOX, GATHER]);
         let optimizer = module("optimizer.wgsl", &[STATE, OPTIMIZER]);
         let advance = module("advance.wgsl", &[STATE, ADVANCE]);
+        let iwae = module("iwae.wgsl", &[IWAE]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
             latent_forward: pipeline(&latent, "latent_forward"),
@@ -390,6 +412,8 @@ impl Kernels {
             adam: pipeline(&optimizer, "adam"),
             adagrad: pipeline(&optimizer, "adagrad"),
             advance: pipeline(&advance, "advance"),
+            iwae_weights: pipeline(&iwae, "iwae_weights"),
+            scale_rows: pipeline(&iwae, "scale_rows"),
         };
         ctx.wait()?;
         Ok(k)

@@ -12,7 +12,7 @@ use crate::data::Values;
 use crate::error::{Error, Result};
 use crate::rng::stream;
 use crate::spec::init_params;
-use crate::training::backend::{Backend, Split, Splits, TrainConfig, TrainState};
+use crate::training::backend::{Backend, Objective, Split, Splits, TrainConfig, TrainState};
 use crate::training::optim::{Optimizer, OptimizerConfig};
 
 /// `--optimizer-on`: where the optimizer (Adam or Adagrad) runs during GPU training.
@@ -74,6 +74,8 @@ struct StepBuffers {
     d_free: wgpu::Buffer,
     dz: wgpu::Buffer,
     denc: wgpu::Buffer,
+    /// The IWAE objective's row weights ŵ_r/B.
+    row_weights: wgpu::Buffer,
 }
 
 impl GpuBackend {
@@ -153,7 +155,9 @@ impl GpuBackend {
             d_free: z("d_free", free_rows),
             dz: z("dz", rows * dz),
             denc: z("denc", b * 2 * dz),
+            row_weights: z("row_weights", rows),
         };
+        let iwae = cfg.objective == Objective::Iwae;
         let rec = Recorder {
             ctx: &ctx,
             kernels: &k,
@@ -202,7 +206,9 @@ impl GpuBackend {
             )
         };
         let forward = |gather: Dispatch, noise: u32| -> Vec<Dispatch> {
-            let lp = LikelihoodParams::new(spec, rows, b, -scale, false);
+            // IWAE: the rows' gradients with weight −1, scaled by ŵ_r/B in `backward`.
+            let row_scale = if iwae { -1.0 } else { -scale };
+            let lp = LikelihoodParams::new(spec, rows, b, row_scale, false);
             let sum = LossParams {
                 rows: rows as u32,
                 batch: b as u32,
@@ -244,7 +250,42 @@ impl GpuBackend {
             v
         };
         let backward = || -> Vec<Dispatch> {
-            let mut v = rec.backward(
+            let mut v = Vec::new();
+            if iwae {
+                let ip = IwaeParams {
+                    batch: b as u32,
+                    samples: cfg.samples as u32,
+                    _pad: [0; 2],
+                };
+                v.push(Dispatch::new(
+                    &ctx,
+                    &k.iwae_weights,
+                    0,
+                    &ip,
+                    &[(1, &a.loglik), (2, &a.prior_minus_q), (3, &a.row_weights)],
+                    grid_1d(b, 64),
+                ));
+                let mut targets = vec![(&a.d_outputs, lay.decoder_out().out)];
+                if lay.pixel_params.is_some() {
+                    targets.push((&a.d_free, d));
+                }
+                for (target, width) in targets {
+                    let sp = ScaleRowsParams {
+                        rows: rows as u32,
+                        width: width as u32,
+                        _pad: [0; 2],
+                    };
+                    v.push(Dispatch::new(
+                        &ctx,
+                        &k.scale_rows,
+                        4,
+                        &sp,
+                        &[(5, &a.row_weights), (6, target)],
+                        grid_1d(rows * width, 64),
+                    ));
+                }
+            }
+            v.extend(rec.backward(
                 &lay.decoder,
                 spec.activation,
                 &a.z,
@@ -253,23 +294,28 @@ impl GpuBackend {
                 &a.d_outputs,
                 Some(&grads),
                 Some(&a.dz),
-            );
+            ));
             if let Some(off) = lay.pixel_params {
                 // Per pixel: sum over rows; shared: one sum over every (row, pixel).
                 let n = lay.free_len;
                 v.push(rec.colsum(&a.d_free, rows * d / n, n, off, &grads));
             }
+            let backward_params = LatentParams {
+                per_row: iwae as u32,
+                ..latent(stream::TRAIN_NOISE)
+            };
             v.push(Dispatch::new(
                 &ctx,
                 &k.latent_backward,
                 0,
-                &latent(stream::TRAIN_NOISE),
+                &backward_params,
                 &[
                     (2, &a.encoder.out),
                     (3, &a.z),
                     (4, &a.eps),
                     (6, &a.dz),
                     (7, &a.denc),
+                    (8, &a.row_weights),
                 ],
                 grid_1d(b * dz, 64),
             ));
@@ -437,7 +483,8 @@ impl GpuBackend {
     }
 
     /// One forward + backward pass on training batch 0 of `perm` at optimizer step `step`, without
-    /// an update: returns (loss = -mean ELBO over the B·L rows, gradient). For parity tests.
+    /// an update: returns (−mean ELBO over the B·L rows, gradient of the run's objective). For
+    /// parity tests; with the IWAE objective the first number is still the ELBO of the draws.
     pub fn loss_and_gradient(
         &mut self,
         epoch: u32,

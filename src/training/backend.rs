@@ -11,6 +11,18 @@ use crate::error::Result;
 use crate::spec::ModelSpec;
 use crate::training::optim::{deserialize_config, OptimizerConfig};
 
+/// What training maximises over each image's L = `samples` draws z ~ q(z|x).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// The ELBO: the mean of the L log-weights log p(x, z) − log q(z|x).
+    #[default]
+    Elbo,
+    /// The importance-weighted bound (Burda et al. 2015): log (1/K) Σ_k w_k with K = L, whose
+    /// gradient weighs each draw by its normalised weight. K = 1 is the ELBO.
+    Iwae,
+}
+
 /// Everything that determines a training run's arithmetic; stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -26,6 +38,9 @@ pub struct TrainConfig {
     /// The data set (MNIST in checkpoints from before there was a choice).
     #[serde(default)]
     pub data: DataSource,
+    /// ELBO or IWAE (the ELBO in checkpoints from before there was a choice).
+    #[serde(default)]
+    pub objective: Objective,
 }
 
 /// Largest `batch_size × samples`: one decoder row per (image, sample), and the likelihood kernel
@@ -76,6 +91,13 @@ impl TrainConfig {
     /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
     pub fn check(&self) -> std::result::Result<(), String> {
         self.model.check()?;
+        if self.objective == Objective::Iwae && self.model.kl == crate::spec::KlMode::Analytic {
+            return Err(
+                "objective is iwae, which weighs each draw's log p(z) − log q(z|x); the analytic \
+                 KL has no per-draw term: use kl mc"
+                    .into(),
+            );
+        }
         if !self.data.is_mnist() && self.binarize != Binarize::Grayscale {
             return Err(format!(
                 "binarize is {:?} but {} is real-valued data: the {} likelihood needs binarized MNIST pixels",
@@ -235,6 +257,7 @@ mod tests {
             seed: 0,
             binarize,
             data: DataSource::Mnist,
+            objective: Objective::Elbo,
         }
     }
 

@@ -258,6 +258,7 @@ mod tests {
                         Binarize::Grayscale
                     },
                     data: crate::data::DataSource::Mnist,
+                    objective: Default::default(),
                 },
                 state: TrainState {
                     params: values(1),

@@ -179,16 +179,42 @@ pub fn sample_latent<T: Scalar>(
     }
 }
 
+/// How much each row's log-weight log p(x|z) + log p(z) − log q(z|x) counts in the loss (and so
+/// scales its gradient): 1/(B·L) for every row of the ELBO, ŵ_r/B for the importance-weighted
+/// bound (the softmax of the log-weights over each image's L samples, `iwae_weights`).
+#[derive(Clone, Copy, Debug)]
+pub enum RowWeights<'a, T> {
+    Uniform(T),
+    PerRow(&'a [T]),
+}
+
+impl<T: Scalar> RowWeights<'_, T> {
+    pub fn get(&self, row: usize) -> T {
+        match self {
+            RowWeights::Uniform(s) => *s,
+            RowWeights::PerRow(w) => w[row],
+        }
+    }
+
+    /// Σ over image b's L rows (what the analytic KL term of that image is weighted by).
+    fn sum_over_samples(&self, batch: usize, samples: usize, b: usize) -> T {
+        match self {
+            RowWeights::Uniform(s) => *s * T::from_f64(samples as f64),
+            RowWeights::PerRow(w) => (0..samples).fold(T::zero(), |a, k| a + w[k * batch + b]),
+        }
+    }
+}
+
 /// dLoss/d[μ, head] from the decoder's dLoss/dz (`dz_dec`) and the explicit terms of the KL part,
-/// for the loss −scale·Σ_r [log p(x|z_r) + log p(z_r) − log q(z_r|x)] (or −KL in place of the last
-/// two). Full path derivative, as autodiff gives it. Twin of `latent_backward` in
+/// for the loss −Σ_r weight_r·[log p(x|z_r) + log p(z_r) − log q(z_r|x)] (or −KL in place of the
+/// last two). Full path derivative, as autodiff gives it. Twin of `latent_backward` in
 /// `shaders/latent/reparam.wgsl`.
 #[allow(clippy::too_many_arguments)]
 pub fn latent_backward<T: Scalar>(
     spec: &ModelSpec,
     batch: usize,
     samples: usize,
-    scale: T,
+    weights: RowWeights<T>,
     enc: &[T],
     z: &[T],
     eps: &[T],
@@ -206,6 +232,7 @@ pub fn latent_backward<T: Scalar>(
                 let i = (smp * batch + b) * dz + d;
                 let e = eps[i];
                 let mut gz = dz_dec[i];
+                let scale = weights.get(smp * batch + b);
                 if spec.kl == KlMode::Mc {
                     let (_, dlogp) = prior.log_density(z[i]);
                     let (_, dlogf) = q.log_standard(e);
@@ -219,7 +246,7 @@ pub fn latent_backward<T: Scalar>(
             }
             if spec.kl == KlMode::Analytic {
                 let (_, kmu, ks) = kl::analytic_kl(q, prior.family, mu, s, c);
-                let weight = scale * T::from_f64(samples as f64);
+                let weight = weights.sum_over_samples(batch, samples, b);
                 dmu += weight * kmu;
                 dhead += weight * ks * ds;
             }
