@@ -4,7 +4,7 @@
 // binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
 // (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization), 3 = real-valued data
 // (one f32 per word, copied as it is), 4 = uniform dequantization ((pixel + u)/256, u as for mode
-// 1). CPU twin: `batch::gather_batch`.
+// 1), 5 = the middle of each 8-bit bin ((pixel + ½)/256, the Beta's). CPU twin: `batch::gather_batch`.
 
 struct GatherParams {
     batch: u32,
@@ -52,6 +52,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
             v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
         } else if (p.binarize == 4u) {
             v = (f32(pix) + u[j]) / 256.0;
+        } else if (p.binarize == 5u) {
+            v = (f32(pix) + 0.5) / 256.0;
         } else if (p.binarize == 2u) {
             v = f32(pix) / 255.0;
         } else {

@@ -310,7 +310,7 @@ pub struct TrainArgs {
     /// Hold out the N training images after the training split for validation
     #[arg(long)]
     pub val_size: Option<usize>,
-    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (every other likelihood), or dequantize ((pixel + u)/256, u uniform: gaussian and continuous-bernoulli, reported also in bits/dim of the 8-bit data) [default: by likelihood]
+    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (pixel/255), midpoint ((pixel + ½)/256, the beta's), or dequantize ((pixel + u)/256, u uniform: gaussian, continuous-bernoulli, beta; reported also in bits/dim of the 8-bit data) [default: by likelihood]
     #[arg(long, value_enum)]
     pub binarize: Option<Binarize>,
     /// A model specification file (JSON, the `model` object of a checkpoint's config); the
@@ -534,6 +534,47 @@ fn check_resume_flags(
     )))
 }
 
+/// Whether `--binarize b` is a representation the likelihood models, with the way out if not.
+fn check_representation(b: Binarize, lik: &crate::spec::Likelihood) -> Result<()> {
+    use crate::spec::Likelihood;
+    let name = format!("{b:?}").to_lowercase();
+    let binary = matches!(b, Binarize::Threshold | Binarize::Stochastic);
+    let problem = match (b, lik) {
+        (_, l) if l.binary_data() && !binary => Some(
+            "the bernoulli likelihood models binarized pixels (threshold or stochastic); for \
+             grayscale targets use --likelihood bernoulli-ce or continuous-bernoulli"
+                .to_string(),
+        ),
+        (_, l) if !l.binary_data() && binary => Some(format!(
+            "the {} likelihood models grayscale pixels; drop --binarize",
+            l.name()
+        )),
+        (Binarize::Dequantize, Likelihood::Categorical { .. }) => Some(
+            "a categorical is already a distribution over 8-bit values (its bits/dim need no \
+             dequantization)"
+                .into(),
+        ),
+        (Binarize::Dequantize, l) if !l.density_on_unit_interval() => Some(format!(
+            "the {} likelihood is not a normalised density of values in [0, 1]; dequantization \
+             applies to gaussian, continuous-bernoulli and beta",
+            l.name()
+        )),
+        (Binarize::Midpoint, l) if *l != Likelihood::Beta => {
+            Some("midpoint is the Beta's representation; drop --binarize".into())
+        }
+        (Binarize::Grayscale, Likelihood::Beta) => Some(
+            "the beta likelihood needs values inside (0, 1): midpoint (its default) or \
+             dequantize"
+                .into(),
+        ),
+        _ => None,
+    };
+    match problem {
+        Some(p) => Err(Error::Usage(format!("--binarize {name}: {p}"))),
+        None => Ok(()),
+    }
+}
+
 /// Builds a fresh run's configuration from the flags and the built-in defaults, for `data` with
 /// `dim` values per row (the model's input size is the data's).
 fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConfig> {
@@ -558,39 +599,12 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
             )));
         }
     }
-    let binarize = match (a.binarize, model.likelihood.binary_data()) {
-        (None, true) => Binarize::Threshold,
-        (None, false) => Binarize::Grayscale,
-        (Some(Binarize::Grayscale), true) => {
-            return Err(Error::Usage(
-                "--binarize grayscale: the bernoulli likelihood models binarized pixels; \
-                 for grayscale targets use --likelihood bernoulli-ce or continuous-bernoulli"
-                    .into(),
-            ))
+    let binarize = match a.binarize {
+        None => Binarize::for_likelihood(&model.likelihood),
+        Some(b) => {
+            check_representation(b, &model.likelihood)?;
+            b
         }
-        (Some(Binarize::Dequantize), false) if !model.likelihood.density_on_unit_interval() => {
-            return Err(Error::Usage(format!(
-                "--binarize dequantize: the {} likelihood {}; dequantization applies to the \
-                 densities of [0, 1] values, gaussian and continuous-bernoulli",
-                model.likelihood.name(),
-                if matches!(
-                    model.likelihood,
-                    crate::spec::Likelihood::Categorical { .. }
-                ) {
-                    "is already a distribution over 8-bit values (its bits/dim need no dequantization)"
-                } else {
-                    "is not a normalised density of unjittered values in [0, 1]"
-                }
-            )))
-        }
-        (Some(b), false) if !matches!(b, Binarize::Grayscale | Binarize::Dequantize) => {
-            return Err(Error::Usage(format!(
-                "--binarize {}: the {} likelihood models grayscale pixels; drop --binarize",
-                format!("{b:?}").to_lowercase(),
-                model.likelihood.name()
-            )))
-        }
-        (Some(b), _) => b,
     };
     let batch_size = a.batch_size.unwrap_or(100);
     let samples = a.samples.unwrap_or(1);

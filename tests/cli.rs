@@ -1124,8 +1124,9 @@ fn circle_and_data_files_end_to_end() {
 }
 
 /// Comparable units: a Gaussian on dequantized pixels reports bits/dim of the 8-bit data, a
-/// Bernoulli says its nats are binarized MNIST's, and dequantization is refused where it means
-/// nothing (a Beta reads bin middles; a categorical is already over 8-bit values).
+/// Bernoulli says its nats are binarized MNIST's, and representations a likelihood does not model
+/// are refused (a categorical is already over 8-bit values; a Beta needs values inside (0, 1);
+/// bin middles are the Beta's).
 #[test]
 fn dequantized_models_report_bits_per_dimension() {
     let out = tmp("dequantize");
@@ -1163,8 +1164,18 @@ fn dequantized_models_report_bits_per_dimension() {
     let bern = tmp("binarized-units");
     assert!(text(&train(&bern, "cpu", &[])).contains("nats of binarized MNIST"));
     fails_with(
-        &["train", "--likelihood", "beta", "--binarize", "dequantize"],
-        "dequantize",
+        &["train", "--likelihood", "beta", "--binarize", "grayscale"],
+        "midpoint",
+    );
+    fails_with(
+        &[
+            "train",
+            "--likelihood",
+            "gaussian",
+            "--binarize",
+            "midpoint",
+        ],
+        "Beta's",
     );
     fails_with(
         &[

@@ -2,6 +2,7 @@
 //! of the family, and every density against its closed form and its normalisation.
 
 use vae_gpu::cpu::reference::{sigmoid, softplus, step, Workspace};
+use vae_gpu::data::batch::Binarize;
 use vae_gpu::family::latent::kl::analytic_kl;
 use vae_gpu::family::likelihood::{
     Beta, Categorical, ContinuousBernoulli, Gaussian, Member, Outputs,
@@ -79,15 +80,10 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
         let bytes = [
             255u8, 0, 200, 255, 13, 0, 0, 128, 255, 64, 250, 1, 90, 255, 17, 0, 3, 180,
         ];
+        // Each likelihood's own representation of the bytes (binarized, pixel/255, bin middles).
         let x: Vec<f64> = bytes
             .iter()
-            .map(|&v| {
-                if lik.binary_data() {
-                    (v > 127) as u8 as f64
-                } else {
-                    v as f64 / 255.0
-                }
-            })
+            .map(|&v| Binarize::for_likelihood(&lik).pixel_value(v, 0.5) as f64)
             .collect();
         let eps: Vec<f64> =
             noise_batch(spec.posterior, 5, 0, i as u32, batch * samples, spec.latent)
@@ -210,10 +206,11 @@ fn beta_matches_its_closed_form_and_sums_to_one_over_the_pixel_bins() {
     // Beta(2, 3): 12·x·(1 − x)². Raw outputs giving α = 2, β = 3 through softplus + 10⁻³.
     let raw = |v: f64| ((v - 1e-3).exp() - 1.0).ln();
     let o = [raw(2.0), raw(3.0)];
+    // At the bin middles the gather makes (the `midpoint` representation) and inside (0, 1).
     for byte in [0u8, 17, 128, 255] {
-        let x = byte as f64 / 255.0;
-        let xs = (byte as f64 + 0.5) / 256.0;
-        let want = (12.0 * xs * (1.0 - xs).powi(2)).ln();
+        let x = Binarize::Midpoint.pixel_value(byte, 0.0) as f64;
+        assert_eq!(x, (byte as f64 + 0.5) / 256.0);
+        let want = (12.0 * x * (1.0 - x).powi(2)).ln();
         assert!(
             (log_p(&Beta, x, &o, 0.0) - want).abs() < 1e-9,
             "byte {byte}"
@@ -223,7 +220,7 @@ fn beta_matches_its_closed_form_and_sums_to_one_over_the_pixel_bins() {
     // rule's error h²·(f'(1) − f'(0))/24 ≈ 1.3e-5 for Beta(2, 4).
     let o = [raw(2.0), raw(4.0)];
     let total: f64 = (0..=255u32)
-        .map(|b| log_p(&Beta, b as f64 / 255.0, &o, 0.0).exp() / 256.0)
+        .map(|b| log_p(&Beta, (b as f64 + 0.5) / 256.0, &o, 0.0).exp() / 256.0)
         .sum();
     assert!((total - 1.0).abs() < 1e-4, "Σ = {total}");
 }
@@ -256,7 +253,7 @@ fn the_exponential_family_form_is_the_log_density_for_every_member() {
             let mut t = vec![0.0; m.stats()];
             let a = m.natural(Outputs { data: &o, stride: 1 }, free, &mut eta);
             for byte in [0u32, 1, 77, 200, 255] {
-                let x = if lik.binary_data() { (byte > 127) as u8 as f64 } else { byte as f64 / 255.0 };
+                let x = Binarize::for_likelihood(&lik).pixel_value(byte as u8, 0.5) as f64;
                 m.sufficient(x, &mut t);
                 let form: f64 = t.iter().zip(&eta).map(|(t, e)| t * e).sum::<f64>() - a;
                 let direct = log_p(m, x, &o, free);
@@ -428,11 +425,8 @@ fn iwae_with_one_sample_is_the_elbo_step() {
         let batch = 4;
         let x: Vec<f64> = (0..batch * spec.input)
             .map(|j| {
-                if spec.likelihood.binary_data() {
-                    (j % 3 == 0) as u8 as f64
-                } else {
-                    (j % 7) as f64 / 7.0
-                }
+                let byte = (j * 37 % 256) as u8;
+                Binarize::for_likelihood(&spec.likelihood).pixel_value(byte, 0.5) as f64
             })
             .collect();
         let eps: Vec<f64> = noise_batch(spec.posterior, 1, 0, i as u32, batch, spec.latent)

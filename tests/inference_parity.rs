@@ -61,10 +61,14 @@ fn model_ops_match_between_gpu_and_cpu_for_every_likelihood() {
         let mut cpu = CpuModel::new(&cfg, &params);
         let mut gpu =
             GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
-        let x = if lik.binary_data() {
-            binary(1, 5)
-        } else {
-            grayscale(1, 5)
+        let x = match lik {
+            l if l.binary_data() => binary(1, 5),
+            // The Beta's bin middles, (k + ½)/256.
+            Likelihood::Beta => grayscale(1, 5)
+                .iter()
+                .map(|v| Binarize::Midpoint.pixel_value((v * 255.0).round() as u8, 0.0))
+                .collect(),
+            _ => grayscale(1, 5),
         };
         assert_close(
             "encode",

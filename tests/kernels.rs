@@ -427,7 +427,7 @@ fn colsum_and_elbo_sum_match_cpu() {
 }
 
 /// Every gather mode against `gather_batch`: MNIST pixels thresholded, stochastically binarized,
-/// scaled and dequantized, and real-valued rows of an odd width (3), including a padded final batch.
+/// scaled, dequantized and at their bin middles, and real-valued rows of an odd width (3), including a padded final batch.
 #[test]
 fn gather_matches_the_cpu_for_every_mode() {
     let ctx = gpu();
@@ -448,6 +448,7 @@ fn gather_matches_the_cpu_for_every_mode() {
         (&pixels, Binarize::Stochastic),
         (&pixels, Binarize::Grayscale),
         (&pixels, Binarize::Dequantize),
+        (&pixels, Binarize::Midpoint),
         (&real, Binarize::Grayscale),
     ];
     for (set, mode) in cases {
@@ -578,11 +579,7 @@ fn pixels_for(lik: &Likelihood, r: &mut rand::rngs::StdRng, n: usize) -> Vec<f32
                 1 => 255,
                 _ => r.random_range(0..256u32),
             };
-            if lik.binary_data() {
-                (byte > 127) as u8 as f32
-            } else {
-                byte as f32 / 255.0
-            }
+            Binarize::for_likelihood(lik).pixel_value(byte as u8, 0.5)
         })
         .collect()
 }

@@ -127,9 +127,7 @@ fn step_matches_cpu_for_every_member_of_the_family() {
         cfg.model.likelihood = lik;
         cfg.model.encoder = vec![13, 6];
         cfg.model.activation = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
-        if lik.binary_data() {
-            cfg.binarize = Binarize::Threshold;
-        }
+        cfg.binarize = Binarize::for_likelihood(&lik);
         check_step(&cfg, &s);
     }
 }

@@ -1,18 +1,13 @@
 // Beta: log p = (α−1) ln x + (β−1) ln(1−x) − ln B(α, β), α = 10⁻³ + softplus(o₀),
-// β = 10⁻³ + softplus(o₁), x the middle of the pixel's 8-bit bin, (k + ½)/256. T = (ln x, ln(1−x)),
+// β = 10⁻³ + softplus(o₁), x inside (0, 1): the middle of the pixel's 8-bit bin, (k + ½)/256, or a
+// dequantized (k + u)/256, both made by the gather. T = (ln x, ln(1−x)),
 // η = (α − 1, β − 1), A = ln B(α, β). Needs special.wgsl. CPU twin: `family::likelihood::beta`.
 
 const SHAPE_FLOOR: f32 = 1e-3;
 
-fn squeeze(xv: f32) -> f32 {
-    let k = clamp(floor(xv * 255.0 + 0.5), 0.0, 255.0);
-    return (k + 0.5) / 256.0;
-}
-
 fn member_log_prob_grad(xv: f32, base: u32, stride: u32, free: f32, w: f32) -> vec2<f32> {
-    let xs = squeeze(xv);
-    let lx = log(xs);
-    let l1x = log(1.0 - xs);
+    let lx = log(xv);
+    let l1x = log(1.0 - xv);
     let oa = outputs[base];
     let ob = outputs[base + stride];
     let a = softplus(oa) + SHAPE_FLOOR;

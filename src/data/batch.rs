@@ -23,6 +23,9 @@ pub enum Binarize {
     /// uses one fixed draw): a continuous density of these values bounds the probability of the
     /// 8-bit data, so its ELBO converts to bits per dimension comparable across likelihoods.
     Dequantize,
+    /// (pixel + ½)/256, the middle of each pixel's 8-bit bin: inside (0, 1), where the Beta's
+    /// density is finite (MNIST's many exact 0s and 1s are not).
+    Midpoint,
 }
 
 impl Binarize {
@@ -36,7 +39,35 @@ impl Binarize {
             Binarize::Stochastic => 1,
             Binarize::Grayscale => 2,
             Binarize::Dequantize => 4,
+            Binarize::Midpoint => 5,
         }
+    }
+
+    /// The representation a likelihood models by default: binarized pixels for the Bernoulli,
+    /// bin middles for the Beta, pixel/255 for the others.
+    pub fn for_likelihood(lik: &crate::spec::Likelihood) -> Self {
+        match lik {
+            l if l.binary_data() => Binarize::Threshold,
+            crate::spec::Likelihood::Beta => Binarize::Midpoint,
+            _ => Binarize::Grayscale,
+        }
+    }
+
+    /// The data value of 8-bit `pixel` given the uniform `u` of its Philox draw (used by the
+    /// stochastic modes only).
+    pub fn pixel_value(self, pixel: u8, u: f32) -> f32 {
+        match self {
+            Binarize::Threshold => (pixel > 127) as u8 as f32,
+            Binarize::Stochastic => (pixel as f32 / 255.0 > u) as u8 as f32,
+            Binarize::Grayscale => pixel as f32 / 255.0,
+            Binarize::Dequantize => (pixel as f32 + u) / 256.0,
+            Binarize::Midpoint => (pixel as f32 + 0.5) / 256.0,
+        }
+    }
+
+    /// Whether the value depends on a fresh uniform per pixel and epoch.
+    fn stochastic(self) -> bool {
+        matches!(self, Binarize::Stochastic | Binarize::Dequantize)
     }
 }
 
@@ -78,29 +109,11 @@ pub fn gather_batch(
             }
             Values::Pixels(_) => set.image(image as usize),
         };
-        match mode {
-            Binarize::Threshold => {
-                for (o, &p) in row.iter_mut().zip(pixels) {
-                    *o = if p > 127 { 1.0 } else { 0.0 };
-                }
-            }
-            Binarize::Grayscale => {
-                for (o, &p) in row.iter_mut().zip(pixels) {
-                    *o = p as f32 / 255.0;
-                }
-            }
-            Binarize::Stochastic => {
-                rng::binarize_uniforms(seed, epoch, image, d, &mut u);
-                for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
-                    *o = if p as f32 / 255.0 > ui { 1.0 } else { 0.0 };
-                }
-            }
-            Binarize::Dequantize => {
-                rng::binarize_uniforms(seed, epoch, image, d, &mut u);
-                for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
-                    *o = (p as f32 + ui) / 256.0;
-                }
-            }
+        if mode.stochastic() {
+            rng::binarize_uniforms(seed, epoch, image, d, &mut u);
+        }
+        for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
+            *o = mode.pixel_value(p, ui);
         }
     }
 }

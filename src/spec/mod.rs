@@ -89,7 +89,7 @@ pub enum Likelihood {
         mean: GaussianMean,
         variance: Variance,
     },
-    /// Beta on grayscale pixels squeezed into (0, 1).
+    /// Beta on pixels inside (0, 1): bin middles (k + ½)/256, or dequantized.
     Beta,
     /// Categorical over `bins` equal-width pixel-value bins.
     Categorical { bins: u32 },
@@ -144,13 +144,13 @@ impl Likelihood {
         }
     }
 
-    /// Whether it is a normalised density of any value in [0, 1] (so that uniformly dequantized
-    /// pixels, (k + u)/256, give a bound on the probability of 8-bit data). The Beta reads each
-    /// value as the middle of its 8-bit bin, and the cross-entropy is not normalised.
+    /// Whether it is a normalised density of values in [0, 1] (so that uniformly dequantized
+    /// pixels, (k + u)/256, give a bound on the probability of 8-bit data). The cross-entropy is
+    /// not normalised; the Bernoulli and the categorical are distributions over discrete values.
     pub fn density_on_unit_interval(&self) -> bool {
         matches!(
             self,
-            Likelihood::Gaussian { .. } | Likelihood::ContinuousBernoulli
+            Likelihood::Gaussian { .. } | Likelihood::ContinuousBernoulli | Likelihood::Beta
         )
     }
 

@@ -80,7 +80,7 @@ impl TrainConfig {
             }
             _ => {
                 "a density of pixel/255 values, not of the 8-bit data; train with \
-                 --binarize dequantize (gaussian, continuous-bernoulli) or a categorical \
+                 --binarize dequantize (gaussian, continuous-bernoulli, beta) or a categorical \
                  likelihood for bits/dim that rank models on one scale"
             }
         })
@@ -107,12 +107,25 @@ impl TrainConfig {
             ));
         }
         let binary = matches!(self.binarize, Binarize::Threshold | Binarize::Stochastic);
+        let beta = self.model.likelihood == crate::spec::Likelihood::Beta;
+        if beta != (self.binarize == Binarize::Midpoint) && self.binarize != Binarize::Dequantize {
+            return Err(format!(
+                "binarize is {:?} but the {} likelihood {}",
+                self.binarize,
+                self.model.likelihood.name(),
+                if beta {
+                    "models values inside (0, 1): midpoint or dequantize"
+                } else {
+                    "does not use the Beta's midpoint representation"
+                }
+            ));
+        }
         if self.binarize == Binarize::Dequantize
             && !self.model.likelihood.density_on_unit_interval()
         {
             return Err(format!(
-                "binarize is dequantize, which needs a density of values in [0, 1] (gaussian or \
-                 continuous-bernoulli); the {} likelihood is not one",
+                "binarize is dequantize, which needs a density of values in [0, 1] (gaussian, \
+                 continuous-bernoulli or beta); the {} likelihood is not one",
                 self.model.likelihood.name()
             ));
         }
@@ -270,6 +283,13 @@ mod tests {
             mean: GaussianMean::Identity,
             variance: Variance::Decoder,
         };
+        assert!(config(Likelihood::Beta, Binarize::Midpoint).check().is_ok());
+        assert!(config(Likelihood::Beta, Binarize::Grayscale)
+            .check()
+            .is_err());
+        assert!(config(gauss, Binarize::Midpoint).check().is_err());
+        let beta = config(Likelihood::Beta, Binarize::Dequantize);
+        assert!(beta.check().is_ok() && beta.bits_per_dim(0.0).is_some());
         let c = config(gauss, Binarize::Dequantize);
         assert!(c.check().is_ok());
         assert!((c.bits_per_dim(0.0).unwrap() - 8.0).abs() < 1e-12);
@@ -282,8 +302,5 @@ mod tests {
         assert!(config(gauss, Binarize::Grayscale).units_note().is_some());
         let bern = config(Likelihood::Bernoulli, Binarize::Threshold);
         assert!(bern.units_note().unwrap().contains("binarized MNIST"));
-        assert!(config(Likelihood::Beta, Binarize::Dequantize)
-            .check()
-            .is_err());
     }
 }

@@ -67,6 +67,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads older stored settings as what they meant: Beta runs from before the `midpoint`
+/// representation stored `grayscale` and read each pixel/255 as its bin's middle inside the
+/// likelihood, the values the gather now makes under `midpoint`.
+fn upgrade(config: &mut TrainConfig) {
+    use crate::data::batch::Binarize;
+    if config.model.likelihood == crate::spec::Likelihood::Beta
+        && config.binarize == Binarize::Grayscale
+    {
+        config.binarize = Binarize::Midpoint;
+    }
+}
+
 /// The safetensors bytes of named f32 tensors plus string metadata, deterministically: tensors in
 /// name order, JSON keys sorted (serde_json's map is a BTreeMap), header padded with spaces to a
 /// multiple of 8 bytes as the format asks.
@@ -150,8 +162,9 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             get("format")?
         )));
     }
-    let config: TrainConfig =
+    let mut config: TrainConfig =
         serde_json::from_str(get("config")?).map_err(|e| bad(format!("bad config ({e})")))?;
+    upgrade(&mut config);
     let num = |k: &str| -> Result<u64> {
         get(k)?
             .parse::<u64>()
@@ -227,6 +240,27 @@ mod tests {
     /// Every likelihood, both latent families and both optimizers: save → load gives back the
     /// identical checkpoint (parameters, the optimizer state it keeps, config, metadata).
     #[test]
+    fn old_beta_runs_load_as_midpoint() {
+        let mut c = TrainConfig {
+            model: ModelSpec {
+                likelihood: crate::spec::Likelihood::Beta,
+                ..ModelSpec::mnist(3, 2)
+            },
+            batch_size: 10,
+            samples: 1,
+            optimizer: OptimizerConfig::default(),
+            seed: 0,
+            binarize: Binarize::Grayscale,
+            data: crate::data::DataSource::Mnist,
+            objective: Default::default(),
+        };
+        assert!(c.check().is_err());
+        upgrade(&mut c);
+        assert_eq!(c.binarize, Binarize::Midpoint);
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
     fn every_member_saves_and_loads_identically() {
         let dir = std::env::temp_dir().join(format!("vae-gpu-ck-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -252,11 +286,7 @@ mod tests {
                     samples: 1,
                     optimizer: OptimizerConfig::new(kind, None),
                     seed: 3,
-                    binarize: if likelihood.binary_data() {
-                        Binarize::Threshold
-                    } else {
-                        Binarize::Grayscale
-                    },
+                    binarize: Binarize::for_likelihood(&likelihood),
                     data: crate::data::DataSource::Mnist,
                     objective: Default::default(),
                 },

@@ -1,10 +1,11 @@
 //! Beta p(x|z) = x^(α−1) (1−x)^(β−1) / B(α, β) per pixel, with α = 10⁻³ + softplus(o₀) and
-//! β = 10⁻³ + softplus(o₁) from the decoder. MNIST pixels are often exactly 0 or 1, where the
-//! density is 0 or ∞; each 8-bit value k is therefore read as the middle of its bin,
-//! x = (k + ½)/256 ∈ [0.002, 0.998] (documented in the README). log Γ and ψ come from
+//! β = 10⁻³ + softplus(o₁) from the decoder, of values strictly inside (0, 1). MNIST pixels are
+//! often exactly 0 or 1, where the density is 0 or ∞, so the Beta models the `midpoint` data
+//! representation, each 8-bit value k as the middle of its bin, x = (k + ½)/256 ∈ [0.002, 0.998],
+//! or the `dequantize` one, (k + u)/256 (the gather makes both). log Γ and ψ come from
 //! `family::special`. Twin of `shaders/likelihood/beta.wgsl`.
 
-use super::{byte_of, positive, Member, Outputs};
+use super::{positive, Member, Outputs};
 use crate::cpu::Scalar;
 use crate::family::special::{digamma, lgamma};
 
@@ -12,11 +13,6 @@ use crate::family::special::{digamma, lgamma};
 pub const SHAPE_FLOOR: f64 = 1e-3;
 
 pub struct Beta;
-
-/// The pixel moved inside (0, 1): the middle of its 8-bit bin.
-pub fn squeeze<T: Scalar>(x: T) -> T {
-    T::from_f64((byte_of(x) as f64 + 0.5) / 256.0)
-}
 
 impl Member for Beta {
     fn stats(&self) -> usize {
@@ -30,8 +26,7 @@ impl Member for Beta {
         _free: T,
         mut grad: impl FnMut(usize, T),
     ) -> (T, T) {
-        let xs = squeeze(x);
-        let (lx, l1x) = (xs.ln(), (T::one() - xs).ln());
+        let (lx, l1x) = (x.ln(), (T::one() - x).ln());
         let (a, da) = positive(o.get(0), SHAPE_FLOOR);
         let (b, db) = positive(o.get(1), SHAPE_FLOOR);
         let lp = (a - T::one()) * lx + (b - T::one()) * l1x - lgamma(a) - lgamma(b) + lgamma(a + b);
@@ -42,9 +37,8 @@ impl Member for Beta {
     }
 
     fn sufficient<T: Scalar>(&self, x: T, t: &mut [T]) {
-        let xs = squeeze(x);
-        t[0] = xs.ln();
-        t[1] = (T::one() - xs).ln();
+        t[0] = x.ln();
+        t[1] = (T::one() - x).ln();
     }
 
     /// η = (α − 1, β − 1), A = log B(α, β).
