@@ -51,7 +51,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         if (p.binarize == 1u) {
             v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
         } else if (p.binarize == 4u) {
-            v = (f32(pix) + u[j]) / 256.0;
+            // the largest f32 below 1 (255 + u rounds to 256 for u within 2⁻¹⁶ of 1)
+            v = min((f32(pix) + u[j]) / 256.0, 0.99999994);
         } else if (p.binarize == 5u) {
             v = (f32(pix) + 0.5) / 256.0;
         } else if (p.binarize == 2u) {

@@ -60,7 +60,9 @@ impl Binarize {
             Binarize::Threshold => (pixel > 127) as u8 as f32,
             Binarize::Stochastic => (pixel as f32 / 255.0 > u) as u8 as f32,
             Binarize::Grayscale => pixel as f32 / 255.0,
-            Binarize::Dequantize => (pixel as f32 + u) / 256.0,
+            // u < 1, but 255 + u rounds to 256 in f32 when u is within 2⁻¹⁶ of 1: the largest
+            // f32 below 1 keeps x inside the top bin and ln(1 − x) finite (the Beta's).
+            Binarize::Dequantize => ((pixel as f32 + u) / 256.0).min(BELOW_ONE),
             Binarize::Midpoint => (pixel as f32 + 0.5) / 256.0,
         }
     }
@@ -70,6 +72,9 @@ impl Binarize {
         matches!(self, Binarize::Stochastic | Binarize::Dequantize)
     }
 }
+
+/// The largest f32 below 1.
+pub const BELOW_ONE: f32 = 1.0 - f32::EPSILON / 2.0;
 
 /// The binarization "epoch" used for evaluation, so that test ELBOs are comparable across epochs.
 pub const EVAL_EPOCH: u32 = u32::MAX;
@@ -115,5 +120,25 @@ pub fn gather_batch(
         for ((o, &p), &ui) in row.iter_mut().zip(pixels).zip(&u) {
             *o = mode.pixel_value(p, ui);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every representation of the extreme bytes stays where its likelihood needs it: the Beta's
+    /// (midpoint, dequantize) strictly inside (0, 1) even for a uniform that rounds 255 + u to 256.
+    #[test]
+    fn pixel_values_stay_in_their_ranges() {
+        let u_top = 1.0 - f32::EPSILON / 2.0;
+        let top = Binarize::Dequantize.pixel_value(255, u_top);
+        assert!((255.0 / 256.0..1.0).contains(&top), "{top}");
+        assert!(Binarize::Dequantize.pixel_value(0, 1e-7) > 0.0);
+        assert_eq!(Binarize::Midpoint.pixel_value(0, 0.0), 0.5 / 256.0);
+        assert_eq!(Binarize::Midpoint.pixel_value(255, 0.0), 255.5 / 256.0);
+        assert_eq!(Binarize::Grayscale.pixel_value(255, 0.0), 1.0);
+        assert_eq!(Binarize::Threshold.pixel_value(128, 0.0), 1.0);
+        assert_eq!(Binarize::Stochastic.pixel_value(100, 0.5), 0.0);
     }
 }
