@@ -205,6 +205,27 @@ impl GridPosterior {
         }
     }
 
+    /// The box [lo, hi] around the grid points whose density is at least `fraction` of the
+    /// peak's, widened by one cell (the second axis is unused on a line): where the figures zoom.
+    pub fn mass_box(&self, fraction: f64) -> ([f64; 2], [f64; 2]) {
+        let peak = self
+            .log_joint
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for (k, &l) in self.log_joint.iter().enumerate() {
+            if l >= peak + fraction.ln() {
+                let p = self.grid.point(k);
+                for a in 0..2 {
+                    lo[a] = lo[a].min(p[a] - self.grid.dx);
+                    hi[a] = hi[a].max(p[a] + self.grid.dx);
+                }
+            }
+        }
+        (lo, hi)
+    }
+
     /// log p(z|x) on the grid.
     pub fn log_posterior(&self) -> Vec<f64> {
         self.log_joint.iter().map(|&l| l - self.log_px).collect()

@@ -596,25 +596,12 @@ const PLOT_GRID: usize = 71;
 /// 99.8% contour, padded by 25%: posteriors of a trained model are a few tenths wide, far
 /// smaller than the [−4, 4]² integration grid, and would show as specks on it.
 fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<LatentGrid> {
-    let peak = post
-        .log_joint
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (mut lo, mut hi) = (q.q_mean, q.q_mean);
-    for (x, y) in q.q_family.level_curve(q.q_mean, q.q_scale, 0.998) {
+    let (mut lo, mut hi) = post.mass_box(1e-4);
+    let curve = q.q_family.level_curve(q.q_mean, q.q_scale, 0.998);
+    for (x, y) in std::iter::once((q.q_mean[0], q.q_mean[1])).chain(curve) {
         if x.is_finite() && y.is_finite() {
             lo = [lo[0].min(x), lo[1].min(y)];
             hi = [hi[0].max(x), hi[1].max(y)];
-        }
-    }
-    for (k, &l) in post.log_joint.iter().enumerate() {
-        if l >= peak - 1e-4f64.ln().abs() {
-            let p = post.grid.point(k);
-            for a in 0..2 {
-                lo[a] = lo[a].min(p[a] - post.grid.dx);
-                hi[a] = hi[a].max(p[a] + post.grid.dx);
-            }
         }
     }
     // The content (extent E) sits in the lower right of a 1.5·E window: margins of 0.4·E on the

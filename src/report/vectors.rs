@@ -308,21 +308,12 @@ pub fn posterior_densities(
 ) -> Result<()> {
     let mut curves = Vec::with_capacity(specs.len());
     for sp in specs {
-        let post = sp.post;
-        let peak = post
-            .log_joint
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
         let (mu, scale) = (sp.q_mean[0], sp.q_scale[0]);
-        let (mut lo, mut hi) = (mu - 5.0 * scale, mu + 5.0 * scale);
-        for (k, &l) in post.log_joint.iter().enumerate() {
-            if l >= peak - 1e4f64.ln() {
-                let z = post.grid.point(k)[0];
-                lo = lo.min(z - post.grid.dx);
-                hi = hi.max(z + post.grid.dx);
-            }
-        }
+        let (mass_lo, mass_hi) = sp.post.mass_box(1e-4);
+        let (lo, hi) = (
+            mass_lo[0].min(mu - 5.0 * scale),
+            mass_hi[0].max(mu + 5.0 * scale),
+        );
         let h = (hi - lo) / (DENSITY_POINTS - 1) as f64;
         let grid = LatentGrid::square(lo, hi, h)?.for_latent(1)?;
         let fine = grid_posteriors(ops, &grid, sp.x, sp.mask)?.remove(0);
