@@ -14,7 +14,9 @@ use crate::inference::analysis::{
 use crate::inference::svi::{
     fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions,
 };
-use crate::report::figures::{interleave, posterior_figure, PosteriorSpec, Session, NO_LABEL};
+use crate::report::figures::{
+    interleave, posterior_figure, q_row, PosteriorSpec, Session, NO_LABEL,
+};
 use crate::report::plots::{self, Panel};
 use crate::rng::{noise_row, stream};
 use crate::spec::LatentFamily;
@@ -263,10 +265,7 @@ pub fn svi(
             s.seed,
             i as u32,
         )?;
-        let (emu, elv) = (
-            &enc[i * 2 * dz..i * 2 * dz + dz],
-            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
-        );
+        let (emu, elv) = q_row(&enc, dz, i);
         let ee = elbo_estimate(
             s.ops.as_mut(),
             xi,
@@ -629,14 +628,14 @@ pub fn iwae(
     let (mut log_px, mut elbo) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut csv = b"row,label,log_px_iwae,elbo_same_draws\n".to_vec();
     for i in 0..n {
-        let row = &enc[i * 2 * dz..(i + 1) * 2 * dz];
+        let (mu, head) = q_row(&enc, dz, i);
         let w = crate::inference::analysis::log_weights(
             s.ops.as_mut(),
             &x[i * d..(i + 1) * d],
             &mask,
             posterior,
-            &row[..dz],
-            &row[dz..],
+            mu,
+            head,
             k,
             s.seed,
             i as u32,

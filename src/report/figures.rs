@@ -27,6 +27,11 @@ pub struct Session {
     pub seed: u64,
 }
 
+/// Row `i` of the encoder's outputs `[n, 2·Dz]` as q's (location μ, scale head).
+pub fn q_row(enc: &[f32], dz: usize, i: usize) -> (&[f32], &[f32]) {
+    enc[i * 2 * dz..(i + 1) * 2 * dz].split_at(dz)
+}
+
 /// The label of a row that has none (the circle, a data file); shown as "-".
 pub const NO_LABEL: u8 = u8::MAX;
 
@@ -566,7 +571,7 @@ fn posteriors_for(
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let mu = &enc[i * 2 * dz..i * 2 * dz + dz];
+        let (mu, _) = q_row(enc, dz, i);
         let g = o
             .grid
             .for_latent(dz)?
@@ -707,10 +712,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let xi = &x[i * d..(i + 1) * d];
-        let (mu, head) = (
-            &enc[i * 2 * dz..i * 2 * dz + dz],
-            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
-        );
+        let (mu, head) = q_row(&enc, dz, i);
         let elbo = elbo_estimate(
             s.ops.as_mut(),
             xi,
@@ -790,10 +792,7 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     for (posts, mask, name, title, p_label) in variants {
         let specs: Vec<PosteriorSpec> = (0..shown)
             .map(|i| {
-                let (mu, head) = (
-                    &enc[i * 2 * dz..i * 2 * dz + dz],
-                    &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
-                );
+                let (mu, head) = q_row(&enc, dz, i);
                 let at = |v: &[f32], k: usize| v.get(k).map_or(0.0, |&a| a as f64);
                 PosteriorSpec {
                     x: &x[i * d..(i + 1) * d],
