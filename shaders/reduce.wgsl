@@ -1,11 +1,16 @@
-// Reductions: bias gradients (column sums of an upstream gradient) and the per-batch ELBO sum.
-// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::forward`.
+// Reductions: bias gradients (column sums of an upstream gradient, or channel sums of a
+// convolution's) and the per-batch ELBO sum.
+// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::step`.
 
 struct ColsumParams {
     rows: u32,
     cols: u32,
     in_rs: u32,
     out_off: u32,
+    inner: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> cp: ColsumParams;
@@ -27,6 +32,39 @@ fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     cout[cp.out_off + j] = s;
 }
 
+var<workgroup> acc: array<f32, 256>;
+
+// cout[out_off + c] = Σ_r Σ_s cin[r, c, s] for rows of `cols` channels × `inner` positions (a
+// convolution's bias gradient): one workgroup per channel, since each sums rows·inner values
+// (19,600 for 32×14×14 maps of 100 images), far too many for one thread.
+@compute @workgroup_size(256)
+fn channel_sum(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let c = wid.x + wid.y * nwg.x;
+    if (c >= cp.cols) {
+        return;
+    }
+    let per_row = cp.cols * cp.inner;
+    var s = 0.0;
+    for (var t = lid.x; t < cp.rows * cp.inner; t = t + 256u) {
+        s = s + cin[(t / cp.inner) * per_row + c * cp.inner + t % cp.inner];
+    }
+    acc[lid.x] = s;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w = w >> 1u) {
+        if (lid.x < w) {
+            acc[lid.x] = acc[lid.x] + acc[lid.x + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        cout[cp.out_off + c] = acc[0];
+    }
+}
+
 struct LossParams {
     rows: u32,
     batch: u32,
@@ -40,8 +78,6 @@ struct LossParams {
 @group(0) @binding(7) var<storage, read> loglik: array<f32>;
 @group(0) @binding(8) var<storage, read> prior_minus_q: array<f32>;
 @group(0) @binding(9) var<storage, read_write> elbo_sums: array<f32>;
-
-var<workgroup> acc: array<f32, 256>;
 
 // elbo_sums[batch] = Σ over real images of the image's ELBO averaged over its L samples; padding
 // rows (image index ≥ n_valid in a final partial batch) count zero. Summing per batch on the GPU

@@ -583,6 +583,13 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
         None => ModelSpec::mnist(500, 2),
     };
     let mut model = a.model.apply(&base).map_err(Error::Usage)?;
+    if model.image.is_some() && !data.is_mnist() {
+        return Err(Error::Usage(format!(
+            "--arch conv convolves images; {} has rows of {dim} values with no image shape; \
+             use --arch mlp",
+            data.describe()
+        )));
+    }
     model.input = dim;
     if !data.is_mnist() {
         if !matches!(model.likelihood, crate::spec::Likelihood::Gaussian { .. }) {

@@ -33,7 +33,7 @@ fn train_resume_and_eval_on_cpu() {
             loaded.state.step,
             loaded.config.model.encoder.clone()
         ),
-        (1, 4, vec![24])
+        (1, 4, vae_gpu::spec::linear(&[24]))
     );
 
     let o = run(&[
@@ -746,7 +746,11 @@ fn a_model_file_chooses_the_member_and_flags_override_it() {
     // train_small passes --hidden 24, which overrides the file's encoder like any flag.
     assert_eq!(
         (model.encoder, model.decoder, model.latent),
-        (vec![24], vec![24], 3)
+        (
+            vae_gpu::spec::linear(&[24]),
+            vae_gpu::spec::linear(&[24]),
+            3
+        )
     );
     assert_eq!(model.likelihood, vae_gpu::spec::Likelihood::Beta);
     assert_eq!(model.posterior, vae_gpu::spec::LatentFamily::Laplace);

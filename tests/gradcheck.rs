@@ -9,16 +9,17 @@ use vae_gpu::family::likelihood::{
 };
 use vae_gpu::rng::noise_batch;
 use vae_gpu::spec::{
-    init_params, members, Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood,
-    ModelSpec, Prior, Variance,
+    init_params, linear, members, Activation, ConvSpec, GaussianMean, Init, KlMode, LatentFamily,
+    LayerSpec, Likelihood, ModelSpec, Prior, Variance,
 };
 use vae_gpu::training::backend::Objective;
 
 fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
     ModelSpec {
         input: 6,
-        encoder: vec![5, 4],
-        decoder: vec![4],
+        image: None,
+        encoder: linear(&[5, 4]),
+        decoder: linear(&[4]),
         activation: act,
         latent: 3,
         posterior: LatentFamily::Gaussian,
@@ -29,8 +30,36 @@ fn tiny(lik: Likelihood, act: Activation) -> ModelSpec {
     }
 }
 
+/// A tiny convolutional model on 6×4 images: two convolutions (padding 1, then stride 2) down,
+/// a reshape and two transposed convolutions up, the last giving the likelihood's channels.
+fn tiny_conv(lik: Likelihood, act: Activation) -> ModelSpec {
+    let conv = |out, kernel, stride, padding| ConvSpec {
+        out,
+        kernel,
+        stride,
+        padding,
+    };
+    ModelSpec {
+        input: 24,
+        image: Some([1, 6, 4]),
+        encoder: vec![
+            LayerSpec::Conv2d(conv(Some(2), 3, 1, 1)),
+            LayerSpec::Conv2d(conv(Some(3), 2, 2, 0)),
+            LayerSpec::Linear(4),
+        ],
+        decoder: vec![
+            LayerSpec::Linear(18),
+            LayerSpec::Reshape([3, 3, 2]),
+            LayerSpec::ConvTranspose2d(conv(Some(2), 2, 2, 0)),
+            LayerSpec::ConvTranspose2d(conv(None, 3, 1, 1)),
+        ],
+        ..tiny(lik, act)
+    }
+}
+
 /// Every likelihood with the default latent layer, then every latent combination the spec allows
-/// with a Bernoulli and a Gaussian likelihood.
+/// with a Bernoulli and a Gaussian likelihood, then convolutional models with one, two and three
+/// output channels.
 fn members() -> Vec<ModelSpec> {
     let acts = [Activation::Tanh, Activation::Relu, Activation::Sigmoid];
     let mut v: Vec<ModelSpec> = members::likelihoods()
@@ -55,6 +84,19 @@ fn members() -> Vec<ModelSpec> {
             kl,
             ..tiny(lik, acts[i % 3])
         });
+    }
+    let gauss_decoder = Likelihood::Gaussian {
+        mean: GaussianMean::Identity,
+        variance: Variance::Decoder,
+    };
+    // Smooth activations only: with ReLU a finite difference that crosses a kink (a
+    // pre-activation within h of 0) is not a derivative; the MLP members above cover ReLU.
+    for (lik, act) in [
+        (Likelihood::Bernoulli, Activation::Tanh),
+        (gauss_decoder, Activation::Sigmoid),
+        (Likelihood::Categorical { bins: 3 }, Activation::Tanh),
+    ] {
+        v.push(tiny_conv(lik, act));
     }
     v
 }
@@ -83,6 +125,8 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
         // Each likelihood's own representation of the bytes (binarized, pixel/255, bin middles).
         let x: Vec<f64> = bytes
             .iter()
+            .cycle()
+            .take(batch * spec.input)
             .map(|&v| Binarize::for_likelihood(&lik).pixel_value(v, 0.5) as f64)
             .collect();
         let eps: Vec<f64> =

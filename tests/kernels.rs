@@ -369,6 +369,8 @@ fn colsum_and_elbo_sum_match_cpu() {
         cols: cols as u32,
         in_rs: cols as u32,
         out_off: out_off as u32,
+        inner: 1,
+        _pad: [0; 3],
     };
     dispatch(
         &ctx,
@@ -379,7 +381,7 @@ fn colsum_and_elbo_sum_match_cpu() {
         grid_1d(cols, 64),
     );
     let mut want = vec![0.0f32; cols];
-    colsum(&dy, rows, cols, &mut want);
+    colsum(&dy, rows, cols, 1, &mut want);
     assert_close(
         "colsum",
         &read(&ctx, &gout, out_off + cols)[out_off..],

@@ -14,7 +14,7 @@ use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{
-    init_params, members, Activation, GaussianMean, Likelihood, ModelSpec, Variance,
+    init_params, linear, members, Activation, GaussianMean, Likelihood, ModelSpec, Variance,
 };
 use vae_gpu::training::backend::{Backend, Objective, Split, Splits, TrainConfig};
 use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
@@ -125,7 +125,7 @@ fn step_matches_cpu_for_every_member_of_the_family() {
     for (i, lik) in members::likelihoods().into_iter().enumerate() {
         let mut cfg = config(11, 3, 5, 2, Binarize::Grayscale);
         cfg.model.likelihood = lik;
-        cfg.model.encoder = vec![13, 6];
+        cfg.model.encoder = linear(&[13, 6]);
         cfg.model.activation = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
         cfg.binarize = Binarize::for_likelihood(&lik);
         check_step(&cfg, &s);
@@ -256,8 +256,8 @@ fn circle_model_with_a_1d_latent_matches_the_cpu() {
     let cfg = TrainConfig {
         model: ModelSpec {
             input: 2,
-            encoder: vec![20, 20],
-            decoder: vec![20, 20],
+            encoder: linear(&[20, 20]),
+            decoder: linear(&[20, 20]),
             activation: Activation::Relu,
             latent: 1,
             kl: vae_gpu::spec::KlMode::Analytic,
@@ -375,4 +375,35 @@ fn iwae_objective_matches_the_cpu() {
         5e-5,
         1e-4,
     );
+}
+
+/// The whole step of a small `--arch conv` network (Conv 1→3→4, a linear layer of 8, the mirror
+/// decoder of transposed convolutions) for a one-, two- and many-channel likelihood: the conv
+/// layers' dispatches as the spec derives them, against the CPU's im2col path.
+#[test]
+fn conv_model_step_matches_cpu() {
+    let s = splits(61, 20);
+    let gauss = Likelihood::Gaussian {
+        mean: GaussianMean::Identity,
+        variance: Variance::Decoder,
+    };
+    for (lik, act) in [
+        (gauss, Activation::Relu),
+        (Likelihood::Bernoulli, Activation::Tanh),
+        (Likelihood::Categorical { bins: 3 }, Activation::Relu),
+    ] {
+        let mut cfg = config(8, 2, 5, 2, Binarize::for_likelihood(&lik));
+        let image = [1, 28, 28];
+        let (encoder, decoder) = vae_gpu::spec::layers::conv_arch(image, [3, 4], &[8]);
+        cfg.model = ModelSpec {
+            image: Some(image),
+            encoder,
+            decoder,
+            activation: act,
+            likelihood: lik,
+            ..cfg.model
+        };
+        cfg.model.check().expect("a valid conv spec");
+        check_step(&cfg, &s);
+    }
 }

@@ -12,10 +12,16 @@ the model as torch modules, evaluates the densities with `torch.distributions` (
 written out below: the bernoulli-ce cross-entropy, which is no distribution, and the continuous
 Bernoulli), and computes in float64. What it checks, for every member of the family:
 
-- encoder: hidden layers encoder.fc1..fcN (widths model.encoder), activation model.activation
-  (tanh | relu | sigmoid) after each; heads encoder.mean and encoder.logvar (Gaussian q,
+- encoder: hidden layers as model.encoder lists them: a number is an nn.Linear of that width
+  (encoder.fc1, fc2, ...), {"conv2d": {out, kernel, stride, padding}} an nn.Conv2d (encoder.conv1,
+  ...; the input is viewed as model.image [C, H, W]), {"reshape": [C, H, W]} a view; activation
+  model.activation (tanh | relu | sigmoid) after each layer with parameters; a linear layer
+  flattens its input (NCHW order); heads encoder.mean and encoder.logvar (Gaussian q,
   sigma = exp(head/2)) or encoder.logscale (Laplace q, b = exp(head)).
-- decoder: decoder.fc1..fcN (widths model.decoder), the same activation; output heads by
+- decoder: model.decoder the same way, with {"conv_transpose2d": {...}} an nn.ConvTranspose2d
+  (decoder.deconv1, ...); one that ends the list without `out` is the output layer, with as many
+  channels as the heads below (k for the categorical) and named after them joined by "_"
+  (decoder.mean_variance: channel 0 the mean, 1 the variance); else linear output heads by
   likelihood: bernoulli (decoder.logits on pixels > 127; a `stochastic` run is evaluated with the
   threshold too, and the script says so), bernoulli-ce (decoder.logits, cross-entropy on pixel/255:
   not a density), continuous-bernoulli (decoder.logits, on pixel/255; the density written out
@@ -68,8 +74,9 @@ PIXELS = 784
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 LIKELIHOODS = ("bernoulli", "bernoulli-ce", "continuous-bernoulli", "gaussian", "beta", "categorical")
 FAMILIES = ("gaussian", "laplace")
-MODEL_FIELDS = {"input", "hidden", "encoder", "decoder", "activation", "latent", "posterior",
+MODEL_FIELDS = {"input", "image", "hidden", "encoder", "decoder", "activation", "latent", "posterior",
                 "prior", "kl", "likelihood", "init"}
+LAYER_KINDS = ("conv2d", "conv_transpose2d", "reshape")
 
 
 class CheckpointError(Exception):
@@ -97,11 +104,17 @@ def spec_from_config(model, fmt):
     if s["input"] != PIXELS:
         raise CheckpointError(f"model.input is {s['input']}, but the MNIST test images have {PIXELS} pixels")
     hidden = model.get("hidden")
-    s["encoder"] = list(model.get("encoder") or ([hidden] if hidden else [500]))
-    s["decoder"] = list(model.get("decoder") or ([hidden] if hidden else s["encoder"][::-1]))
+    s["image"] = model.get("image")
+    if s["image"] is not None and (len(s["image"]) != 3 or math.prod(s["image"]) != PIXELS):
+        raise CheckpointError(f"model.image is {s['image']!r}, not [channels, height, width] of {PIXELS} pixels")
+    s["encoder"] = list(model.get("encoder", [hidden] if hidden else [500]))
+    s["decoder"] = list(model.get("decoder", [hidden] if hidden else s["encoder"][::-1]))
     for side in ("encoder", "decoder"):
-        if not s[side] or not all(isinstance(w, int) and w > 0 for w in s[side]):
-            raise CheckpointError(f"model.{side} is {s[side]!r}, not a non-empty list of positive widths")
+        for layer in s[side]:
+            ok = (isinstance(layer, int) and layer > 0) or (
+                isinstance(layer, dict) and len(layer) == 1 and next(iter(layer)) in LAYER_KINDS)
+            if not ok:
+                raise CheckpointError(f"model.{side} has the layer {layer!r}: not a width or one of {LAYER_KINDS}")
     s["latent"] = model.get("latent", 2)
     if not isinstance(s["latent"], int) or s["latent"] < 1:
         raise CheckpointError(f"model.latent is {s['latent']!r}")
@@ -181,8 +194,13 @@ def describe(s):
         var = {"fixed": f"fixed sigma {v.get('sigma')}", "learned": "learned per-pixel sigma^2", "shared": "one learned sigma^2",
                "decoder": "sigma^2(z) from the decoder"}[v["kind"]]
         l = f"Gaussian p(x|z) ({lik['mean']} mean, {var})"
-    net = "-".join(str(w) for w in [s["input"], *s["encoder"], s["latent"]])
-    if s["decoder"] != s["encoder"][::-1]:
+    if any(not isinstance(l, int) for l in s["encoder"] + s["decoder"]):
+        short = lambda l: str(l) if isinstance(l, int) else next(iter(l))
+        net = (" ".join(short(l) for l in s["encoder"]) + f" -> {s['latent']} -> "
+               + " ".join(short(l) for l in s["decoder"]))
+    else:
+        net = "-".join(str(w) for w in [s["input"], *s["encoder"], s["latent"]])
+    if all(isinstance(l, int) for l in s["encoder"] + s["decoder"]) and s["decoder"] != s["encoder"][::-1]:
         net += " (decoder " + "-".join(str(w) for w in [s["latent"], *s["decoder"], s["input"]]) + ")"
     q = {"gaussian": "Gaussian q", "laplace": "Laplace q"}[s["posterior"]]
     fam, sc = s["prior"]["family"], s["prior"]["scale"]
@@ -195,24 +213,73 @@ def describe(s):
 # The model as torch modules, named as the checkpoint's tensors
 
 
-class MLP(nn.Module):
-    """fc1..fcN with the activation after each, then linear heads without activation."""
+class Net(nn.Module):
+    """The spec's layers in order, each kind numbered on its own (fc1, conv1, deconv1, ...), the
+    activation after every layer with parameters; then the heads (linear, or one transposed
+    convolution whose channels are the heads when the spec ends with one without `out`)."""
 
-    def __init__(self, inputs, widths, activation, head_widths):
+    def __init__(self, in_shape, layers, activation, head_widths, head_channels=None):
         super().__init__()
         self.activation = ACTIVATIONS[activation]
-        self.depth = len(widths)
-        for i, w in enumerate(widths, start=1):
-            setattr(self, f"fc{i}", nn.Linear(inputs, w))
-            inputs = w
+        self.steps = []
+        shape = tuple(in_shape)
+        counts = {"fc": 0, "conv": 0, "deconv": 0}
+
+        def add(prefix, module):
+            counts[prefix] += 1
+            name = f"{prefix}{counts[prefix]}"
+            setattr(self, name, module)
+            self.steps.append(("layer", name))
+
+        self.conv_head = None
+        for i, layer in enumerate(layers):
+            if isinstance(layer, int):
+                add("fc", nn.Linear(math.prod(shape), layer))
+                shape = (layer,)
+                continue
+            (kind, c), = layer.items()
+            if kind == "reshape":
+                shape = tuple(c)
+                self.steps.append(("reshape", shape))
+                continue
+            if len(shape) != 3:
+                raise CheckpointError(f"layer {layer!r} gets a flat input of {shape[0]}")
+            k, st, pd = c["kernel"], c.get("stride", 1), c.get("padding", 0)
+            if kind == "conv2d":
+                add("conv", nn.Conv2d(shape[0], c["out"], k, st, pd))
+                size = lambda n: (n + 2 * pd - k) // st + 1
+                shape = (c["out"], size(shape[1]), size(shape[2]))
+            elif "out" in c:
+                add("deconv", nn.ConvTranspose2d(shape[0], c["out"], k, st, pd))
+                size = lambda n: (n - 1) * st - 2 * pd + k
+                shape = (c["out"], size(shape[1]), size(shape[2]))
+            elif i + 1 == len(layers) and head_channels is not None:
+                self.conv_head = "_".join(head_widths)
+                setattr(self, self.conv_head, nn.ConvTranspose2d(shape[0], head_channels, k, st, pd))
+            else:
+                raise CheckpointError(f"layer {layer!r} has no `out` and does not end the decoder")
+        self.in_shape = tuple(in_shape)
         self.head_names = list(head_widths)
-        for name, w in head_widths.items():
-            setattr(self, name, nn.Linear(inputs, w))
+        if self.conv_head is None:
+            for name, w in head_widths.items():
+                setattr(self, name, nn.Linear(math.prod(shape), w))
 
     def forward(self, x):
-        h = x
-        for i in range(1, self.depth + 1):
-            h = self.activation(getattr(self, f"fc{i}")(h))
+        h = x.view(x.shape[0], *self.in_shape)
+        for kind, what in self.steps:
+            if kind == "reshape":
+                h = h.reshape(h.shape[0], *what)
+                continue
+            module = getattr(self, what)
+            if isinstance(module, nn.Linear):
+                h = h.flatten(1)
+            h = self.activation(module(h))
+        if self.conv_head is not None:
+            out = getattr(self, self.conv_head)(h)
+            if len(self.head_names) == 1:
+                return {self.head_names[0]: out.flatten(1)}
+            return {name: out[:, c].flatten(1) for c, name in enumerate(self.head_names)}
+        h = h.flatten(1)
         return {name: getattr(self, name)(h) for name in self.head_names}
 
 
@@ -221,10 +288,12 @@ class VAE(nn.Module):
         super().__init__()
         self.spec = s
         scale_head = {"gaussian": "logvar", "laplace": "logscale"}[s["posterior"]]
-        self.encoder = MLP(s["input"], s["encoder"], s["activation"],
+        self.encoder = Net(s["image"] or (s["input"],), s["encoder"], s["activation"],
                            {"mean": s["latent"], scale_head: s["latent"]})
         dec_heads, free = heads(s)
-        self.decoder = MLP(s["latent"], s["decoder"], s["activation"], dec_heads)
+        kind = s["likelihood"]["kind"]
+        channels = s["likelihood"]["bins"] if kind == "categorical" else len(dec_heads)
+        self.decoder = Net((s["latent"],), s["decoder"], s["activation"], dec_heads, channels)
         for name, shape in free.items():
             self.decoder.register_parameter(name, nn.Parameter(torch.zeros(shape)))
 

@@ -2,6 +2,7 @@
 //! as directly as possible, generic over f32 (training, parity tests) and f64 (finite-difference
 //! gradient checks). Its only concession to speed is a blocked GEMM (matrixmultiply).
 
+pub mod conv;
 pub mod reference;
 pub mod trainer;
 

@@ -6,26 +6,27 @@
 //! closed form in place of the last two, `--kl analytic`), with z_r = μ_b + s_b ⊙ ε_r. Every function here has a
 //! WGSL twin named in its doc comment; the parity tests compare them.
 
+use super::conv::{conv_gather, conv_scatter, conv_weight_grad};
 use super::{gemm, Scalar, View};
 use crate::family::activation::{activate, activation_grad_from_output};
 use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
-use crate::spec::{Activation, Linear, ModelSpec};
+use crate::spec::{Activation, Layer, LayerKind, ModelSpec};
 
 pub use crate::family::activation::{sigmoid, softplus, tanh_stable};
 pub use crate::family::latent::{latent_backward, sample_latent, RowWeights};
 use crate::training::backend::Objective;
 
-/// An MLP's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
+/// A network's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
 #[derive(Clone, Debug)]
-pub struct MlpActivations<T> {
+pub struct NetworkActivations<T> {
     pub hidden: Vec<Vec<T>>,
     pub out: Vec<T>,
     /// Gradients with respect to each hidden layer's output (the backward pass's scratch).
     pub d_hidden: Vec<Vec<T>>,
 }
 
-impl<T: Scalar> MlpActivations<T> {
-    pub fn new(layers: &[Linear], rows: usize) -> Self {
+impl<T: Scalar> NetworkActivations<T> {
+    pub fn new(layers: &[Layer], rows: usize) -> Self {
         let (last, hidden) = layers.split_last().expect("an output layer");
         let h: Vec<Vec<T>> = hidden
             .iter()
@@ -45,13 +46,13 @@ pub struct Workspace<T> {
     pub batch: usize,
     pub samples: usize,
     /// Encoder activations; `out` is [B, 2Dz] = [μ | log σ²].
-    pub encoder: MlpActivations<T>,
+    pub encoder: NetworkActivations<T>,
     /// [BL, Dz]
     pub z: Vec<T>,
     /// [BL] log p(z) − log q(z|x)
     pub prior_minus_q: Vec<T>,
     /// Decoder activations; `out` is [BL, C·D], the likelihood's outputs.
-    pub decoder: MlpActivations<T>,
+    pub decoder: NetworkActivations<T>,
     /// [BL] log p(x|z)
     pub loglik: Vec<T>,
     /// [BL, C·D] dLoss/d outputs
@@ -77,10 +78,10 @@ impl<T: Scalar> Workspace<T> {
         Self {
             batch,
             samples,
-            encoder: MlpActivations::new(&lay.encoder, batch),
+            encoder: NetworkActivations::new(&lay.encoder, batch),
             z: z(rows * spec.latent),
             prior_minus_q: z(rows),
-            decoder: MlpActivations::new(&lay.decoder, rows),
+            decoder: NetworkActivations::new(&lay.decoder, rows),
             loglik: z(rows),
             d_outputs: z(rows * lay.decoder_out().out),
             d_free: z(free),
@@ -101,45 +102,50 @@ impl<T: Scalar> Workspace<T> {
     }
 }
 
-/// Y[rows, out] = X[rows, in]·Wᵀ + b, then the activation if given (matmul.wgsl with epilogue
-/// bias and activation).
-fn linear_forward<T: Scalar>(
-    l: &Linear,
+/// Y[rows, out] = the layer applied to X[rows, in], plus the bias, then the activation if given
+/// (matmul.wgsl or conv.wgsl with their bias and activation epilogue).
+fn layer_forward<T: Scalar>(
+    l: &Layer,
     params: &[T],
     x: &[T],
     rows: usize,
     y: &mut [T],
     act: Option<Activation>,
 ) {
-    gemm(
-        rows,
-        l.inp,
-        l.out,
-        View::rows(x, 0, l.inp),
-        View::transposed(params, l.w, l.inp),
-        y,
-        0,
-        l.out,
-        false,
-    );
-    for row in y[..rows * l.out].chunks_mut(l.out) {
-        for (v, &bias) in row.iter_mut().zip(&params[l.b..l.b + l.out]) {
-            *v += bias;
-            if let Some(a) = act {
-                *v = activate(a, *v);
-            }
+    let weights = &params[l.w..l.b];
+    match l.kind {
+        LayerKind::Linear => gemm(
+            rows,
+            l.inp,
+            l.out,
+            View::rows(x, 0, l.inp),
+            View::transposed(params, l.w, l.inp),
+            y,
+            0,
+            l.out,
+            false,
+        ),
+        LayerKind::Conv2d(g) => conv_gather(&g, weights, x, rows, y),
+        LayerKind::ConvTranspose2d(g) => conv_scatter(&g, weights, x, rows, y),
+    }
+    let (channels, inner) = l.out_channels();
+    let bias = &params[l.b..l.b + channels];
+    for (i, v) in y[..rows * l.out].iter_mut().enumerate() {
+        *v += bias[i / inner % channels];
+        if let Some(a) = act {
+            *v = activate(a, *v);
         }
     }
 }
 
-/// Every layer of an MLP; the activation follows all but the last.
-pub fn mlp_forward<T: Scalar>(
-    layers: &[Linear],
+/// Every layer of a network; the activation follows all but the last.
+pub fn network_forward<T: Scalar>(
+    layers: &[Layer],
     act: Activation,
     params: &[T],
     x: &[T],
     rows: usize,
-    a: &mut MlpActivations<T>,
+    a: &mut NetworkActivations<T>,
 ) {
     let last = layers.len() - 1;
     for (i, l) in layers.iter().enumerate() {
@@ -147,24 +153,24 @@ pub fn mlp_forward<T: Scalar>(
         let (done, rest) = a.hidden.split_at_mut(i);
         let input: &[T] = if i == 0 { x } else { &done[i - 1] };
         if i == last {
-            linear_forward(l, params, input, rows, &mut a.out, None);
+            layer_forward(l, params, input, rows, &mut a.out, None);
         } else {
-            linear_forward(l, params, input, rows, &mut rest[0], Some(act));
+            layer_forward(l, params, input, rows, &mut rest[0], Some(act));
         }
     }
 }
 
-/// Backward through an MLP from dLoss/d out: weight and bias gradients into `grads` (if given)
+/// Backward through a network from dLoss/d out: weight and bias gradients into `grads` (if given)
 /// and dLoss/dx into `dx` (if given). Each hidden layer's gradient is multiplied by the
 /// activation's derivative, taken from the layer's output (the matmul's backward epilogue).
 #[allow(clippy::too_many_arguments)]
-pub fn mlp_backward<T: Scalar>(
-    layers: &[Linear],
+pub fn network_backward<T: Scalar>(
+    layers: &[Layer],
     act: Activation,
     params: &[T],
     x: &[T],
     rows: usize,
-    a: &mut MlpActivations<T>,
+    a: &mut NetworkActivations<T>,
     d_out: &[T],
     mut grads: Option<&mut [T]>,
     mut dx: Option<&mut [T]>,
@@ -177,16 +183,16 @@ pub fn mlp_backward<T: Scalar>(
         let dy: &[T] = if i == last { d_out } else { &here[0] };
         let input: &[T] = if i == 0 { x } else { &a.hidden[i - 1] };
         if let Some(g) = grads.as_deref_mut() {
-            linear_weight_grad(l, input, dy, rows, g);
+            layer_weight_grad(l, input, dy, rows, g);
         }
         if i > 0 {
             let dh = &mut below[i - 1];
-            linear_input_grad(l, params, dy, rows, dh);
+            layer_input_grad(l, params, dy, rows, dh);
             for (d, &h) in dh.iter_mut().zip(&a.hidden[i - 1]) {
                 *d = *d * activation_grad_from_output(act, h);
             }
         } else if let Some(dx) = dx.as_deref_mut() {
-            linear_input_grad(l, params, dy, rows, dx);
+            layer_input_grad(l, params, dy, rows, dx);
         }
     }
 }
@@ -194,16 +200,16 @@ pub fn mlp_backward<T: Scalar>(
 /// [μ | log σ²] rows `[rows, 2·Dz]` of the encoder for images `x` `[rows, D]`.
 pub fn encode<T: Scalar>(spec: &ModelSpec, params: &[T], x: &[T], rows: usize) -> Vec<T> {
     let lay = spec.layout();
-    let mut a = MlpActivations::new(&lay.encoder, rows);
-    mlp_forward(&lay.encoder, spec.activation, params, x, rows, &mut a);
+    let mut a = NetworkActivations::new(&lay.encoder, rows);
+    network_forward(&lay.encoder, spec.activation, params, x, rows, &mut a);
     a.out
 }
 
 /// The likelihood's outputs `[rows, C·D]` of the decoder for latents `z` `[rows, Dz]`.
 pub fn decode<T: Scalar>(spec: &ModelSpec, params: &[T], z: &[T], rows: usize) -> Vec<T> {
     let lay = spec.layout();
-    let mut a = MlpActivations::new(&lay.decoder, rows);
-    mlp_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
+    let mut a = NetworkActivations::new(&lay.decoder, rows);
+    network_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
     a.out
 }
 
@@ -226,8 +232,8 @@ pub fn decoder_loglik_grad<T: Scalar>(
     rows: usize,
 ) -> (Vec<T>, Vec<T>) {
     let lay = spec.layout();
-    let mut a = MlpActivations::new(&lay.decoder, rows);
-    mlp_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
+    let mut a = NetworkActivations::new(&lay.decoder, rows);
+    network_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
     let mut ll = vec![T::zero(); rows];
     let mut g = vec![T::zero(); a.out.len()];
     let io = Rows {
@@ -245,7 +251,7 @@ pub fn decoder_loglik_grad<T: Scalar>(
     };
     log_prob_rows(&spec.likelihood, &io, &mut ll, Some(grads));
     let mut dz = vec![T::zero(); rows * spec.latent];
-    mlp_backward(
+    network_backward(
         &lay.decoder,
         spec.activation,
         params,
@@ -259,45 +265,61 @@ pub fn decoder_loglik_grad<T: Scalar>(
     (ll, dz)
 }
 
-/// Bias gradient: column sums of dY[rows, cols] (colsum in reduce.wgsl).
-pub fn colsum<T: Scalar>(dy: &[T], rows: usize, cols: usize, out: &mut [T]) {
-    out[..cols].iter_mut().for_each(|v| *v = T::zero());
-    for row in dy[..rows * cols].chunks(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
+/// Bias gradient: out[c] = Σ over rows r and positions s of dY[r, c, s] for a gradient of
+/// `channels` × `inner` values per row (`inner` = 1 for a linear layer's columns, H·W for a
+/// convolution's channels). Twin of `colsum` (inner = 1) and `channel_sum` in reduce.wgsl.
+pub fn colsum<T: Scalar>(dy: &[T], rows: usize, channels: usize, inner: usize, out: &mut [T]) {
+    out[..channels].iter_mut().for_each(|v| *v = T::zero());
+    for row in dy[..rows * channels * inner].chunks(channels * inner) {
+        for (o, values) in out.iter_mut().zip(row.chunks(inner)) {
+            for &v in values {
+                *o += v;
+            }
         }
     }
 }
 
-/// dW = dYᵀ·X into grads (weight [out, in]) and db = colsum(dY).
-fn linear_weight_grad<T: Scalar>(l: &Linear, x: &[T], dy: &[T], rows: usize, grads: &mut [T]) {
-    gemm(
-        l.out,
-        rows,
-        l.inp,
-        View::transposed(dy, 0, l.out),
-        View::rows(x, 0, l.inp),
-        grads,
-        l.w,
-        l.inp,
-        false,
-    );
-    colsum(dy, rows, l.out, &mut grads[l.b..l.b + l.out]);
+/// dW into grads (the layer's weight, in its layout) and db = the per-channel sum of dY.
+fn layer_weight_grad<T: Scalar>(l: &Layer, x: &[T], dy: &[T], rows: usize, grads: &mut [T]) {
+    let dw = &mut grads[l.w..l.b];
+    match l.kind {
+        // dW = dYᵀ·X
+        LayerKind::Linear => gemm(
+            l.out,
+            rows,
+            l.inp,
+            View::transposed(dy, 0, l.out),
+            View::rows(x, 0, l.inp),
+            dw,
+            0,
+            l.inp,
+            false,
+        ),
+        LayerKind::Conv2d(g) => conv_weight_grad(&g, x, dy, rows, dw),
+        LayerKind::ConvTranspose2d(g) => conv_weight_grad(&g, dy, x, rows, dw),
+    }
+    let (channels, inner) = l.out_channels();
+    colsum(dy, rows, channels, inner, &mut grads[l.b..l.b + channels]);
 }
 
-/// dX = dY·W.
-fn linear_input_grad<T: Scalar>(l: &Linear, params: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
-    gemm(
-        rows,
-        l.out,
-        l.inp,
-        View::rows(dy, 0, l.out),
-        View::rows(params, l.w, l.inp),
-        dx,
-        0,
-        l.inp,
-        false,
-    );
+/// dX from dY: dY·W for a linear layer, the other direction of the convolution for the others.
+fn layer_input_grad<T: Scalar>(l: &Layer, params: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
+    let weights = &params[l.w..l.b];
+    match l.kind {
+        LayerKind::Linear => gemm(
+            rows,
+            l.out,
+            l.inp,
+            View::rows(dy, 0, l.out),
+            View::rows(params, l.w, l.inp),
+            dx,
+            0,
+            l.inp,
+            false,
+        ),
+        LayerKind::Conv2d(g) => conv_scatter(&g, weights, dy, rows, dx),
+        LayerKind::ConvTranspose2d(g) => conv_gather(&g, weights, dy, rows, dx),
+    }
 }
 
 /// IWAE's row weights: for each image b of `batch`, the softmax over its `samples` rows
@@ -354,7 +376,7 @@ pub fn step<T: Scalar>(
     let rows = b * l;
     let scale = T::from_f64(1.0 / rows as f64);
 
-    mlp_forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
+    network_forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
     sample_latent(
         spec,
         b,
@@ -363,7 +385,7 @@ pub fn step<T: Scalar>(
         &mut ws.z,
         &mut ws.prior_minus_q,
     );
-    mlp_forward(
+    network_forward(
         &lay.decoder,
         spec.activation,
         params,
@@ -410,7 +432,7 @@ pub fn step<T: Scalar>(
         } else {
             RowWeights::Uniform(scale)
         };
-        mlp_backward(
+        network_backward(
             &lay.decoder,
             spec.activation,
             params,
@@ -424,7 +446,13 @@ pub fn step<T: Scalar>(
         if let Some(off) = lay.pixel_params {
             // Per pixel: sum over rows; shared: over every (row, pixel).
             let n = lay.free_len;
-            colsum(&ws.d_free, rows * spec.input / n, n, &mut g[off..off + n]);
+            colsum(
+                &ws.d_free,
+                rows * spec.input / n,
+                n,
+                1,
+                &mut g[off..off + n],
+            );
         }
         latent_backward(
             spec,
@@ -437,7 +465,7 @@ pub fn step<T: Scalar>(
             &ws.dz,
             &mut ws.denc,
         );
-        mlp_backward(
+        network_backward(
             &lay.encoder,
             spec.activation,
             params,

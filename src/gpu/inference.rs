@@ -6,16 +6,23 @@
 use bytemuck::cast_slice;
 
 use super::kernels::*;
-use super::mlp::{MlpBuffers, Recorder};
+use super::network::{NetworkBuffers, Recorder};
 use super::{DeviceKind, GpuContext};
 use crate::error::Result;
 use crate::family::likelihood::masked_stats;
 use crate::inference::{loglik_shapes, paired_rows, ModelOps};
-use crate::spec::{Layout, Linear, ModelSpec};
+use crate::spec::{Layer, Layout, ModelSpec};
 
-/// Rows per chunk: keeps every buffer well under the 128 MiB binding limit of small adapters
-/// (8,192 rows × 784 pixels × C channels × 4 bytes = 25·C MB).
+/// Rows per chunk at most, and values per buffer at most: 8,192 rows of 784 values, 25 MB, well
+/// under the 128 MiB binding limit of small adapters. Wider rows (a convolution's 32×14×14
+/// feature maps, a categorical's 256 channels) get fewer rows per chunk; see [`rows_per_chunk`].
 const CHUNK_ROWS: usize = 8192;
+const CHUNK_VALUES: usize = CHUNK_ROWS * 784;
+
+/// How many rows of `width` values fit in one chunk.
+fn rows_per_chunk(width: usize) -> usize {
+    (CHUNK_VALUES / width.max(1)).clamp(1, CHUNK_ROWS)
+}
 
 pub struct GpuModel {
     ctx: GpuContext,
@@ -48,9 +55,9 @@ impl GpuModel {
     }
 
     /// Runs an MLP on `rows` inputs; returns its buffers (the output in `out`).
-    fn run_mlp(&self, layers: &[Linear], input: &[f32], rows: usize) -> Result<MlpBuffers> {
+    fn run_mlp(&self, layers: &[Layer], input: &[f32], rows: usize) -> Result<NetworkBuffers> {
         let x = storage_init(&self.ctx, "input", cast_slice(input));
-        let bufs = MlpBuffers::new(&self.ctx, "mlp", layers, rows);
+        let bufs = NetworkBuffers::new(&self.ctx, "mlp", layers, rows);
         let dispatches = self
             .recorder()
             .forward(layers, self.spec.activation, &x, rows, &bufs);
@@ -58,12 +65,14 @@ impl GpuModel {
         Ok(bufs)
     }
 
-    fn chunked(&mut self, input: &[f32], width: usize, layers: &[Linear]) -> Result<Vec<f32>> {
+    fn chunked(&mut self, input: &[f32], width: usize, layers: &[Layer]) -> Result<Vec<f32>> {
         let rows = input.len() / width;
         let out_width = layers.last().map_or(0, |l| l.out);
+        let widest = layers.iter().map(|l| l.out).max().unwrap_or(1);
+        let chunk = rows_per_chunk(widest.max(width));
         let mut out = Vec::with_capacity(rows * out_width);
-        for start in (0..rows).step_by(CHUNK_ROWS) {
-            let n = CHUNK_ROWS.min(rows - start);
+        for start in (0..rows).step_by(chunk) {
+            let n = chunk.min(rows - start);
             let bufs = self.run_mlp(layers, &input[start * width..(start + n) * width], n)?;
             out.extend(self.ctx.read_f32(&bufs.out, 0, n * out_width)?);
         }
@@ -114,7 +123,8 @@ impl ModelOps for GpuModel {
             .collect();
         let mut out = vec![0.0f32; n * r];
         // η takes S·rows·D floats: fewer latents per chunk for the categorical's many statistics.
-        let chunk = (CHUNK_ROWS / s.max(1)).max(1);
+        let decoder_widest = self.layout.decoder.iter().map(|l| l.out).max().unwrap_or(1);
+        let chunk = rows_per_chunk(decoder_widest.max(s * d));
         for start in (0..r).step_by(chunk) {
             let rc = chunk.min(r - start);
             let dec = self.run_mlp(&self.layout.decoder, &z[start * dz..(start + rc) * dz], rc)?;
@@ -175,7 +185,8 @@ impl ModelOps for GpuModel {
         let (d, dz) = (self.spec.input, self.spec.latent);
         let channels = self.spec.likelihood.channels();
         let (mut ll, mut grad) = (Vec::with_capacity(rows), Vec::with_capacity(rows * dz));
-        let chunk = (CHUNK_ROWS / channels).max(1);
+        let decoder_widest = self.layout.decoder.iter().map(|l| l.out).max().unwrap_or(1);
+        let chunk = rows_per_chunk(decoder_widest.max(channels * d));
         for start in (0..rows).step_by(chunk) {
             let n = chunk.min(rows - start);
             let ctx = &self.ctx;
@@ -183,7 +194,7 @@ impl ModelOps for GpuModel {
             let gz = storage_init(ctx, "z", cast_slice(&z[start * dz..(start + n) * dz]));
             let gx = storage_init(ctx, "x", cast_slice(&x[start * d..(start + n) * d]));
             let gm = storage_init(ctx, "mask", cast_slice(&mask[start * d..(start + n) * d]));
-            let dec = MlpBuffers::new(ctx, "decoder", &self.layout.decoder, n);
+            let dec = NetworkBuffers::new(ctx, "decoder", &self.layout.decoder, n);
             let g = storage_zeroed(ctx, "dll/doutputs", n * channels * d);
             let free_rows = if self.layout.pixel_params.is_some() {
                 n * d

@@ -7,13 +7,15 @@ use wgpu::util::DeviceExt;
 
 use super::GpuContext;
 use crate::error::Result;
-use crate::spec::{Activation, GaussianMean, KlMode, Likelihood, Linear, ModelSpec, Variance};
+use crate::spec::layers::ConvGeometry;
+use crate::spec::{Activation, GaussianMean, KlMode, Layer, Likelihood, ModelSpec, Variance};
 use crate::training::optim::OptimizerConfig;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const CONV: &str = include_str!("../../shaders/conv.wgsl");
 const LATENT: [&str; 4] = [
     include_str!("../../shaders/latent/gaussian.wgsl"),
     include_str!("../../shaders/latent/laplace.wgsl"),
@@ -107,7 +109,7 @@ impl MatmulParams {
 
     /// Y[rows, out] = X·Wᵀ + b (then `act`) for layer `l` of the flat parameter buffer (bound as
     /// B and as the bias).
-    pub fn linear_forward(l: &Linear, rows: usize, act: Option<Activation>) -> Self {
+    pub fn linear_forward(l: &Layer, rows: usize, act: Option<Activation>) -> Self {
         Self {
             m: rows as u32,
             n: l.out as u32,
@@ -126,7 +128,7 @@ impl MatmulParams {
 
     /// dX[rows, in] = dY·W, times the activation's derivative at h (bound as aux) when the layer's
     /// input h came out of `act`.
-    pub fn linear_input_grad(l: &Linear, rows: usize, act: Option<Activation>) -> Self {
+    pub fn linear_input_grad(l: &Layer, rows: usize, act: Option<Activation>) -> Self {
         Self {
             m: rows as u32,
             n: l.inp as u32,
@@ -144,7 +146,7 @@ impl MatmulParams {
     }
 
     /// dW[out, in] = dYᵀ·X, written at the weight's offset of the gradient buffer.
-    pub fn linear_weight_grad(l: &Linear, rows: usize) -> Self {
+    pub fn linear_weight_grad(l: &Layer, rows: usize) -> Self {
         Self {
             m: l.out as u32,
             n: l.inp as u32,
@@ -156,6 +158,105 @@ impl MatmulParams {
             c_off: l.w as u32,
             c_rs: l.inp as u32,
             ..Default::default()
+        }
+    }
+}
+
+/// The three modes of `shaders/conv.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvMode {
+    /// image → result (conv2d forward, transposed conv input gradient)
+    Gather = 0,
+    /// result → image (conv2d input gradient, transposed conv forward)
+    Scatter = 1,
+    /// the weight gradient
+    WeightGrad = 2,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ConvParams {
+    pub mode: u32,
+    pub rows: u32,
+    pub flags: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub padding: u32,
+    pub image_c: u32,
+    pub image_h: u32,
+    pub image_w: u32,
+    pub result_c: u32,
+    pub result_h: u32,
+    pub result_w: u32,
+    pub w_off: u32,
+    pub bias_off: u32,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub tiles_n: u32,
+    pub _pad: [u32; 2],
+}
+
+impl ConvParams {
+    /// `mode` of geometry `g` over `rows` rows; `w_off` is the weight's offset (in modes 0 and 1
+    /// inside the parameters, in mode 2 inside the gradient), `flags` the epilogue's.
+    pub fn new(
+        g: &ConvGeometry,
+        mode: ConvMode,
+        rows: usize,
+        w_off: usize,
+        bias_off: usize,
+        flags: u32,
+    ) -> Self {
+        let [image_c, image_h, image_w] = g.image;
+        let [result_c, result_h, result_w] = g.result;
+        let area = g.kernel * g.kernel;
+        let (m, n, k) = match mode {
+            ConvMode::Gather => (rows * result_h * result_w, result_c, image_c * area),
+            ConvMode::Scatter => (rows * image_h * image_w, image_c, result_c * area),
+            ConvMode::WeightGrad => (result_c, image_c * area, rows * result_h * result_w),
+        };
+        let u = |v: usize| v as u32;
+        Self {
+            mode: mode as u32,
+            rows: u(rows),
+            flags,
+            kernel: u(g.kernel),
+            stride: u(g.stride),
+            padding: u(g.padding),
+            image_c: u(image_c),
+            image_h: u(image_h),
+            image_w: u(image_w),
+            result_c: u(result_c),
+            result_h: u(result_h),
+            result_w: u(result_w),
+            w_off: u(w_off),
+            bias_off: u(bias_off),
+            m: u(m),
+            n: u(n),
+            k: u(k),
+            tiles_n: u(n.div_ceil(MATMUL_TILE as usize)),
+            _pad: [0; 2],
+        }
+    }
+
+    /// The GEMM modes: one workgroup per 64×64 tile, numbered linearly over x then y; the
+    /// scatter: one thread per image value, 64 to a workgroup.
+    pub fn groups(&self) -> [u32; 3] {
+        if self.mode == ConvMode::Scatter as u32 {
+            let image = self.image_c * self.image_h * self.image_w;
+            return grid_1d(self.rows as usize * image as usize, 64);
+        }
+        let tiles = self.tiles_n as usize * (self.m as usize).div_ceil(MATMUL_TILE as usize);
+        grid_1d(tiles, 1)
+    }
+
+    /// The entry point of this mode.
+    pub fn pipeline<'k>(&self, kernels: &'k Kernels) -> &'k wgpu::ComputePipeline {
+        if self.mode == ConvMode::Scatter as u32 {
+            &kernels.conv_scatter
+        } else {
+            &kernels.conv
         }
     }
 }
@@ -264,6 +365,9 @@ pub struct ColsumParams {
     pub cols: u32,
     pub in_rs: u32,
     pub out_off: u32,
+    /// Values per channel (`channel_sum` only; `colsum` sums single columns).
+    pub inner: u32,
+    pub _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -336,6 +440,10 @@ pub fn grid_1d(threads: usize, wg: u32) -> [u32; 3] {
 /// All compute pipelines, compiled once per device.
 pub struct Kernels {
     pub matmul: wgpu::ComputePipeline,
+    /// Conv2d and ConvTranspose2d forward and backward (`shaders/conv.wgsl`): the implicit
+    /// GEMM modes (gather, weight gradient) and the direct scatter.
+    pub conv: wgpu::ComputePipeline,
+    pub conv_scatter: wgpu::ComputePipeline,
     /// Reparameterized sample and KL term, and their backward (`shaders/latent/`).
     pub latent_forward: wgpu::ComputePipeline,
     pub latent_backward: wgpu::ComputePipeline,
@@ -343,6 +451,7 @@ pub struct Kernels {
     pub log_prob_rows: wgpu::ComputePipeline,
     pub natural_params: wgpu::ComputePipeline,
     pub colsum: wgpu::ComputePipeline,
+    pub channel_sum: wgpu::ComputePipeline,
     pub elbo_sum: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
     pub adam: wgpu::ComputePipeline,
@@ -390,6 +499,7 @@ impl Kernels {
                 })
         };
         let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
+        let conv = module("conv.wgsl", &[ACTIVATIONS, CONV]);
         let latent = module("latent", &[&[STATE, PHILOX][..], &LATENT[..]].concat());
         let likelihood = module(
             "likelihood",
@@ -402,11 +512,14 @@ impl Kernels {
         let iwae = module("iwae.wgsl", &[IWAE]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
+            conv: pipeline(&conv, "conv"),
+            conv_scatter: pipeline(&conv, "conv_scatter"),
             latent_forward: pipeline(&latent, "latent_forward"),
             latent_backward: pipeline(&latent, "latent_backward"),
             log_prob_rows: pipeline(&likelihood, "log_prob_rows"),
             natural_params: pipeline(&likelihood, "natural_params"),
             colsum: pipeline(&reduce, "colsum"),
+            channel_sum: pipeline(&reduce, "channel_sum"),
             elbo_sum: pipeline(&reduce, "elbo_sum"),
             gather: pipeline(&gather, "gather"),
             adam: pipeline(&optimizer, "adam"),

@@ -5,7 +5,7 @@
 
 pub mod inference;
 pub mod kernels;
-pub mod mlp;
+pub mod network;
 pub mod trainer;
 
 use std::sync::{Arc, Mutex};

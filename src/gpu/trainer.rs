@@ -5,7 +5,7 @@
 use bytemuck::cast_slice;
 
 use super::kernels::*;
-use super::mlp::{MlpBuffers, Recorder};
+use super::network::{NetworkBuffers, Recorder};
 use super::{DeviceKind, GpuContext};
 use crate::data::batch::EVAL_EPOCH;
 use crate::data::Values;
@@ -64,11 +64,11 @@ pub struct GpuBackend {
 /// The activation buffers of one step.
 struct StepBuffers {
     x: wgpu::Buffer,
-    encoder: MlpBuffers,
+    encoder: NetworkBuffers,
     z: wgpu::Buffer,
     eps: wgpu::Buffer,
     prior_minus_q: wgpu::Buffer,
-    decoder: MlpBuffers,
+    decoder: NetworkBuffers,
     loglik: wgpu::Buffer,
     d_outputs: wgpu::Buffer,
     d_free: wgpu::Buffer,
@@ -100,7 +100,7 @@ impl GpuBackend {
             )));
         }
         let max_binding = ctx.limits.max_storage_buffer_binding_size;
-        let widest = lay.layers().map(|l| l.out).max().unwrap_or(0);
+        let widest = lay.widest();
         let largest = [
             values.device_bytes().len(),
             rows * widest * 4,
@@ -112,7 +112,7 @@ impl GpuBackend {
         if largest > max_binding {
             return Err(Error::Gpu(format!(
                 "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
-                 use a smaller --train-size / --batch-size / --samples / --hidden"
+                 use a smaller --train-size / --batch-size / --samples / --hidden / --channels"
             )));
         }
         let params0 = init_params(spec, cfg.seed);
@@ -145,11 +145,11 @@ impl GpuBackend {
         };
         let a = StepBuffers {
             x: z("x", b * d),
-            encoder: MlpBuffers::new(&ctx, "encoder", &lay.encoder, b),
+            encoder: NetworkBuffers::new(&ctx, "encoder", &lay.encoder, b),
             z: z("z", rows * dz),
             eps: z("eps", rows * dz),
             prior_minus_q: z("prior_minus_q", rows),
-            decoder: MlpBuffers::new(&ctx, "decoder", &lay.decoder, rows),
+            decoder: NetworkBuffers::new(&ctx, "decoder", &lay.decoder, rows),
             loglik: z("loglik", rows),
             d_outputs: z("d_outputs", rows * lay.decoder_out().out),
             d_free: z("d_free", free_rows),
@@ -298,7 +298,7 @@ impl GpuBackend {
             if let Some(off) = lay.pixel_params {
                 // Per pixel: sum over rows; shared: one sum over every (row, pixel).
                 let n = lay.free_len;
-                v.push(rec.colsum(&a.d_free, rows * d / n, n, off, &grads));
+                v.push(rec.colsum(&a.d_free, rows * d / n, n, 1, off, &grads));
             }
             let backward_params = LatentParams {
                 per_row: iwae as u32,

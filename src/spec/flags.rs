@@ -4,9 +4,21 @@
 
 use clap::Args;
 
+use super::layers::{conv_arch, linear};
 use super::{
-    Activation, GaussianMean, Init, KlMode, LatentFamily, Likelihood, ModelSpec, Prior, Variance,
+    Activation, GaussianMean, Init, KlMode, LatentFamily, LayerSpec, Likelihood, ModelSpec, Prior,
+    Variance,
 };
+
+/// `--arch`: the networks' kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// fully connected layers of --hidden widths (Kingma & Welling's)
+    Mlp,
+    /// two stride-2 convolutions, then --hidden linear layers; the decoder mirrors it with
+    /// transposed convolutions (ReLU unless --activation says otherwise)
+    Conv,
+}
 
 /// Which likelihood `--likelihood` names; its options come from the flags below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +47,12 @@ pub enum MeanFlag {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModelFlags {
+    /// Network kind: mlp, or conv (Conv(1→C1, k4, s2, p1) → Conv(C1→C2) → --hidden [default: 256] and the mirror decoder, for 28×28 images) [default: mlp]
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Channels of the two convolutions of --arch conv [default: 32,64]
+    #[arg(long, value_parser = parse_widths)]
+    pub channels: Option<Widths>,
     /// Hidden layer widths, input side first, e.g. 500 or 20,20, or none (linear maps: the notes' linear autoencoder); the decoder mirrors them [default: 500]
     #[arg(long, value_parser = parse_widths)]
     pub hidden: Option<Widths>,
@@ -166,13 +184,7 @@ impl ModelFlags {
     /// errors (`--bins` without `--likelihood categorical`, …).
     pub fn apply(&self, base: &ModelSpec) -> Result<ModelSpec, String> {
         let mut s = base.clone();
-        if let Some(Widths(w)) = &self.hidden {
-            s.encoder = w.clone();
-            s.decoder = w.iter().rev().copied().collect();
-        }
-        if let Some(Widths(w)) = &self.decoder_hidden {
-            s.decoder = w.clone();
-        }
+        self.apply_arch(&mut s)?;
         if let Some(a) = self.activation {
             s.activation = a;
         }
@@ -239,6 +251,81 @@ impl ModelFlags {
         Ok(s)
     }
 
+    /// `--arch`, `--channels`, `--hidden` and `--decoder-hidden`: the layers. Without `--arch`
+    /// the base's kind stays (a stored conv model keeps its convolutions).
+    fn apply_arch(&self, s: &mut ModelSpec) -> Result<(), String> {
+        let conv = match self.arch {
+            Some(a) => a == Arch::Conv,
+            None => s.is_convolutional(),
+        };
+        if !conv {
+            if self.channels.is_some() {
+                return Err("--channels applies to --arch conv".into());
+            }
+            if self.arch.is_some() && s.is_convolutional() {
+                s.image = None;
+                s.encoder = linear(&[500]);
+                s.decoder = linear(&[500]);
+            }
+            if let Some(Widths(w)) = &self.hidden {
+                s.encoder = linear(w);
+                s.decoder = linear(&w.iter().rev().copied().collect::<Vec<_>>());
+            }
+            if let Some(Widths(w)) = &self.decoder_hidden {
+                s.decoder = linear(w);
+            }
+            return Ok(());
+        }
+        if self.decoder_hidden.is_some() {
+            return Err(
+                "--decoder-hidden applies to --arch mlp; --arch conv mirrors --hidden".into(),
+            );
+        }
+        if self.arch.is_none() && self.hidden.is_none() && self.channels.is_none() {
+            return Ok(());
+        }
+        let stored = conv_settings(s);
+        let channels = match &self.channels {
+            Some(Widths(c)) if c.len() == 2 => [c[0], c[1]],
+            Some(Widths(c)) => {
+                return Err(format!(
+                    "--channels takes two numbers (the two convolutions), not {}",
+                    c.len()
+                ))
+            }
+            None => stored.as_ref().map_or([32, 64], |(c, _)| *c),
+        };
+        let hidden = match &self.hidden {
+            Some(Widths(w)) => w.clone(),
+            None => stored.map_or(vec![256], |(_, h)| h),
+        };
+        let image = match s.image {
+            Some(i) => i,
+            None => {
+                let side = (s.input as f64).sqrt().round() as usize;
+                if side * side != s.input {
+                    return Err(format!(
+                        "--arch conv needs square images; {} values per row is not one",
+                        s.input
+                    ));
+                }
+                [1, side, side]
+            }
+        };
+        if image[1] % 4 != 0 || image[2] % 4 != 0 {
+            return Err(format!(
+                "--arch conv halves the image twice, so its sides must be multiples of 4, not {}×{}",
+                image[1], image[2]
+            ));
+        }
+        if self.arch.is_some() && !s.is_convolutional() && self.activation.is_none() {
+            s.activation = Activation::Relu;
+        }
+        s.image = Some(image);
+        (s.encoder, s.decoder) = conv_arch(image, channels, &hidden);
+        Ok(())
+    }
+
     /// The likelihood `name` with its defaults, or `current` when it is already that member.
     fn likelihood_named(&self, name: LikelihoodName, current: &Likelihood) -> Likelihood {
         match (name, current) {
@@ -278,6 +365,26 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
             v.join(",")
         }
     };
+    let widths = |side: &[LayerSpec]| {
+        let w: Vec<usize> = side
+            .iter()
+            .filter_map(|l| match l {
+                LayerSpec::Linear(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        list(&w)
+    };
+    let (arch, channels, hidden, decoder_hidden) = match conv_settings(s) {
+        Some((c, h)) => ("conv", list(&c), list(&h), "-".to_string()),
+        None if s.is_convolutional() => (
+            "custom (--model-file)",
+            "-".into(),
+            widths(&s.encoder),
+            widths(&s.decoder),
+        ),
+        None => ("mlp", "-".into(), widths(&s.encoder), widths(&s.decoder)),
+    };
     let (mean, variance) = match s.likelihood {
         Likelihood::Gaussian { mean, variance } => (
             format!("{mean:?}").to_lowercase(),
@@ -297,8 +404,10 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
         Init::Normal { std } => format!("normal:{std}"),
     };
     vec![
-        ("--hidden", list(&s.encoder)),
-        ("--decoder-hidden", list(&s.decoder)),
+        ("--arch", arch.to_string()),
+        ("--channels", channels),
+        ("--hidden", hidden),
+        ("--decoder-hidden", decoder_hidden),
         ("--activation", format!("{:?}", s.activation).to_lowercase()),
         ("--latent-dim", s.latent.to_string()),
         ("--likelihood", s.likelihood.name().to_string()),
@@ -318,6 +427,24 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The `--channels` and `--hidden` of a spec that is exactly the `--arch conv` network, if it is.
+fn conv_settings(s: &ModelSpec) -> Option<([usize; 2], Vec<usize>)> {
+    let image = s.image?;
+    let (c1, c2) = match s.encoder.as_slice() {
+        [LayerSpec::Conv2d(a), LayerSpec::Conv2d(b), ..] => (a.out?, b.out?),
+        _ => return None,
+    };
+    let hidden: Vec<usize> = s.encoder[2..]
+        .iter()
+        .map(|l| match l {
+            LayerSpec::Linear(n) => Some(*n),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let rebuilt = conv_arch(image, [c1, c2], &hidden);
+    (rebuilt == (s.encoder.clone(), s.decoder.clone())).then_some(([c1, c2], hidden))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,7 +461,7 @@ mod tests {
             ..Default::default()
         };
         let s = stats271.apply(&ModelSpec::mnist(500, 2)).unwrap();
-        assert_eq!(s.encoder, vec![512]);
+        assert_eq!(s.encoder, vec![LayerSpec::Linear(512)]);
         assert_eq!(
             s.likelihood,
             Likelihood::Gaussian {
@@ -347,7 +474,54 @@ mod tests {
             ..Default::default()
         };
         let s = two.apply(&ModelSpec::mnist(500, 2)).unwrap();
-        assert_eq!((s.encoder, s.decoder), (vec![20, 30], vec![30, 20]));
+        let l = LayerSpec::Linear;
+        assert_eq!(
+            (s.encoder, s.decoder),
+            (vec![l(20), l(30)], vec![l(30), l(20)])
+        );
+    }
+
+    #[test]
+    fn arch_conv_builds_the_issue_s_network_and_round_trips_as_flags() {
+        let conv = ModelFlags {
+            arch: Some(Arch::Conv),
+            likelihood: Some(LikelihoodName::Gaussian),
+            ..Default::default()
+        };
+        let s = conv.apply(&ModelSpec::mnist(500, 2)).unwrap();
+        assert_eq!(s.activation, Activation::Relu);
+        assert_eq!(s.image, Some([1, 28, 28]));
+        assert_eq!(conv_settings(&s), Some(([32, 64], vec![256])));
+        let d = s.describe();
+        assert!(
+            d.contains("1×28×28 → conv4 s2 p1 32×14×14 → conv4 s2 p1 64×7×7 → 256 → 4"),
+            "{d}"
+        );
+        assert!(
+            d.contains("3136 → convT4 s2 p1 32×14×14 → convT4 s2 p1 2×28×28"),
+            "{d}"
+        );
+        // Resuming with the same flags finds no difference; other channels are named.
+        assert!(differences(&s, &conv.apply(&s).unwrap()).is_empty());
+        let wider = ModelFlags {
+            channels: Some(Widths(vec![16, 32])),
+            ..Default::default()
+        };
+        let diff = differences(&s, &wider.apply(&s).unwrap());
+        assert_eq!(diff, ["--channels 16,32 (the run has 32,64)"]);
+        let odd = ModelSpec {
+            input: 30 * 30,
+            ..ModelSpec::mnist(5, 2)
+        };
+        assert!(conv.apply(&odd).unwrap_err().contains("multiples of 4"));
+        let mlp_channels = ModelFlags {
+            channels: Some(Widths(vec![4, 4])),
+            ..Default::default()
+        };
+        assert!(mlp_channels
+            .apply(&ModelSpec::mnist(5, 2))
+            .unwrap_err()
+            .contains("--arch conv"));
     }
 
     #[test]

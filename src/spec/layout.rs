@@ -6,22 +6,79 @@
 //! row-major as `[out, in]` (PyTorch `nn.Linear`) followed by its bias `[out]`. The encoder's last
 //! layer produces `[μ | log σ²]` as one `[2·Dz, h]` matrix; the decoder's last layer produces the
 //! likelihood's C channels per pixel as one `[C·D, h]` matrix, channel-major (row c·D + p). The
-//! checkpoint splits both into named heads (`encoder.mean`, `encoder.logvar` — `encoder.logscale` for a Laplace q; `decoder.logits`,
-//! or `decoder.mean` + `decoder.variance`, or `decoder.alpha` + `decoder.beta`).
+//! checkpoint splits both into named heads (`encoder.mean`, `encoder.logvar` — `encoder.logscale`
+//! for a Laplace q; `decoder.logits`, or `decoder.mean` + `decoder.variance`, or `decoder.alpha` +
+//! `decoder.beta`). Convolutions store PyTorch's weights, `[out, in, k, k]` for `nn.Conv2d` and
+//! `[in, out, k, k]` for `nn.ConvTranspose2d`, then one bias per output channel; a transposed
+//! convolution that ends the decoder writes the C channels of each pixel in the same c·D + p order.
 
 use rand::{RngExt, SeedableRng};
 
+use super::layers::{conv_out, conv_transpose_out, ConvGeometry, LayerSpec, Shape};
 use super::{Init, ModelSpec};
 
-/// One linear layer inside the flat parameter vector.
+/// What a layer computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Linear {
+pub enum LayerKind {
+    /// `nn.Linear`: weight `[out, in]`.
+    Linear,
+    /// `nn.Conv2d` from `geometry.image` to `geometry.result`: weight `[out, in, k, k]`.
+    Conv2d(ConvGeometry),
+    /// `nn.ConvTranspose2d` from `geometry.result` to `geometry.image`: weight `[in, out, k, k]`.
+    ConvTranspose2d(ConvGeometry),
+}
+
+/// One layer with parameters inside the flat parameter vector. `inp` and `out` count the values
+/// of one row on each side (`C·H·W` for an image-shaped row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub kind: LayerKind,
     pub out: usize,
     pub inp: usize,
-    /// Offset of the `[out, in]` weight.
+    /// Offset of the weight.
     pub w: usize,
-    /// Offset of the `[out]` bias.
+    /// Offset of the bias, right after the weight.
     pub b: usize,
+}
+
+impl Layer {
+    pub fn weight_len(&self) -> usize {
+        self.b - self.w
+    }
+
+    /// One bias per output feature (linear) or per output channel (convolutions).
+    pub fn bias_len(&self) -> usize {
+        self.out_channels().0
+    }
+
+    /// (channels, values per channel) of one output row: a bias and its gradient are per channel.
+    pub fn out_channels(&self) -> (usize, usize) {
+        match self.kind {
+            LayerKind::Linear => (self.out, 1),
+            LayerKind::Conv2d(g) => (g.result[0], g.result[1] * g.result[2]),
+            LayerKind::ConvTranspose2d(g) => (g.image[0], g.image[1] * g.image[2]),
+        }
+    }
+
+    /// The weight's shape in PyTorch's layout.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        match self.kind {
+            LayerKind::Linear => vec![self.out, self.inp],
+            LayerKind::Conv2d(g) => vec![g.result[0], g.image[0], g.kernel, g.kernel],
+            LayerKind::ConvTranspose2d(g) => vec![g.result[0], g.image[0], g.kernel, g.kernel],
+        }
+    }
+
+    /// PyTorch's fan-in for its default init: `weight.size(1)` times the kernel area, which for
+    /// a transposed convolution is its *output* channels.
+    pub fn fan_in(&self) -> usize {
+        let shape = self.weight_shape();
+        shape[1..].iter().product()
+    }
+
+    pub fn is_conv(&self) -> bool {
+        !matches!(self.kind, LayerKind::Linear)
+    }
 }
 
 /// A named tensor of the checkpoint: a contiguous range of the flat vector.
@@ -45,9 +102,9 @@ impl NamedTensor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// x → hidden layers → [μ | log σ²]; every layer but the last is followed by the activation.
-    pub encoder: Vec<Linear>,
+    pub encoder: Vec<Layer>,
     /// z → hidden layers → C·D likelihood outputs; every layer but the last is activated.
-    pub decoder: Vec<Linear>,
+    pub decoder: Vec<Layer>,
     /// Offset of the likelihood's free parameters (a learned Gaussian variance), if the spec has
     /// them: `free_len` of them, one per pixel or one shared by all.
     pub pixel_params: Option<usize>,
@@ -58,67 +115,235 @@ pub struct Layout {
     scale_head: &'static str,
 }
 
-impl Layout {
-    pub fn new(s: &ModelSpec) -> Self {
-        let mut next = 0;
-        let mut stack = |widths: Vec<usize>| {
-            widths
-                .windows(2)
-                .map(|w| {
-                    let l = Linear {
-                        out: w[1],
-                        inp: w[0],
-                        w: next,
-                        b: next + w[0] * w[1],
-                    };
-                    next += w[0] * w[1] + w[1];
-                    l
-                })
-                .collect::<Vec<_>>()
+/// Places layers one after another in the flat vector, following the row's shape.
+struct Stacker {
+    next: usize,
+}
+
+impl Stacker {
+    fn place(
+        &mut self,
+        kind: LayerKind,
+        inp: usize,
+        out: usize,
+        weights: usize,
+        bias: usize,
+    ) -> Layer {
+        let l = Layer {
+            kind,
+            inp,
+            out,
+            w: self.next,
+            b: self.next + weights,
         };
-        let encoder = stack([vec![s.input], s.encoder.clone(), vec![2 * s.latent]].concat());
-        let decoder = stack(
-            [
-                vec![s.latent],
-                s.decoder.clone(),
-                vec![s.likelihood.channels() * s.input],
-            ]
-            .concat(),
-        );
+        self.next += weights + bias;
+        l
+    }
+
+    /// The layers of one side: `input` through `hidden`, then the output layer to `out` features
+    /// (a linear layer, unless the list ends with an output `conv_transpose2d`, whose channels
+    /// are `out_channels`). Errors name the layer as `model.SIDE[i]`.
+    fn side(
+        &mut self,
+        side: &str,
+        input: Shape,
+        hidden: &[LayerSpec],
+        out: usize,
+        out_channels: usize,
+    ) -> Result<Vec<Layer>, String> {
+        let mut shape = input;
+        let mut layers = Vec::new();
+        for (i, spec) in hidden.iter().enumerate() {
+            let at = format!("model.{side}[{i}]");
+            let image = |name: &str| match shape {
+                Shape::Image(s) => Ok(s),
+                Shape::Flat(n) => Err(format!(
+                    "{at} ({name}) needs an image-shaped input [channels, height, width], but its \
+                     input is a flat vector of {n}; put a reshape before it{}",
+                    if side == "encoder" && i == 0 {
+                        " or give the spec an `image` shape"
+                    } else {
+                        ""
+                    }
+                )),
+            };
+            match *spec {
+                LayerSpec::Linear(n) => {
+                    let inp = shape.len();
+                    layers.push(self.place(LayerKind::Linear, inp, n, n * inp, n));
+                    shape = Shape::Flat(n);
+                }
+                LayerSpec::Reshape(to) => {
+                    let n: usize = to.iter().product();
+                    if n != shape.len() {
+                        return Err(format!(
+                            "{at} reshapes {} values to {}×{}×{} = {n}",
+                            shape.len(),
+                            to[0],
+                            to[1],
+                            to[2]
+                        ));
+                    }
+                    shape = Shape::Image(to);
+                }
+                LayerSpec::Conv2d(c) => {
+                    let [ch, h, w] = image("conv2d")?;
+                    let out_ch = c.out.ok_or_else(|| {
+                        format!("{at} (conv2d) needs `out`, its number of output channels")
+                    })?;
+                    let size = |n: usize, axis: &str| {
+                        conv_out(n, c.kernel, c.stride, c.padding)
+                            .map_err(|e| format!("{at} (conv2d on {ch}×{h}×{w}), {axis}: {e}"))
+                    };
+                    let g = ConvGeometry {
+                        image: [ch, h, w],
+                        result: [out_ch, size(h, "height")?, size(w, "width")?],
+                        kernel: c.kernel,
+                        stride: c.stride,
+                        padding: c.padding,
+                    };
+                    let l = self.place(
+                        LayerKind::Conv2d(g),
+                        g.image_len(),
+                        g.result_len(),
+                        g.weight_len(),
+                        out_ch,
+                    );
+                    layers.push(l);
+                    shape = Shape::Image(g.result);
+                }
+                LayerSpec::ConvTranspose2d(c) => {
+                    let [ch, h, w] = image("conv_transpose2d")?;
+                    let last = i + 1 == hidden.len() && side == "decoder";
+                    let out_ch = match (c.out, last) {
+                        (Some(n), _) => n,
+                        (None, true) => out_channels,
+                        (None, false) => {
+                            return Err(format!(
+                                "{at} (conv_transpose2d) needs `out`: only the decoder's last \
+                                 layer may leave it out (it then gives the likelihood's channels)"
+                            ))
+                        }
+                    };
+                    let size = |n: usize, axis: &str| {
+                        conv_transpose_out(n, c.kernel, c.stride, c.padding).map_err(|e| {
+                            format!("{at} (conv_transpose2d on {ch}×{h}×{w}), {axis}: {e}")
+                        })
+                    };
+                    let g = ConvGeometry {
+                        image: [out_ch, size(h, "height")?, size(w, "width")?],
+                        result: [ch, h, w],
+                        kernel: c.kernel,
+                        stride: c.stride,
+                        padding: c.padding,
+                    };
+                    // A conv2d over the output must step back onto the input exactly.
+                    for (axis, n, m) in [("height", g.image[1], h), ("width", g.image[2], w)] {
+                        if conv_out(n, c.kernel, c.stride, c.padding) != Ok(m) {
+                            return Err(format!(
+                                "{at} (conv_transpose2d on {ch}×{h}×{w}), {axis}: no conv2d \
+                                 with these settings maps {n} back to {m}"
+                            ));
+                        }
+                    }
+                    let l = self.place(
+                        LayerKind::ConvTranspose2d(g),
+                        g.result_len(),
+                        g.image_len(),
+                        g.weight_len(),
+                        out_ch,
+                    );
+                    layers.push(l);
+                    shape = Shape::Image(g.image);
+                    if last && c.out.is_none() {
+                        if g.image_len() != out {
+                            return Err(format!(
+                                "{at} (conv_transpose2d, the output layer) gives {out_ch}×{}×{} \
+                                 = {} values per row, but the likelihood needs {out} ({out_channels} \
+                                 channels of the data's shape)",
+                                g.image[1],
+                                g.image[2],
+                                g.image_len()
+                            ));
+                        }
+                        return Ok(layers);
+                    }
+                }
+            }
+        }
+        let inp = shape.len();
+        layers.push(self.place(LayerKind::Linear, inp, out, out * inp, out));
+        Ok(layers)
+    }
+}
+
+impl Layout {
+    /// The layout of a spec that passed [`ModelSpec::check`] (which reports the errors of
+    /// [`Layout::try_new`]).
+    pub fn new(s: &ModelSpec) -> Self {
+        Self::try_new(s).unwrap_or_else(|e| panic!("an unchecked model spec: {e}"))
+    }
+
+    /// The layout, or which layer does not fit the shape it is given.
+    pub fn try_new(s: &ModelSpec) -> Result<Self, String> {
+        let mut stack = Stacker { next: 0 };
+        let input = match s.image {
+            Some(shape) => Shape::Image(shape),
+            None => Shape::Flat(s.input),
+        };
+        let channels = s.likelihood.channels();
+        let encoder = stack.side("encoder", input, &s.encoder, 2 * s.latent, 0)?;
+        let image_channels = s.image.map_or(1, |i| i[0]);
+        let decoder = stack.side(
+            "decoder",
+            Shape::Flat(s.latent),
+            &s.decoder,
+            channels * s.input,
+            channels * image_channels,
+        )?;
         let free_len = s.likelihood.free_parameters(s.input);
         let pixel_params = (free_len > 0).then(|| {
-            next += free_len;
-            next - free_len
+            stack.next += free_len;
+            stack.next - free_len
         });
-        Self {
+        Ok(Self {
             encoder,
             decoder,
             pixel_params,
             free_len,
-            total: next,
+            total: stack.next,
             heads: s.likelihood.head_names(),
             scale_head: s.posterior.scale_head(),
-        }
+        })
     }
 
-    pub fn layers(&self) -> impl Iterator<Item = &Linear> {
+    pub fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.encoder.iter().chain(&self.decoder)
     }
 
-    pub fn encoder_out(&self) -> &Linear {
+    pub fn encoder_out(&self) -> &Layer {
         self.encoder
             .last()
             .expect("the encoder has an output layer")
     }
 
-    pub fn decoder_out(&self) -> &Linear {
+    pub fn decoder_out(&self) -> &Layer {
         self.decoder
             .last()
             .expect("the decoder has an output layer")
     }
 
-    /// The checkpoint's tensors in PyTorch naming: hidden layers `fc1, fc2, …`, the encoder's
-    /// output split into `mean` / `logvar` (or `logscale`) heads, the decoder's into the likelihood's heads.
+    /// The widest row any layer produces (for buffer sizes).
+    pub fn widest(&self) -> usize {
+        self.layers().map(|l| l.out).max().unwrap_or(0)
+    }
+
+    /// The checkpoint's tensors in PyTorch naming: hidden layers `fc1, fc2, …` (linear),
+    /// `conv1, …` and `deconv1, …`; the encoder's output split into `mean` / `logvar` (or
+    /// `logscale`) heads, the decoder's into the likelihood's heads. A transposed-convolution
+    /// output layer keeps its heads together as channels (`decoder.mean_variance.weight`
+    /// `[in, 2, k, k]`: channel 0 the mean, 1 the variance), since its `[in, out, k, k]` weight
+    /// does not split into contiguous heads.
     pub fn named_tensors(&self) -> Vec<NamedTensor> {
         let mut v = Vec::new();
         let mut push = |name: String, shape: Vec<usize>, offset: usize| {
@@ -133,13 +358,23 @@ impl Layout {
             ("decoder", &self.decoder, self.heads.clone()),
         ] {
             let (last, hidden) = layers.split_last().expect("output layer");
-            for (i, l) in hidden.iter().enumerate() {
-                push(
-                    format!("{side}.fc{}.weight", i + 1),
-                    vec![l.out, l.inp],
-                    l.w,
-                );
-                push(format!("{side}.fc{}.bias", i + 1), vec![l.out], l.b);
+            let mut counts = [0usize; 3];
+            for l in hidden {
+                let (prefix, n) = match l.kind {
+                    LayerKind::Linear => ("fc", &mut counts[0]),
+                    LayerKind::Conv2d(_) => ("conv", &mut counts[1]),
+                    LayerKind::ConvTranspose2d(_) => ("deconv", &mut counts[2]),
+                };
+                *n += 1;
+                let name = format!("{side}.{prefix}{n}");
+                push(format!("{name}.weight"), l.weight_shape(), l.w);
+                push(format!("{name}.bias"), vec![l.bias_len()], l.b);
+            }
+            if last.is_conv() {
+                let name = format!("{side}.{}", heads.join("_"));
+                push(format!("{name}.weight"), last.weight_shape(), last.w);
+                push(format!("{name}.bias"), vec![last.bias_len()], last.b);
+                continue;
             }
             // A head of `rows` output rows; the last head takes what is left (categorical: C·D).
             let rows = last.out / heads.len();
@@ -170,7 +405,8 @@ impl Layout {
 }
 
 /// Initial parameters, drawn on the host from `seed` so that the CPU and GPU paths start from
-/// identical values. `pytorch`: `nn.Linear`'s default, weights and biases uniform in ±1/√fan_in;
+/// identical values. `pytorch`: `nn.Linear`'s and `nn.Conv2d`'s default, weights and biases
+/// uniform in ±1/√fan_in (fan_in = `weight.size(1)`·k², see [`Layer::fan_in`]);
 /// `normal:STD`: weights N(0, STD²), biases 0. Per-pixel variance parameters start at 0.
 pub fn init_params(spec: &ModelSpec, seed: u64) -> Vec<f32> {
     let layout = spec.layout();
@@ -179,8 +415,8 @@ pub fn init_params(spec: &ModelSpec, seed: u64) -> Vec<f32> {
     for l in layout.layers() {
         match spec.init {
             Init::Pytorch => {
-                let bound = 1.0 / (l.inp as f32).sqrt();
-                for v in &mut p[l.w..l.b + l.out] {
+                let bound = 1.0 / (l.fan_in() as f32).sqrt();
+                for v in &mut p[l.w..l.b + l.bias_len()] {
                     *v = rng.random_range(-bound..bound);
                 }
             }
@@ -211,8 +447,8 @@ mod tests {
         for lik in liks {
             for (enc, dec) in [(vec![7], vec![7]), (vec![9, 4], vec![3]), (vec![], vec![])] {
                 v.push(ModelSpec {
-                    encoder: enc,
-                    decoder: dec,
+                    encoder: super::super::linear(&enc),
+                    decoder: super::super::linear(&dec),
                     likelihood: lik,
                     latent: 3,
                     ..ModelSpec::mnist(1, 1)

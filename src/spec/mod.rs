@@ -7,12 +7,14 @@
 //! same model (one tanh hidden layer of 500 on both sides, Bernoulli likelihood, PyTorch init).
 
 pub mod flags;
+pub mod layers;
 pub mod layout;
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::PIXELS;
-pub use layout::{init_params, Layout, Linear};
+pub use layers::{linear, ConvSpec, LayerSpec};
+pub use layout::{init_params, Layer, LayerKind, Layout};
 
 /// Nonlinearity after every hidden layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -291,10 +293,14 @@ pub enum KlMode {
 pub struct ModelSpec {
     /// Input dimension D (784 for MNIST).
     pub input: usize,
-    /// Widths of the encoder's hidden layers, input side first.
-    pub encoder: Vec<usize>,
-    /// Widths of the decoder's hidden layers, latent side first.
-    pub decoder: Vec<usize>,
+    /// The input's `[channels, height, width]`, for encoders that start with a convolution;
+    /// `None`: rows are flat vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<[usize; 3]>,
+    /// The encoder's hidden layers, input side first (a number is a linear layer's width).
+    pub encoder: Vec<LayerSpec>,
+    /// The decoder's hidden layers, latent side first.
+    pub decoder: Vec<LayerSpec>,
     pub activation: Activation,
     /// Latent dimension Dz.
     pub latent: usize,
@@ -316,11 +322,13 @@ struct SpecRepr {
     #[serde(default = "default_input")]
     input: usize,
     #[serde(default)]
+    image: Option<[usize; 3]>,
+    #[serde(default)]
     hidden: Option<usize>,
     #[serde(default)]
-    encoder: Option<Vec<usize>>,
+    encoder: Option<Vec<LayerSpec>>,
     #[serde(default)]
-    decoder: Option<Vec<usize>>,
+    decoder: Option<Vec<LayerSpec>>,
     #[serde(default)]
     activation: Activation,
     #[serde(default = "default_latent")]
@@ -347,16 +355,18 @@ fn default_latent() -> usize {
 
 impl From<SpecRepr> for ModelSpec {
     fn from(r: SpecRepr) -> Self {
+        let hidden = r.hidden.map(|h| vec![LayerSpec::Linear(h)]);
         let encoder = r
             .encoder
-            .or(r.hidden.map(|h| vec![h]))
-            .unwrap_or_else(|| vec![500]);
+            .or(hidden.clone())
+            .unwrap_or_else(|| vec![LayerSpec::Linear(500)]);
         let decoder = r
             .decoder
-            .or(r.hidden.map(|h| vec![h]))
+            .or(hidden)
             .unwrap_or_else(|| encoder.iter().rev().copied().collect());
         Self {
             input: r.input,
+            image: r.image,
             encoder,
             decoder,
             activation: r.activation,
@@ -409,6 +419,13 @@ pub mod members {
 
 /// Largest hidden width and latent dimension a spec may ask for.
 pub const MAX_WIDTH: usize = 16_384;
+/// Most channels a convolution may have, and its largest kernel.
+pub const MAX_CHANNELS: usize = 1024;
+pub const MAX_KERNEL: usize = 15;
+/// Most values one row may have between layers (64 channels of a 128×128 image).
+pub const MAX_FEATURES: usize = 1 << 20;
+/// Most hidden layers (reshapes included) on each side.
+pub const MAX_DEPTH: usize = 12;
 pub const MAX_LATENT: usize = 1024;
 /// Largest data dimension (a 256×256 image).
 pub const MAX_INPUT: usize = 65_536;
@@ -418,8 +435,9 @@ impl ModelSpec {
     pub fn mnist(hidden: usize, latent: usize) -> Self {
         Self {
             input: PIXELS,
-            encoder: vec![hidden],
-            decoder: vec![hidden],
+            image: None,
+            encoder: vec![LayerSpec::Linear(hidden)],
+            decoder: vec![LayerSpec::Linear(hidden)],
             activation: Activation::Tanh,
             latent,
             posterior: LatentFamily::Gaussian,
@@ -461,18 +479,32 @@ impl ModelSpec {
                 self.latent
             ));
         }
-        for (side, widths) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
-            if widths.len() > 8 {
+        if let Some(shape) = self.image {
+            let n: usize = shape.iter().product();
+            if n != self.input {
                 return Err(format!(
-                    "model.{side} has {} hidden layers, at most 8",
-                    widths.len()
+                    "model.image {}×{}×{} has {n} values but model.input is {}",
+                    shape[0], shape[1], shape[2], self.input
                 ));
             }
-            if let Some(w) = widths.iter().find(|&&w| !(1..=MAX_WIDTH).contains(&w)) {
+        }
+        for (side, layers) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            if layers.len() > MAX_DEPTH {
                 return Err(format!(
-                    "model.{side} has a hidden layer of width {w}, outside 1..={MAX_WIDTH}"
+                    "model.{side} has {} hidden layers, at most {MAX_DEPTH}",
+                    layers.len()
                 ));
             }
+            for (i, layer) in layers.iter().enumerate() {
+                check_layer(layer).map_err(|e| format!("model.{side}[{i}]: {e}"))?;
+            }
+        }
+        let layout = layout::Layout::try_new(self)?;
+        if let Some(l) = layout.layers().find(|l| l.out > MAX_FEATURES) {
+            return Err(format!(
+                "a layer gives {} values per row, more than {MAX_FEATURES}",
+                l.out
+            ));
         }
         match self.likelihood {
             Likelihood::Gaussian {
@@ -516,24 +548,16 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// The architecture in words, e.g. "MLP 784-500-2 / 2-500-784, tanh; Bernoulli p(x|z) …".
+    /// The architecture in words, e.g. "MLP encoder 784-500-4 / decoder 2-500-784, tanh hidden
+    /// units; …" or, with convolutions, "encoder 1×28×28 → conv 32×14×14 → … → 4 / decoder …".
     pub fn describe(&self) -> String {
-        let widths = |w: &[usize]| {
-            w.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("-")
-        };
-        let enc = [vec![self.input], self.encoder.clone(), vec![self.latent]].concat();
-        let dec = [vec![self.latent], self.decoder.clone(), vec![self.input]].concat();
         let init = match self.init {
             Init::Pytorch => "PyTorch default init".to_string(),
             Init::Normal { std } => format!("weights N(0, {std}²), biases 0"),
         };
         format!(
-            "MLP encoder {} / decoder {}, {} hidden units; {} q(z|x), {}, {} KL; {}; {init}",
-            widths(&enc),
-            widths(&dec),
+            "{}, {} hidden units; {} q(z|x), {}, {} KL; {}; {init}",
+            self.describe_layers(),
             self.activation.name(),
             match self.posterior {
                 LatentFamily::Gaussian => "Gaussian",
@@ -546,6 +570,93 @@ impl ModelSpec {
             },
             self.likelihood.describe()
         )
+    }
+
+    /// Whether any layer is a convolution.
+    pub fn is_convolutional(&self) -> bool {
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .any(|l| !matches!(l, LayerSpec::Linear(_)))
+    }
+
+    /// Each side's layers with the shapes between them.
+    fn describe_layers(&self) -> String {
+        if !self.is_convolutional() {
+            let widths = |w: Vec<usize>| {
+                w.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            };
+            let linear = |side: &[LayerSpec]| {
+                side.iter()
+                    .filter_map(|l| match l {
+                        LayerSpec::Linear(n) => Some(*n),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let enc = [vec![self.input], linear(&self.encoder), vec![self.latent]].concat();
+            let dec = [vec![self.latent], linear(&self.decoder), vec![self.input]].concat();
+            return format!("MLP encoder {} / decoder {}", widths(enc), widths(dec));
+        }
+        let layout = self.layout();
+        let side = |start: String, layers: &[Layer]| {
+            let mut parts = vec![start];
+            for l in layers {
+                parts.push(match l.kind {
+                    LayerKind::Linear => l.out.to_string(),
+                    LayerKind::Conv2d(g) => format!(
+                        "conv{} s{} p{} {}×{}×{}",
+                        g.kernel, g.stride, g.padding, g.result[0], g.result[1], g.result[2]
+                    ),
+                    LayerKind::ConvTranspose2d(g) => format!(
+                        "convT{} s{} p{} {}×{}×{}",
+                        g.kernel, g.stride, g.padding, g.image[0], g.image[1], g.image[2]
+                    ),
+                });
+            }
+            parts.join(" → ")
+        };
+        let input = match self.image {
+            Some([c, h, w]) => format!("{c}×{h}×{w}"),
+            None => self.input.to_string(),
+        };
+        format!(
+            "encoder {} / decoder {}",
+            side(input, &layout.encoder),
+            side(self.latent.to_string(), &layout.decoder)
+        )
+    }
+}
+
+/// The limits on one layer's own numbers (the shapes are checked by the layout).
+fn check_layer(layer: &LayerSpec) -> Result<(), String> {
+    match *layer {
+        LayerSpec::Linear(w) if !(1..=MAX_WIDTH).contains(&w) => Err(format!(
+            "a hidden layer of width {w}, outside 1..={MAX_WIDTH}"
+        )),
+        LayerSpec::Conv2d(c) | LayerSpec::ConvTranspose2d(c) => {
+            if let Some(out) = c.out.filter(|o| !(1..=MAX_CHANNELS).contains(o)) {
+                return Err(format!("{out} output channels, outside 1..={MAX_CHANNELS}"));
+            }
+            if !(1..=MAX_KERNEL).contains(&c.kernel) || !(1..=MAX_KERNEL).contains(&c.stride) {
+                return Err(format!(
+                    "kernel {} stride {}: both must be 1..={MAX_KERNEL}",
+                    c.kernel, c.stride
+                ));
+            }
+            if c.padding >= c.kernel {
+                return Err(format!(
+                    "padding {} is not smaller than the kernel {}",
+                    c.padding, c.kernel
+                ));
+            }
+            Ok(())
+        }
+        LayerSpec::Reshape(s) if s.contains(&0) => Err("a reshape to an empty shape".into()),
+        _ => Ok(()),
     }
 }
 
@@ -596,7 +707,10 @@ mod tests {
             f(&mut s);
             s.check().unwrap_err()
         };
-        assert!(bad(&|s| s.encoder = vec![20, 0]).contains("width 0"));
+        assert!(
+            bad(&|s| s.encoder = vec![LayerSpec::Linear(20), LayerSpec::Linear(0)])
+                .contains("width 0")
+        );
         assert!(bad(&|s| s.likelihood = Likelihood::Categorical { bins: 1 }).contains("1 bins"));
         assert!(bad(&|s| {
             s.likelihood = Likelihood::Gaussian {

@@ -267,8 +267,8 @@ mod tests {
         for (i, likelihood) in members::likelihoods().into_iter().enumerate() {
             let kind = [OptimizerKind::Adam, OptimizerKind::Adagrad][i % 2];
             let model = ModelSpec {
-                encoder: vec![6, 5],
-                decoder: vec![4],
+                encoder: crate::spec::linear(&[6, 5]),
+                decoder: crate::spec::linear(&[4]),
                 posterior: [LatentFamily::Gaussian, LatentFamily::Laplace][i / 2 % 2],
                 likelihood,
                 ..ModelSpec::mnist(1, 3)
