@@ -1,5 +1,7 @@
 //! Epoch time of the default model (Dh=500, Dz=2, B=100, L=1) on each device: one pass over
-//! 2,000 training images (20 steps); multiply by 30 for a full 60,000-image epoch.
+//! 2,000 training images (20 steps); multiply by 30 for a full 60,000-image epoch. And of the
+//! `--arch conv` model (Gaussian σ²(z), Dz=2, B=100) over 200 images (2 steps; ×250 for 50,000):
+//! fewer, since lavapipe takes seconds per conv step.
 //! `cargo bench` — GPU benches run on the best adapter and fail loudly when there is none.
 
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use vae_gpu::data::batch::{epoch_permutation, Binarize};
 use vae_gpu::data::{mnist, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
-use vae_gpu::spec::ModelSpec;
+use vae_gpu::spec::layers::conv_arch;
+use vae_gpu::spec::{GaussianMean, Likelihood, ModelSpec, Variance};
 use vae_gpu::training::backend::{Backend, Splits, TrainConfig};
 use vae_gpu::training::optim::OptimizerConfig;
 
@@ -36,8 +39,29 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
     (cfg, Arc::new(splits))
 }
 
-fn bench_backend(c: &mut Criterion, name: &str, backend: &mut dyn Backend) {
-    let perm = epoch_permutation(IMAGES, 0, 1);
+/// The `--arch conv --likelihood gaussian --variance decoder` model.
+fn conv_config(cfg: &TrainConfig) -> TrainConfig {
+    let (encoder, decoder) = conv_arch([1, 28, 28], [32, 64], &[256]);
+    let model = ModelSpec {
+        image: Some([1, 28, 28]),
+        encoder,
+        decoder,
+        activation: vae_gpu::spec::Activation::Relu,
+        likelihood: Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Decoder,
+        },
+        ..cfg.model.clone()
+    };
+    TrainConfig {
+        model,
+        binarize: Binarize::Grayscale,
+        ..cfg.clone()
+    }
+}
+
+fn bench_backend(c: &mut Criterion, name: &str, backend: &mut dyn Backend, images: usize) {
+    let perm = epoch_permutation(images, 0, 1);
     let mut epoch = 0;
     c.bench_function(name, |b| {
         b.iter(|| {
@@ -52,15 +76,21 @@ fn bench_backend(c: &mut Criterion, name: &str, backend: &mut dyn Backend) {
 fn epochs(c: &mut Criterion) {
     let (cfg, splits) = setup();
     let mut cpu = CpuBackend::new(&cfg, splits.clone());
-    bench_backend(c, "epoch_2000_images/cpu", &mut cpu);
+    bench_backend(c, "epoch_2000_images/cpu", &mut cpu, IMAGES);
     for placement in [OptimizerOn::Gpu, OptimizerOn::Host] {
         let mut gpu =
             GpuBackend::new(DeviceKind::Auto, &cfg, &splits, placement).unwrap_or_else(|e| {
                 panic!("GPU bench needs an adapter ({e}); install mesa-vulkan-drivers for lavapipe")
             });
         let name = format!("epoch_2000_images/gpu_adam_on_{placement:?}").to_lowercase();
-        bench_backend(c, &name, &mut gpu);
+        bench_backend(c, &name, &mut gpu, IMAGES);
     }
+    let conv = conv_config(&cfg);
+    let mut cpu = CpuBackend::new(&conv, splits.clone());
+    bench_backend(c, "conv_epoch_200_images/cpu", &mut cpu, 200);
+    let mut gpu = GpuBackend::new(DeviceKind::Auto, &conv, &splits, OptimizerOn::Gpu)
+        .unwrap_or_else(|e| panic!("{e}"));
+    bench_backend(c, "conv_epoch_200_images/gpu_adam_on_gpu", &mut gpu, 200);
 }
 
 criterion_group! {

@@ -501,6 +501,104 @@ mod tests {
         );
     }
 
+    fn default_conv(likelihood: super::super::Likelihood) -> ModelSpec {
+        let (encoder, decoder) = super::super::layers::conv_arch([1, 28, 28], [32, 64], &[256]);
+        ModelSpec {
+            image: Some([1, 28, 28]),
+            encoder,
+            decoder,
+            likelihood,
+            ..ModelSpec::mnist(1, 2)
+        }
+    }
+
+    #[test]
+    fn the_default_conv_model_has_pytorch_names_shapes_and_fan_ins() {
+        use super::super::{GaussianMean, Likelihood, Variance};
+        let spec = default_conv(Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Decoder,
+        });
+        let layout = spec.layout();
+        let names: Vec<String> = layout
+            .named_tensors()
+            .into_iter()
+            .map(|t| format!("{} {:?}", t.name, t.shape))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "encoder.conv1.weight [32, 1, 4, 4]",
+                "encoder.conv1.bias [32]",
+                "encoder.conv2.weight [64, 32, 4, 4]",
+                "encoder.conv2.bias [64]",
+                "encoder.fc1.weight [256, 3136]",
+                "encoder.fc1.bias [256]",
+                "encoder.mean.weight [2, 256]",
+                "encoder.mean.bias [2]",
+                "encoder.logvar.weight [2, 256]",
+                "encoder.logvar.bias [2]",
+                "decoder.fc1.weight [256, 2]",
+                "decoder.fc1.bias [256]",
+                "decoder.fc2.weight [3136, 256]",
+                "decoder.fc2.bias [3136]",
+                "decoder.deconv1.weight [64, 32, 4, 4]",
+                "decoder.deconv1.bias [32]",
+                "decoder.mean_variance.weight [32, 2, 4, 4]",
+                "decoder.mean_variance.bias [2]",
+            ]
+        );
+        // nn.Conv2d: in·k²; nn.ConvTranspose2d: weight.size(1)·k² = its out channels·k².
+        let fans: Vec<usize> = layout.layers().map(|l| l.fan_in()).collect();
+        assert_eq!(fans, [16, 512, 3136, 256, 2, 256, 512, 32]);
+        let mut covered = vec![0u8; layout.total];
+        for t in layout.named_tensors() {
+            covered[t.offset..t.offset + t.len()]
+                .iter_mut()
+                .for_each(|c| *c += 1);
+        }
+        assert!(covered.iter().all(|&c| c == 1));
+        // The categorical's bins are the output layer's channels, one head.
+        let cat = default_conv(Likelihood::Categorical { bins: 5 }).layout();
+        let last = cat.named_tensors().pop().unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.shape),
+            ("decoder.logits.bias", vec![5])
+        );
+    }
+
+    #[test]
+    fn conv_shapes_that_do_not_line_up_name_the_layer() {
+        use super::super::{ConvSpec, LayerSpec};
+        let conv = |out, kernel, stride, padding| ConvSpec {
+            out,
+            kernel,
+            stride,
+            padding,
+        };
+        let mut spec = default_conv(super::super::Likelihood::Bernoulli);
+        spec.decoder[3] = LayerSpec::ConvTranspose2d(conv(Some(32), 3, 2, 1));
+        let e = spec.check().unwrap_err();
+        assert!(
+            e.contains("model.decoder[4]") && e.contains("1×26×26 = 676"),
+            "{e}"
+        );
+        spec = default_conv(super::super::Likelihood::Bernoulli);
+        spec.decoder[2] = LayerSpec::Reshape([64, 7, 8]);
+        assert!(spec.check().unwrap_err().contains("reshapes 3136 values"));
+        spec = default_conv(super::super::Likelihood::Bernoulli);
+        spec.encoder[1] = LayerSpec::Conv2d(conv(Some(8), 4, 5, 1));
+        let e = spec.check().unwrap_err();
+        assert!(
+            e.contains("model.encoder[1] (conv2d on 32×14×14), height: stride 5 does not divide 14 + 2·1 − 4 = 12"),
+            "{e}"
+        );
+        spec = default_conv(super::super::Likelihood::Bernoulli);
+        spec.decoder[4] = LayerSpec::ConvTranspose2d(conv(None, 3, 2, 1));
+        let e = spec.check().unwrap_err();
+        assert!(e.contains("model.decoder[4]") && e.contains("27×27"), "{e}");
+    }
+
     #[test]
     fn normal_init_has_the_asked_spread_and_zero_biases() {
         let spec = ModelSpec {
