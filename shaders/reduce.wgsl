@@ -34,6 +34,20 @@ fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 var<workgroup> acc: array<f32, 256>;
 
+// The sum of `value` over the 256 threads of a workgroup (a tree in shared memory); every thread
+// must call it.
+fn workgroup_sum(thread: u32, value: f32) -> f32 {
+    acc[thread] = value;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w = w >> 1u) {
+        if (thread < w) {
+            acc[thread] = acc[thread] + acc[thread + w];
+        }
+        workgroupBarrier();
+    }
+    return acc[0];
+}
+
 // cout[out_off + c] = Σ_r Σ_s cin[r, c, s] for rows of `cols` channels × `inner` positions (a
 // convolution's bias gradient): one workgroup per channel, since each sums rows·inner values
 // (19,600 for 32×14×14 maps of 100 images), far too many for one thread.
@@ -52,16 +66,9 @@ fn channel_sum(
     for (var t = lid.x; t < cp.rows * cp.inner; t = t + 256u) {
         s = s + cin[(t / cp.inner) * per_row + c * cp.inner + t % cp.inner];
     }
-    acc[lid.x] = s;
-    workgroupBarrier();
-    for (var w = 128u; w > 0u; w = w >> 1u) {
-        if (lid.x < w) {
-            acc[lid.x] = acc[lid.x] + acc[lid.x + w];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid.x, s);
     if (lid.x == 0u) {
-        cout[cp.out_off + c] = acc[0];
+        cout[cp.out_off + c] = total;
     }
 }
 
@@ -92,15 +99,8 @@ fn elbo_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
             s = s + loglik[r] + prior_minus_q[r];
         }
     }
-    acc[lid.x] = s;
-    workgroupBarrier();
-    for (var w = 128u; w > 0u; w = w >> 1u) {
-        if (lid.x < w) {
-            acc[lid.x] = acc[lid.x] + acc[lid.x + w];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid.x, s);
     if (lid.x == 0u) {
-        elbo_sums[state.batch] = acc[0] / f32(samples);
+        elbo_sums[state.batch] = total / f32(samples);
     }
 }
