@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::batch::{epoch_permutation, Binarize};
+use vae_gpu::data::batch::{epoch_permutation, Representation};
 use vae_gpu::data::{mnist, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
@@ -32,7 +32,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         samples: 1,
         optimizer: OptimizerConfig::default(),
         seed: 0,
-        binarize: Binarize::Threshold,
+        pixels: Representation::Threshold,
         data: DataSource::Mnist,
         objective: Default::default(),
     };
@@ -55,7 +55,7 @@ fn conv_config(cfg: &TrainConfig) -> TrainConfig {
     };
     TrainConfig {
         model,
-        binarize: Binarize::Grayscale,
+        pixels: Representation::Grayscale,
         ..cfg.clone()
     }
 }

@@ -106,7 +106,7 @@ fn conv(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = flat_group(wid, nwg);
     if (tile >= p.tiles_n * ((p.m + TILE - 1u) / TILE)) {
         return;
     }
@@ -202,7 +202,7 @@ fn finish(sum: f32, j: u32, oi: u32) -> f32 {
 // (mod s), so the loop steps by s from (y + p) mod s.
 @compute @workgroup_size(64)
 fn conv_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let oi = gid.x + gid.y * nwg.x * 64u;
+    let oi = flat_thread(gid, nwg, 64u);
     let image_hw = p.image_h * p.image_w;
     if (oi >= p.rows * p.image_c * image_hw) {
         return;

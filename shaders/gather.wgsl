@@ -1,16 +1,15 @@
-// Batch gather + binarization on the device. The data set stays resident as packed u8 pixels (four
-// per u32 word; 47 MB for the training set, under lavapipe's 128 MiB binding limit where f32 would
-// not be); each step reads its images through the epoch's permutation.
-// binarize: 0 = threshold (pixel > 127), 1 = stochastic (pixel/255 > u, u from Philox with counter
-// (image, word, epoch, stream 2)), 2 = grayscale (pixel/255, no binarization), 3 = real-valued data
-// (one f32 per word, copied as it is), 4 = uniform dequantization ((pixel + u)/256, u as for mode
-// 1), 5 = the middle of each 8-bit bin ((pixel + ½)/256, the Beta's). CPU twin: `batch::gather_batch`.
+// Batch gather and data representation on the device. The data set stays resident as packed u8
+// pixels (four per u32 word; 47 MB for the training set, under lavapipe's 128 MiB binding limit
+// where f32 would not be); each step reads its images through the epoch's permutation.
+// `p.pixels` is one of the PIXELS_* / REAL_VALUES codes that `data::representation` emits above
+// this file; stochastic modes draw u from Philox with counter (image, word, epoch, stream 2).
+// CPU twin: `batch::gather_batch` with `Representation::pixel_value`.
 
 struct GatherParams {
     batch: u32,
     words: u32,        // u32 words per row (196 for MNIST's packed pixels, D for real data)
     n_index: u32,      // length of the index array
-    binarize: u32,
+    pixels: u32,
     seed_lo: u32,
     seed_hi: u32,
     _pad0: u32,
@@ -26,7 +25,7 @@ struct GatherParams {
 @compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     // `grid_1d` spills past 65,535 workgroups into y: a batch of more than ~21,400 images does.
-    let t = gid.x + gid.y * nwg.x * 64u;
+    let t = flat_thread(gid, nwg, 64u);
     if (t >= p.batch * p.words) {
         return;
     }
@@ -36,26 +35,26 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let pos = min(state.batch * p.batch + b, p.n_index - 1u);
     let image = index[pos];
     let word = data[image * p.words + w];
-    if (p.binarize == 3u) {
+    if (p.pixels == REAL_VALUES) {
         x[b * p.words + w] = bitcast<f32>(word);
         return;
     }
     var u = vec4<f32>(0.0);
-    if (p.binarize == 1u || p.binarize == 4u) {
+    if (p.pixels == PIXELS_STOCHASTIC || p.pixels == PIXELS_DEQUANTIZE) {
         let r = philox4x32(vec4<u32>(image, w, state.epoch, 2u), vec2<u32>(p.seed_lo, p.seed_hi));
         u = vec4<f32>(uniform_open(r.x), uniform_open(r.y), uniform_open(r.z), uniform_open(r.w));
     }
     for (var j = 0u; j < 4u; j = j + 1u) {
         let pix = (word >> (8u * j)) & 0xffu;
         var v = 0.0;
-        if (p.binarize == 1u) {
+        if (p.pixels == PIXELS_STOCHASTIC) {
             v = select(0.0, 1.0, f32(pix) / 255.0 > u[j]);
-        } else if (p.binarize == 4u) {
-            // the largest f32 below 1 (255 + u rounds to 256 for u within 2⁻¹⁶ of 1)
-            v = min((f32(pix) + u[j]) / 256.0, 0.99999994);
-        } else if (p.binarize == 5u) {
+        } else if (p.pixels == PIXELS_DEQUANTIZE) {
+            // 255 + u rounds to 256 for u within 2⁻¹⁶ of 1
+            v = min((f32(pix) + u[j]) / 256.0, BELOW_ONE);
+        } else if (p.pixels == PIXELS_MIDPOINT) {
             v = (f32(pix) + 0.5) / 256.0;
-        } else if (p.binarize == 2u) {
+        } else if (p.pixels == PIXELS_GRAYSCALE) {
             v = f32(pix) / 255.0;
         } else {
             v = select(0.0, 1.0, pix > 127u);

@@ -19,7 +19,7 @@ struct IwaeParams {
 // One thread per image: a stable softmax over its L log-weights.
 @compute @workgroup_size(64)
 fn iwae_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let b = gid.x + gid.y * nwg.x * 64u;
+    let b = flat_thread(gid, nwg, 64u);
     if (b >= ip.batch) {
         return;
     }
@@ -52,7 +52,7 @@ struct ScaleRowsParams {
 
 @compute @workgroup_size(64)
 fn scale_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 64u;
+    let t = flat_thread(gid, nwg, 64u);
     if (t >= sp.rows * sp.width) {
         return;
     }

@@ -1,6 +1,7 @@
 // Reductions: bias gradients (column sums of an upstream gradient, or channel sums of a
 // convolution's) and the per-batch ELBO sum.
-// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::step`.
+// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::step`. Needs
+// workgroup.wgsl (`workgroup_sum`, `flat_thread`).
 
 struct ColsumParams {
     rows: u32,
@@ -21,7 +22,7 @@ struct ColsumParams {
 // coalesced across the warp.
 @compute @workgroup_size(64)
 fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = gid.x + gid.y * nwg.x * 64u;
+    let j = flat_thread(gid, nwg, 64u);
     if (j >= cp.cols) {
         return;
     }
@@ -30,22 +31,6 @@ fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         s = s + cin[i * cp.in_rs + j];
     }
     cout[cp.out_off + j] = s;
-}
-
-var<workgroup> acc: array<f32, 256>;
-
-// The sum of `value` over the 256 threads of a workgroup (a tree in shared memory); every thread
-// must call it.
-fn workgroup_sum(thread: u32, value: f32) -> f32 {
-    acc[thread] = value;
-    workgroupBarrier();
-    for (var w = 128u; w > 0u; w = w >> 1u) {
-        if (thread < w) {
-            acc[thread] = acc[thread] + acc[thread + w];
-        }
-        workgroupBarrier();
-    }
-    return acc[0];
 }
 
 // cout[out_off + c] = Σ_r Σ_s cin[r, c, s] for rows of `cols` channels × `inner` positions (a
@@ -57,7 +42,7 @@ fn channel_sum(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-    let c = wid.x + wid.y * nwg.x;
+    let c = flat_group(wid, nwg);
     if (c >= cp.cols) {
         return;
     }

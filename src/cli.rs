@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::data::batch::Binarize;
+use crate::data::batch::Representation;
 use crate::data::{circle, Corpus, DataSource};
 use crate::error::{Error, Result};
 use crate::gpu::trainer::OptimizerOn;
@@ -310,9 +310,9 @@ pub struct TrainArgs {
     /// Hold out the N training images after the training split for validation
     #[arg(long)]
     pub val_size: Option<usize>,
-    /// Data representation: threshold | stochastic binarization (bernoulli), grayscale (pixel/255), midpoint ((pixel + ½)/256, the beta's), or dequantize ((pixel + u)/256, u uniform: gaussian, continuous-bernoulli, beta; reported also in bits/dim of the 8-bit data) [default: by likelihood]
-    #[arg(long, value_enum)]
-    pub binarize: Option<Binarize>,
+    /// How pixels become data values: threshold or stochastic binarization, grayscale (pixel/255), midpoint ((pixel + ½)/256), or dequantize ((pixel + u)/256, u uniform; densities of it report bits/dim of the 8-bit data). Each likelihood takes some of them [default: the likelihood's own]
+    #[arg(long, value_enum, visible_alias = "representation", alias = "binarize")]
+    pub pixels: Option<Representation>,
     /// A model specification file (JSON, the `model` object of a checkpoint's config); the
     /// family flags below override its fields
     #[arg(long, value_name = "FILE")]
@@ -514,9 +514,9 @@ fn check_resume_flags(
     );
     cmp("--seed", a.seed.map(|x| x.to_string()), c.seed.to_string());
     cmp(
-        "--binarize",
-        a.binarize.map(|b| format!("{b:?}").to_lowercase()),
-        format!("{:?}", c.binarize).to_lowercase(),
+        "--pixels",
+        a.pixels.map(|p| p.name().to_string()),
+        c.pixels.name().to_string(),
     );
     cmp("--train-size", s(a.train_size), ck.train_size.to_string());
     cmp("--val-size", s(a.val_size), ck.val_size.to_string());
@@ -532,47 +532,6 @@ fn check_resume_flags(
         differs.join(", "),
         path.display()
     )))
-}
-
-/// Whether `--binarize b` is a representation the likelihood models, with the way out if not.
-fn check_representation(b: Binarize, lik: &crate::spec::Likelihood) -> Result<()> {
-    use crate::spec::Likelihood;
-    let name = format!("{b:?}").to_lowercase();
-    let binary = matches!(b, Binarize::Threshold | Binarize::Stochastic);
-    let problem = match (b, lik) {
-        (_, l) if l.binary_data() && !binary => Some(
-            "the bernoulli likelihood models binarized pixels (threshold or stochastic); for \
-             grayscale targets use --likelihood bernoulli-ce or continuous-bernoulli"
-                .to_string(),
-        ),
-        (_, l) if !l.binary_data() && binary => Some(format!(
-            "the {} likelihood models grayscale pixels; drop --binarize",
-            l.name()
-        )),
-        (Binarize::Dequantize, Likelihood::Categorical { .. }) => Some(
-            "a categorical is already a distribution over 8-bit values (its bits/dim need no \
-             dequantization)"
-                .into(),
-        ),
-        (Binarize::Dequantize, l) if !l.density_on_unit_interval() => Some(format!(
-            "the {} likelihood is not a normalised density of values in [0, 1]; dequantization \
-             applies to gaussian, continuous-bernoulli and beta",
-            l.name()
-        )),
-        (Binarize::Midpoint, l) if *l != Likelihood::Beta => {
-            Some("midpoint is the Beta's representation; drop --binarize".into())
-        }
-        (Binarize::Grayscale, Likelihood::Beta) => Some(
-            "the beta likelihood needs values inside (0, 1): midpoint (its default) or \
-             dequantize"
-                .into(),
-        ),
-        _ => None,
-    };
-    match problem {
-        Some(p) => Err(Error::Usage(format!("--binarize {name}: {p}"))),
-        None => Ok(()),
-    }
 }
 
 /// Builds a fresh run's configuration from the flags and the built-in defaults, for `data` with
@@ -591,28 +550,10 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
         )));
     }
     model.input = dim;
-    if !data.is_mnist() {
-        if !matches!(model.likelihood, crate::spec::Likelihood::Gaussian { .. }) {
-            return Err(Error::Usage(format!(
-                "--likelihood {}: {} is real-valued data, which the gaussian likelihood models                  (the others model pixel values in [0, 1]); add --likelihood gaussian",
-                model.likelihood.name(),
-                data.describe()
-            )));
-        }
-        if a.binarize.is_some_and(|b| b != Binarize::Grayscale) {
-            return Err(Error::Usage(format!(
-                "--binarize applies to MNIST pixels, not to {}; drop it",
-                data.describe()
-            )));
-        }
-    }
-    let binarize = match a.binarize {
-        None => Binarize::for_likelihood(&model.likelihood),
-        Some(b) => {
-            check_representation(b, &model.likelihood)?;
-            b
-        }
-    };
+    let pixels = model
+        .likelihood
+        .representation(a.pixels, !data.is_mnist())
+        .map_err(Error::Usage)?;
     let batch_size = a.batch_size.unwrap_or(100);
     let samples = a.samples.unwrap_or(1);
     check_range("--batch-size", batch_size, 1, 60_000)?;
@@ -636,7 +577,7 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
         samples,
         optimizer: OptimizerConfig::new(a.optimizer.unwrap_or(OptimizerKind::Adam), a.lr),
         seed: a.seed.unwrap_or(0),
-        binarize,
+        pixels,
         data,
         objective: a.objective.unwrap_or_default(),
     };

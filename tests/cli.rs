@@ -666,7 +666,7 @@ fn impossible_model_combinations_fail_before_any_work() {
         (&["--likelihood", "beta", "--mean", "sigmoid"], "--mean"),
         (
             &["--likelihood", "gaussian", "--binarize", "threshold"],
-            "--binarize",
+            "--pixels threshold",
         ),
         (&["--kl", "analytic", "--prior", "laplace"], "--kl analytic"),
         (
@@ -1113,7 +1113,7 @@ fn circle_and_data_files_end_to_end() {
             "--binarize",
             "threshold",
         ],
-        "--binarize",
+        "--pixels threshold applies to MNIST pixels",
     );
     fails_with(
         &[
@@ -1172,14 +1172,8 @@ fn dequantized_models_report_bits_per_dimension() {
         "midpoint",
     );
     fails_with(
-        &[
-            "train",
-            "--likelihood",
-            "gaussian",
-            "--binarize",
-            "midpoint",
-        ],
-        "Beta's",
+        &["train", "--likelihood", "gaussian", "--pixels", "midpoint"],
+        "modelled by --likelihood beta",
     );
     fails_with(
         &[

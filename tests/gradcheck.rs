@@ -2,7 +2,7 @@
 //! of the family, and every density against its closed form and its normalisation.
 
 use vae_gpu::cpu::reference::{sigmoid, softplus, step, Workspace};
-use vae_gpu::data::batch::Binarize;
+use vae_gpu::data::batch::Representation;
 use vae_gpu::family::latent::kl::analytic_kl;
 use vae_gpu::family::likelihood::{
     Beta, Categorical, ContinuousBernoulli, Gaussian, Member, Outputs,
@@ -110,11 +110,8 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
             .iter()
             .map(|&p| p as f64 * 3.0)
             .collect();
-        if let Some(off) = spec.layout().pixel_params {
-            for (k, p) in params[off..off + spec.layout().free_len]
-                .iter_mut()
-                .enumerate()
-            {
+        if let Some(f) = spec.layout().free {
+            for (k, p) in params[f.offset..f.offset + f.len].iter_mut().enumerate() {
                 *p = -1.0 + 0.4 * k as f64;
             }
         }
@@ -127,7 +124,7 @@ fn every_member_s_gradients_match_central_differences_in_f64() {
             .iter()
             .cycle()
             .take(batch * spec.input)
-            .map(|&v| Binarize::for_likelihood(&lik).pixel_value(v, 0.5) as f64)
+            .map(|&v| lik.default_representation().pixel_value(v, 0.5) as f64)
             .collect();
         let eps: Vec<f64> =
             noise_batch(spec.posterior, 5, 0, i as u32, batch * samples, spec.latent)
@@ -252,7 +249,7 @@ fn beta_matches_its_closed_form_and_sums_to_one_over_the_pixel_bins() {
     let o = [raw(2.0), raw(3.0)];
     // At the bin middles the gather makes (the `midpoint` representation) and inside (0, 1).
     for byte in [0u8, 17, 128, 255] {
-        let x = Binarize::Midpoint.pixel_value(byte, 0.0) as f64;
+        let x = Representation::Midpoint.pixel_value(byte, 0.0) as f64;
         assert_eq!(x, (byte as f64 + 0.5) / 256.0);
         let want = (12.0 * x * (1.0 - x).powi(2)).ln();
         assert!(
@@ -297,7 +294,7 @@ fn the_exponential_family_form_is_the_log_density_for_every_member() {
             let mut t = vec![0.0; m.stats()];
             let a = m.natural(Outputs { data: &o, stride: 1 }, free, &mut eta);
             for byte in [0u32, 1, 77, 200, 255] {
-                let x = Binarize::for_likelihood(&lik).pixel_value(byte as u8, 0.5) as f64;
+                let x = lik.default_representation().pixel_value(byte as u8, 0.5) as f64;
                 m.sufficient(x, &mut t);
                 let form: f64 = t.iter().zip(&eta).map(|(t, e)| t * e).sum::<f64>() - a;
                 let direct = log_p(m, x, &o, free);
@@ -400,7 +397,7 @@ fn analytic_kl_matches_numerical_integration_and_its_derivatives() {
 
 #[test]
 fn bernoulli_density_is_stable_and_normalized() {
-    let b = vae_gpu::family::likelihood::Bernoulli;
+    let b = vae_gpu::family::likelihood::Bernoulli::BINARY;
     for &l in &[-30.0f64, -3.0, -0.1, 0.0, 0.5, 4.0, 30.0] {
         let p = 1.0 / (1.0 + (-l).exp());
         if p < 1.0 - 1e-12 && p > 1e-12 {
@@ -470,7 +467,9 @@ fn iwae_with_one_sample_is_the_elbo_step() {
         let x: Vec<f64> = (0..batch * spec.input)
             .map(|j| {
                 let byte = (j * 37 % 256) as u8;
-                Binarize::for_likelihood(&spec.likelihood).pixel_value(byte, 0.5) as f64
+                spec.likelihood
+                    .default_representation()
+                    .pixel_value(byte, 0.5) as f64
             })
             .collect();
         let eps: Vec<f64> = noise_batch(spec.posterior, 1, 0, i as u32, batch, spec.latent)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::*;
 use vae_gpu::cpu::reference::decoder_loglik_grad;
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
+use vae_gpu::data::batch::{epoch_permutation, gather_batch, Representation};
 use vae_gpu::data::{mnist, DataSource, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
 use vae_gpu::gpu::DeviceKind;
@@ -17,7 +17,7 @@ use vae_gpu::inference::analysis::{
 };
 use vae_gpu::inference::svi::{fit, gradient_estimators, SviOptions};
 use vae_gpu::inference::{CpuModel, ModelOps};
-use vae_gpu::spec::{init_params, GaussianMean, Likelihood, ModelSpec, Variance};
+use vae_gpu::spec::{init_params, members, GaussianMean, Likelihood, ModelSpec, Variance};
 use vae_gpu::training::backend::{Backend, Splits, TrainConfig};
 use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
@@ -40,18 +40,22 @@ fn grayscale(seed: u64, n: usize) -> Vec<f32> {
 
 #[test]
 fn model_ops_match_between_gpu_and_cpu_for_every_likelihood() {
-    let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-    let members = [
-        (37usize, 2usize, Likelihood::Bernoulli),
-        (20, 3, Likelihood::Bernoulli),
-        (20, 2, Likelihood::ContinuousBernoulli),
-        (20, 2, g(GaussianMean::Sigmoid, Variance::Learned)),
-        (20, 2, g(GaussianMean::Identity, Variance::Decoder)),
-        // A 1-D latent (the circle's) with the shared variance of the linear VAE.
-        (20, 1, g(GaussianMean::Identity, Variance::Shared)),
-        (20, 2, Likelihood::Beta),
-        (20, 2, Likelihood::Categorical { bins: 4 }),
-    ];
+    // Every member's examples, plus an odd width, Dz = 3, and a 1-D latent (the circle's) with
+    // the shared variance of the linear VAE.
+    let mut members: Vec<(usize, usize, Likelihood)> = members::likelihoods()
+        .into_iter()
+        .map(|l| (20, 2, l))
+        .collect();
+    members.push((37, 2, Likelihood::Bernoulli));
+    members.push((20, 3, Likelihood::Bernoulli));
+    members.push((
+        20,
+        1,
+        Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Shared,
+        },
+    ));
     for (hidden, latent, lik) in members {
         let cfg = ModelSpec {
             likelihood: lik,
@@ -61,15 +65,14 @@ fn model_ops_match_between_gpu_and_cpu_for_every_likelihood() {
         let mut cpu = CpuModel::new(&cfg, &params);
         let mut gpu =
             GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
-        let x = match lik {
-            l if l.binary_data() => binary(1, 5),
-            // The Beta's bin middles, (k + ½)/256.
-            Likelihood::Beta => grayscale(1, 5)
-                .iter()
-                .map(|v| Binarize::Midpoint.pixel_value((v * 255.0).round() as u8, 0.0))
-                .collect(),
-            _ => grayscale(1, 5),
-        };
+        // Each member's own representation of the bytes (binarized, pixel/255, bin middles, …).
+        let x: Vec<f32> = grayscale(1, 5)
+            .iter()
+            .map(|v| {
+                lik.default_representation()
+                    .pixel_value((v * 255.0).round() as u8, 0.5)
+            })
+            .collect();
         assert_close(
             "encode",
             &gpu.encode(&x).expect("gpu"),
@@ -176,7 +179,7 @@ fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
         samples: 1,
         optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(3e-3)),
         seed: 1,
-        binarize: Binarize::Threshold,
+        pixels: Representation::Threshold,
         data: DataSource::Mnist,
         objective: Default::default(),
     };
@@ -193,7 +196,7 @@ fn trained_model() -> (ModelSpec, Vec<f32>, Vec<f32>) {
         &index,
         0,
         3,
-        Binarize::Threshold,
+        Representation::Threshold,
         1,
         0,
         &mut x,

@@ -9,7 +9,7 @@ use vae_gpu::cpu::reference::{
     colsum, iwae_weights, latent_backward, sample_latent, scale_rows, RowWeights,
 };
 use vae_gpu::cpu::{gemm, View};
-use vae_gpu::data::batch::{gather_batch, Binarize};
+use vae_gpu::data::batch::{gather_batch, Representation};
 use vae_gpu::data::{DataSet, PIXELS};
 use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
@@ -446,12 +446,12 @@ fn gather_matches_the_cpu_for_every_mode() {
     let batch = 4usize;
     let seed = 77u64;
     let cases = [
-        (&pixels, Binarize::Threshold),
-        (&pixels, Binarize::Stochastic),
-        (&pixels, Binarize::Grayscale),
-        (&pixels, Binarize::Dequantize),
-        (&pixels, Binarize::Midpoint),
-        (&real, Binarize::Grayscale),
+        (&pixels, Representation::Threshold),
+        (&pixels, Representation::Stochastic),
+        (&pixels, Representation::Grayscale),
+        (&pixels, Representation::Dequantize),
+        (&pixels, Representation::Midpoint),
+        (&real, Representation::Grayscale),
     ];
     for (set, mode) in cases {
         let d = set.dim;
@@ -474,7 +474,7 @@ fn gather_matches_the_cpu_for_every_mode() {
                 batch: batch as u32,
                 words: words as u32,
                 n_index: n as u32,
-                binarize: mode.code(&set.values),
+                pixels: mode.code(&set.values),
                 seed_lo: seed as u32,
                 seed_hi: 0,
                 _pad: [0; 2],
@@ -581,7 +581,7 @@ fn pixels_for(lik: &Likelihood, r: &mut rand::rngs::StdRng, n: usize) -> Vec<f32
                 1 => 255,
                 _ => r.random_range(0..256u32),
             };
-            Binarize::for_likelihood(lik).pixel_value(byte as u8, 0.5)
+            lik.default_representation().pixel_value(byte as u8, 0.5)
         })
         .collect()
 }
@@ -600,7 +600,7 @@ fn likelihood_rows_and_natural_parameters_match_cpu_for_every_member() {
         let lay = spec.layout();
         let (d, c) = (spec.input, lik.channels());
         let params = uniform(&mut r, lay.total, -1.5, 1.5);
-        let free = lay.pixel_params.map(|o| &params[o..o + lay.free_len]);
+        let free = lay.free.map(|f| &params[f.offset..f.offset + f.len]);
         // Training form: 5 rows over 2 data rows, no mask, weight −1/5. SVI form: 3 rows, each its
         // own masked data row, weight 1.
         for (rows, batch, masked, scale) in [(5usize, 2usize, false, -0.2f32), (3, 3, true, 1.0)] {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::batch::{epoch_permutation, Binarize};
+use vae_gpu::data::batch::{epoch_permutation, Representation};
 use vae_gpu::data::{Corpus, DataSet, DataSource};
 use vae_gpu::inference::linear::{Pca, Ppca};
 use vae_gpu::spec::{GaussianMean, KlMode, Likelihood, ModelSpec, Variance};
@@ -70,7 +70,7 @@ fn linear_vae_reaches_the_ppca_likelihood() {
         samples: 1,
         optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(3e-3)),
         seed: 3,
-        binarize: Binarize::Grayscale,
+        pixels: Representation::Grayscale,
         data: DataSource::File {
             path: "a PPCA sample".into(),
         },

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use vae_gpu::family::likelihood::MEMBERS;
 use vae_gpu::training::checkpoint;
 use vae_gpu::training::optim::{OptimizerConfig, OptimizerKind};
 
@@ -133,7 +134,7 @@ fn a_resumed_run_keeps_its_settings() {
         ("--batch-size", "20"),
         ("--samples", "3"),
         ("--seed", "5"),
-        ("--binarize", "stochastic"),
+        ("--pixels", "stochastic"),
         ("--train-size", "150"),
         ("--test-size", "50"),
         ("--lr", "0.01"),
@@ -441,20 +442,20 @@ fn an_adagrad_run_keeps_its_optimizer_state_across_resume() {
 /// member's.
 #[test]
 fn every_member_that_diverges_stops_and_keeps_its_last_checkpoint() {
-    let members: &[&[&str]] = &[
-        &["--likelihood", "bernoulli-ce"],
-        &["--likelihood", "continuous-bernoulli"],
-        &["--likelihood", "gaussian", "--variance", "decoder"],
-        &["--likelihood", "beta", "--posterior", "laplace"],
-        &[
-            "--likelihood",
-            "categorical",
-            "--bins",
-            "4",
-            "--prior",
-            "laplace",
-        ],
-    ];
+    // Every member, with a Laplace posterior or prior on some of them.
+    let members: Vec<Vec<&str>> = MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f = vec!["--likelihood", l.name()];
+            match i % 3 {
+                1 => f.extend(["--posterior", "laplace"]),
+                2 => f.extend(["--prior", "laplace"]),
+                _ => {}
+            }
+            f
+        })
+        .collect();
     for (i, flags) in members.iter().enumerate() {
         let out = tmp(&format!("diverge-{i}"));
         let o = tiny(&out, "1", flags);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::*;
 use vae_gpu::cpu::reference::{step, Workspace};
 use vae_gpu::cpu::trainer::CpuBackend;
-use vae_gpu::data::batch::{epoch_permutation, gather_batch, Binarize};
+use vae_gpu::data::batch::{epoch_permutation, gather_batch, Representation};
 use vae_gpu::data::{circle, mnist, Corpus, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::gpu::DeviceKind;
@@ -33,7 +33,7 @@ fn config(
     latent: usize,
     batch: usize,
     samples: usize,
-    binarize: Binarize,
+    pixels: Representation,
 ) -> TrainConfig {
     TrainConfig {
         model: ModelSpec::mnist(hidden, latent),
@@ -41,7 +41,7 @@ fn config(
         samples,
         optimizer: OptimizerConfig::default(),
         seed: 42,
-        binarize,
+        pixels,
         data: DataSource::Mnist,
         objective: Default::default(),
     }
@@ -61,7 +61,7 @@ fn check_step(cfg: &TrainConfig, s: &Splits) {
         &perm,
         0,
         cfg.batch_size,
-        cfg.binarize,
+        cfg.pixels,
         cfg.seed,
         epoch,
         &mut x,
@@ -112,8 +112,8 @@ fn check_step(cfg: &TrainConfig, s: &Splits) {
 #[test]
 fn step_matches_cpu_on_a_small_odd_model() {
     let s = splits(61, 20);
-    check_step(&config(37, 3, 7, 2, Binarize::Stochastic), &s);
-    check_step(&config(9, 5, 13, 1, Binarize::Threshold), &s);
+    check_step(&config(37, 3, 7, 2, Representation::Stochastic), &s);
+    check_step(&config(9, 5, 13, 1, Representation::Threshold), &s);
 }
 
 /// Loss and every gradient for each likelihood (each Gaussian variance source, both mean links),
@@ -123,11 +123,11 @@ fn step_matches_cpu_on_a_small_odd_model() {
 fn step_matches_cpu_for_every_member_of_the_family() {
     let s = splits(61, 20);
     for (i, lik) in members::likelihoods().into_iter().enumerate() {
-        let mut cfg = config(11, 3, 5, 2, Binarize::Grayscale);
+        let mut cfg = config(11, 3, 5, 2, Representation::Grayscale);
         cfg.model.likelihood = lik;
         cfg.model.encoder = linear(&[13, 6]);
         cfg.model.activation = [Activation::Tanh, Activation::Relu, Activation::Sigmoid][i % 3];
-        cfg.binarize = Binarize::for_likelihood(&lik);
+        cfg.pixels = lik.default_representation();
         check_step(&cfg, &s);
     }
 }
@@ -137,12 +137,12 @@ fn step_matches_cpu_for_every_latent_family_and_kl_mode() {
     let s = splits(61, 20);
     // The default combination (first) is what every other parity test runs.
     for (i, (posterior, prior, kl)) in members::latents().into_iter().skip(1).enumerate() {
-        let mut cfg = config(11, 3, 5, 2, Binarize::Threshold);
+        let mut cfg = config(11, 3, 5, 2, Representation::Threshold);
         cfg.model.posterior = posterior;
         cfg.model.prior = prior;
         cfg.model.kl = kl;
         if i % 2 == 1 {
-            cfg.binarize = Binarize::Grayscale;
+            cfg.pixels = Representation::Grayscale;
             cfg.model.likelihood = Likelihood::Gaussian {
                 mean: GaussianMean::Sigmoid,
                 variance: Variance::Fixed { sigma: 0.2 },
@@ -155,7 +155,7 @@ fn step_matches_cpu_for_every_latent_family_and_kl_mode() {
 #[test]
 fn step_matches_cpu_on_the_default_model() {
     let s = splits(100, 20);
-    check_step(&config(500, 2, 100, 1, Binarize::Threshold), &s);
+    check_step(&config(500, 2, 100, 1, Representation::Threshold), &s);
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn the_default_model_keeps_its_dispatch_count() {
     let s = splits(40, 10);
     let gpu = GpuBackend::new(
         DeviceKind::Auto,
-        &config(500, 2, 20, 1, Binarize::Threshold),
+        &config(500, 2, 20, 1, Representation::Threshold),
         &s,
         OptimizerOn::Gpu,
     )
@@ -183,7 +183,7 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
     for kind in [OptimizerKind::Adam, OptimizerKind::Adagrad] {
         let cfg = TrainConfig {
             optimizer: OptimizerConfig::new(kind, Some(1e-3)),
-            ..config(40, 2, 50, 2, Binarize::Threshold)
+            ..config(40, 2, 50, 2, Representation::Threshold)
         };
         let mut cpu = CpuBackend::new(&cfg, s.clone());
         let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
@@ -237,7 +237,7 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
 #[test]
 fn step_matches_cpu_past_65535_workgroups() {
     let s = splits(22_000, 20);
-    check_step(&config(3, 2, 22_000, 1, Binarize::Threshold), &s);
+    check_step(&config(3, 2, 22_000, 1, Representation::Threshold), &s);
 }
 
 /// The lecture notes' circle model: 2-D real-valued data, a 1-D latent, 20-20 ReLU MLPs, a
@@ -274,7 +274,7 @@ fn circle_model_with_a_1d_latent_matches_the_cpu() {
             noise: 0.1,
         },
         objective: Default::default(),
-        ..config(20, 1, 50, 2, Binarize::Grayscale)
+        ..config(20, 1, 50, 2, Representation::Grayscale)
     };
     cfg.check().expect("a valid config");
     check_step(&cfg, &s);
@@ -319,9 +319,9 @@ fn iwae_objective_matches_the_cpu() {
         mean: GaussianMean::Sigmoid,
         variance: Variance::Shared,
     };
-    for (lik, binarize, extra) in [
-        (Likelihood::Bernoulli, Binarize::Threshold, 2),
-        (shared, Binarize::Grayscale, 3),
+    for (lik, pixels, extra) in [
+        (Likelihood::Bernoulli, Representation::Threshold, 2),
+        (shared, Representation::Grayscale, 3),
     ] {
         let cfg = TrainConfig {
             model: ModelSpec {
@@ -329,7 +329,7 @@ fn iwae_objective_matches_the_cpu() {
                 ..ModelSpec::mnist(30, 2)
             },
             objective: Objective::Iwae,
-            ..config(30, 2, 20, 3, binarize)
+            ..config(30, 2, 20, 3, pixels)
         };
         cfg.check().expect("valid");
         check_step(&cfg, &s);
@@ -353,7 +353,7 @@ fn iwae_objective_matches_the_cpu() {
     let cfg = TrainConfig {
         optimizer: OptimizerConfig::new(OptimizerKind::Adam, Some(1e-3)),
         objective: Objective::Iwae,
-        ..config(40, 2, 50, 4, Binarize::Threshold)
+        ..config(40, 2, 50, 4, Representation::Threshold)
     };
     let s = Arc::new(splits(300, 120));
     let mut cpu = CpuBackend::new(&cfg, s.clone());
@@ -392,7 +392,7 @@ fn conv_model_step_matches_cpu() {
         (Likelihood::Bernoulli, Activation::Tanh),
         (Likelihood::Categorical { bins: 3 }, Activation::Relu),
     ] {
-        let mut cfg = config(8, 2, 5, 2, Binarize::for_likelihood(&lik));
+        let mut cfg = config(8, 2, 5, 2, lik.default_representation());
         let image = [1, 28, 28];
         let (encoder, decoder) = vae_gpu::spec::layers::conv_arch(image, [3, 4], &[8]);
         cfg.model = ModelSpec {

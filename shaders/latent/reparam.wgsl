@@ -64,7 +64,7 @@ fn prior_log_density(zv: f32) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn latent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = gid.x + gid.y * nwg.x * 64u;
+    let r = flat_thread(gid, nwg, 64u);
     if (r >= p.rows) {
         return;
     }
@@ -113,7 +113,7 @@ fn row_weight(r: u32) -> f32 {
 // One thread per (image, latent dimension); sums over the L samples of that image.
 @compute @workgroup_size(64)
 fn latent_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 64u;
+    let t = flat_thread(gid, nwg, 64u);
     if (t >= p.batch * p.dz) {
         return;
     }

@@ -3,7 +3,7 @@
 // dequantized (k + u)/256, both made by the gather. T = (ln x, ln(1−x)),
 // η = (α − 1, β − 1), A = ln B(α, β). Needs special.wgsl. CPU twin: `family::likelihood::beta`.
 
-const SHAPE_FLOOR: f32 = 1e-3;
+// SHAPE_FLOOR is emitted by the Rust twin.
 
 fn member_log_prob_grad(xv: f32, base: u32, stride: u32, free: f32, w: f32) -> vec2<f32> {
     let lx = log(xv);

@@ -6,7 +6,7 @@
 // (log C(l), d log C / dl)
 fn cb_log_normaliser(l: f32) -> vec2<f32> {
     let a = abs(l);
-    if (a < 0.25) {
+    if (a < TAYLOR_BAND) { // TAYLOR_BAND is emitted by the Rust twin
         let l2 = l * l;
         let value = 0.6931471805599453 + l2 * (1.0 / 12.0 - l2 * (7.0 / 1440.0 - l2 * (31.0 / 90720.0)));
         let slope = l * (1.0 / 6.0 - l2 * (7.0 / 360.0 - l2 * (31.0 / 15120.0)));

@@ -1,14 +1,14 @@
-// Gaussian: log p = −½(ln 2π + ln σ²) − (x − μ)²/(2σ²). μ = o₀ or σ(o₀) (mode bit 0); σ² fixed,
-// or 10⁻⁴ + softplus(s) of the free parameter (mode 1) or of the decoder's second output (mode 2).
+// Gaussian: log p = −½(ln 2π + ln σ²) − (x − μ)²/(2σ²). μ = o₀ or σ(o₀) (SIGMOID_MEAN); σ² is
+// FIXED_VARIANCE (VARIANCE_SOURCE 0), or VARIANCE_FLOOR + softplus(s) of the free parameter (1) or
+// of the decoder's second output (2). The constants are emitted by the Rust twin.
 // T = (x, x²), η = (μ/σ², −1/(2σ²)), A = μ²/(2σ²) + ½ ln(2πσ²). CPU twin:
 // `family::likelihood::gaussian`.
 
 const LOG_TWO_PI: f32 = 1.8378770664093453;
-const VARIANCE_FLOOR: f32 = 1e-4;
 
 fn gauss_mean(base: u32) -> vec2<f32> {
     let o = outputs[base];
-    if ((lp.mode & 1u) != 0u) {
+    if (SIGMOID_MEAN) {
         let m = sigmoid(o);
         return vec2<f32>(m, m * (1.0 - m));
     }
@@ -17,9 +17,9 @@ fn gauss_mean(base: u32) -> vec2<f32> {
 
 // (σ², dσ²/d raw)
 fn gauss_var(base: u32, stride: u32, free: f32) -> vec2<f32> {
-    let kind = (lp.mode >> 1u) & 3u;
+    let kind = VARIANCE_SOURCE;
     if (kind == 0u) {
-        return vec2<f32>(lp.fixed_var, 0.0);
+        return vec2<f32>(FIXED_VARIANCE, 0.0);
     }
     var raw = free;
     if (kind == 2u) {
@@ -36,7 +36,7 @@ fn member_log_prob_grad(xv: f32, base: u32, stride: u32, free: f32, w: f32) -> v
     let lp_ = -0.5 * (LOG_TWO_PI + log(var_.x)) - 0.5 * diff * diff * inv;
     d_outputs[base] = w * (diff * inv * mu.y);
     let dvar = 0.5 * inv * (diff * diff * inv - 1.0);
-    let kind = (lp.mode >> 1u) & 3u;
+    let kind = VARIANCE_SOURCE;
     if (kind == 2u) {
         d_outputs[base + stride] = w * (dvar * var_.y);
     }

@@ -10,6 +10,10 @@
 // `natural_params` evaluates η and A for log-likelihood matrices. CPU twin:
 // `family::likelihood::{log_prob_rows, natural_rows}`.
 
+// A member's options are WGSL constants emitted by its Rust twin (`Member::wgsl_constants`)
+// before its file; the flag bits HAS_MASK and HAS_FREE are emitted by `gpu::kernels`. Needs
+// workgroup.wgsl.
+
 struct LikelihoodParams {
     rows: u32,
     batch: u32,
@@ -17,17 +21,11 @@ struct LikelihoodParams {
     channels: u32,
     // gradient weight: −1/(B·L) for the training loss, 1 for the gradient of the log-likelihood
     scale: f32,
-    // bit 0: a mask is bound; bit 1: free parameters at params[free_off..]
+    // HAS_MASK: a mask is bound; HAS_FREE: free parameters at params[free_off..]
     flags: u32,
     free_off: u32,
-    // member options: Gaussian bit 0 sigmoid mean, bits 1-2 variance (0 fixed, 1 learned,
-    // 2 decoder); categorical: the number of bins
-    mode: u32,
-    // Gaussian fixed σ²
-    fixed_var: f32,
     // free parameters: D (per pixel) or 1 (shared by every pixel)
     free_len: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> lp: LikelihoodParams;
@@ -41,10 +39,8 @@ struct LikelihoodParams {
 @group(0) @binding(8) var<storage, read_write> eta: array<f32>;      // [S, rows·D]
 @group(0) @binding(9) var<storage, read_write> log_normaliser: array<f32>; // [rows·D]
 
-var<workgroup> partial: array<f32, 256>;
-
 fn free_param(i: u32) -> f32 {
-    if ((lp.flags & 2u) != 0u) {
+    if ((lp.flags & HAS_FREE) != 0u) {
         return params[lp.free_off + i % lp.free_len];
     }
     return 0.0;
@@ -53,7 +49,7 @@ fn free_param(i: u32) -> f32 {
 @compute @workgroup_size(256)
 fn log_prob_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     // One workgroup per row; rows past 65,535 spill into y (`grid_1d(rows, 1)`).
-    let r = wid.x + wid.y * nwg.x;
+    let r = flat_group(wid, nwg);
     if (r >= lp.rows) {
         return; // workgroup-uniform: the whole group leaves before any barrier
     }
@@ -62,32 +58,25 @@ fn log_prob_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     var s = 0.0;
     for (var i = lid.x; i < lp.dim; i = i + 256u) {
         var m = 1.0;
-        if ((lp.flags & 1u) != 0u) {
+        if ((lp.flags & HAS_MASK) != 0u) {
             m = mask[b * lp.dim + i];
         }
         let w = lp.scale * m;
         let res = member_log_prob_grad(x[b * lp.dim + i], r * width + i, lp.dim, free_param(i), w);
-        if ((lp.flags & 2u) != 0u) {
+        if ((lp.flags & HAS_FREE) != 0u) {
             d_free[r * lp.dim + i] = w * res.y;
         }
         s = s + m * res.x;
     }
-    partial[lid.x] = s;
-    workgroupBarrier();
-    for (var k = 128u; k > 0u; k = k >> 1u) {
-        if (lid.x < k) {
-            partial[lid.x] = partial[lid.x] + partial[lid.x + k];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid.x, s);
     if (lid.x == 0u) {
-        loglik[r] = partial[0];
+        loglik[r] = total;
     }
 }
 
 @compute @workgroup_size(64)
 fn natural_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 64u;
+    let t = flat_thread(gid, nwg, 64u);
     if (t >= lp.rows * lp.dim) {
         return;
     }

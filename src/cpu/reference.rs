@@ -70,7 +70,7 @@ impl<T: Scalar> Workspace<T> {
         let lay = spec.layout();
         let rows = batch * samples;
         let z = |n: usize| vec![T::zero(); n];
-        let free = if lay.pixel_params.is_some() {
+        let free = if lay.free.is_some() {
             rows * spec.input
         } else {
             0
@@ -216,8 +216,8 @@ pub fn decode<T: Scalar>(spec: &ModelSpec, params: &[T], z: &[T], rows: usize) -
 /// The per-pixel free parameters of the spec, if it has them.
 pub fn free_params<'a, T>(spec: &ModelSpec, params: &'a [T]) -> Option<&'a [T]> {
     spec.layout()
-        .pixel_params
-        .map(|off| &params[off..off + spec.layout().free_len])
+        .free
+        .map(|f| &params[f.offset..f.offset + f.len])
 }
 
 /// Masked log-likelihood ll[r] = Σ_p m·log p(x_rp | z_r) of row-paired images and latents, and its
@@ -407,7 +407,7 @@ pub fn step<T: Scalar>(
     let row_grads = grads.is_some().then(|| RowGrads {
         scale: if iwae { -T::one() } else { -scale },
         d_outputs: &mut ws.d_outputs,
-        d_free: lay.pixel_params.map(|_| &mut ws.d_free[..]),
+        d_free: lay.free.map(|_| &mut ws.d_free[..]),
     });
     log_prob_rows(&spec.likelihood, &io, &mut ws.loglik, row_grads);
 
@@ -425,7 +425,7 @@ pub fn step<T: Scalar>(
     if let Some(g) = grads {
         let weights = if iwae {
             scale_rows(&mut ws.d_outputs, lay.decoder_out().out, &ws.weights);
-            if lay.pixel_params.is_some() {
+            if lay.free.is_some() {
                 scale_rows(&mut ws.d_free, spec.input, &ws.weights);
             }
             RowWeights::PerRow(&ws.weights[..])
@@ -443,9 +443,9 @@ pub fn step<T: Scalar>(
             Some(&mut *g),
             Some(&mut ws.dz),
         );
-        if let Some(off) = lay.pixel_params {
+        if let Some(f) = lay.free {
             // Per pixel: sum over rows; shared: over every (row, pixel).
-            let n = lay.free_len;
+            let (off, n) = (f.offset, f.len);
             colsum(
                 &ws.d_free,
                 rows * spec.input / n,

@@ -6,12 +6,14 @@
 //! are. Which set a run used is its [`DataSource`], stored in the checkpoint, so analysis commands
 //! rebuild the same data without being told again.
 //!
-//! [`batch`]: the epoch order and the CPU gather / binarization of a minibatch.
+//! [`batch`]: the epoch order and the CPU gather of a minibatch; [`representation`]: how pixels
+//! become data values.
 
 pub mod batch;
 pub mod circle;
 pub mod files;
 pub mod mnist;
+pub mod representation;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -100,12 +100,8 @@ impl ModelOps for GpuModel {
     }
 
     fn free_params(&mut self) -> Result<Option<Vec<f32>>> {
-        match self.layout.pixel_params {
-            Some(off) => Ok(Some(self.ctx.read_f32(
-                &self.params,
-                off,
-                self.layout.free_len,
-            )?)),
+        match self.layout.free {
+            Some(f) => Ok(Some(self.ctx.read_f32(&self.params, f.offset, f.len)?)),
             None => Ok(None),
         }
     }
@@ -196,11 +192,7 @@ impl ModelOps for GpuModel {
             let gm = storage_init(ctx, "mask", cast_slice(&mask[start * d..(start + n) * d]));
             let dec = NetworkBuffers::new(ctx, "decoder", &self.layout.decoder, n);
             let g = storage_zeroed(ctx, "dll/doutputs", n * channels * d);
-            let free_rows = if self.layout.pixel_params.is_some() {
-                n * d
-            } else {
-                1
-            };
+            let free_rows = if self.layout.free.is_some() { n * d } else { 1 };
             let d_free = storage_zeroed(ctx, "d_free", free_rows);
             let gll = storage_zeroed(ctx, "ll", n);
             let gdz = storage_zeroed(ctx, "dz", n * dz);

@@ -8,7 +8,7 @@ use wgpu::util::DeviceExt;
 use super::GpuContext;
 use crate::error::Result;
 use crate::spec::layers::ConvGeometry;
-use crate::spec::{Activation, GaussianMean, KlMode, Layer, Likelihood, ModelSpec, Variance};
+use crate::spec::{Activation, KlMode, Layer, Likelihood, ModelSpec};
 use crate::training::optim::OptimizerConfig;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
@@ -29,6 +29,7 @@ const GATHER: &str = include_str!("../../shaders/gather.wgsl");
 const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
 const IWAE: &str = include_str!("../../shaders/iwae.wgsl");
+const WORKGROUP: &str = include_str!("../../shaders/workgroup.wgsl");
 
 /// Matmul tile edge (must match TILE in matmul.wgsl).
 pub const MATMUL_TILE: u32 = 64;
@@ -57,23 +58,6 @@ pub mod epilogue {
     /// Multiply the result by `act`'s derivative at the output held in aux.
     pub fn activation_backward(act: Option<Activation>) -> u32 {
         act.map_or(0, |a| a.code() << 3)
-    }
-}
-
-/// The WGSL source of a likelihood member, appended to `shaders/likelihood/rows.wgsl`.
-fn member_source(lik: &Likelihood) -> &'static str {
-    match lik {
-        Likelihood::Bernoulli | Likelihood::BernoulliCe => {
-            include_str!("../../shaders/likelihood/bernoulli.wgsl")
-        }
-        Likelihood::ContinuousBernoulli => {
-            include_str!("../../shaders/likelihood/continuous_bernoulli.wgsl")
-        }
-        Likelihood::Gaussian { .. } => include_str!("../../shaders/likelihood/gaussian.wgsl"),
-        Likelihood::Beta => include_str!("../../shaders/likelihood/beta.wgsl"),
-        Likelihood::Categorical { .. } => {
-            include_str!("../../shaders/likelihood/categorical.wgsl")
-        }
     }
 }
 
@@ -307,6 +291,17 @@ impl LatentParams {
     }
 }
 
+/// Bits of `LikelihoodParams::flags`, emitted into `shaders/likelihood/rows.wgsl` as `HAS_MASK`
+/// and `HAS_FREE`.
+pub mod likelihood_flags {
+    pub const HAS_MASK: u32 = 1;
+    pub const HAS_FREE: u32 = 1 << 1;
+
+    pub fn wgsl_constants() -> String {
+        format!("const HAS_MASK: u32 = {HAS_MASK}u;\nconst HAS_FREE: u32 = {HAS_FREE}u;\n")
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct LikelihoodParams {
@@ -317,43 +312,29 @@ pub struct LikelihoodParams {
     pub scale: f32,
     pub flags: u32,
     pub free_off: u32,
-    pub mode: u32,
-    pub fixed_var: f32,
     /// Free parameters: D (one per pixel) or 1 (shared); pixel p reads `free_off + p % free_len`.
     pub free_len: u32,
-    pub _pad: [u32; 2],
 }
 
 impl LikelihoodParams {
     /// `rows` output rows paired with data row `r % batch`; gradients weighted by `scale`;
-    /// `masked` when a mask is bound.
+    /// `masked` when a mask is bound. The member's own options are constants of its pipeline.
     pub fn new(spec: &ModelSpec, rows: usize, batch: usize, scale: f32, masked: bool) -> Self {
-        let lik = spec.likelihood;
-        let free = spec.layout().pixel_params;
-        let (mode, fixed_var) = match lik {
-            Likelihood::Gaussian { mean, variance } => {
-                let sigmoid = (mean == GaussianMean::Sigmoid) as u32;
-                match variance {
-                    Variance::Fixed { sigma } => (sigmoid, sigma * sigma),
-                    Variance::Learned | Variance::Shared => (sigmoid | 1 << 1, 0.0),
-                    Variance::Decoder => (sigmoid | 2 << 1, 0.0),
-                }
-            }
-            Likelihood::Categorical { bins } => (bins, 0.0),
-            _ => (0, 0.0),
-        };
+        use likelihood_flags::{HAS_FREE, HAS_MASK};
+        let free = spec.layout().free;
+        let mut flags = if masked { HAS_MASK } else { 0 };
+        if free.is_some() {
+            flags |= HAS_FREE;
+        }
         Self {
             rows: rows as u32,
             batch: batch as u32,
             dim: spec.input as u32,
-            channels: lik.channels() as u32,
+            channels: spec.likelihood.channels() as u32,
             scale,
-            flags: masked as u32 | (free.is_some() as u32) << 1,
-            free_off: free.unwrap_or(0) as u32,
-            mode,
-            fixed_var,
-            free_len: spec.layout().free_len.max(1) as u32,
-            _pad: [0; 2],
+            flags,
+            free_off: free.map_or(0, |f| f.offset) as u32,
+            free_len: free.map_or(1, |f| f.len) as u32,
         }
     }
 }
@@ -384,7 +365,8 @@ pub struct GatherParams {
     pub batch: u32,
     pub words: u32,
     pub n_index: u32,
-    pub binarize: u32,
+    /// A code of `data::representation` (emitted into gather.wgsl).
+    pub pixels: u32,
     pub seed_lo: u32,
     pub seed_hi: u32,
     pub _pad: [u32; 2],
@@ -499,17 +481,30 @@ impl Kernels {
                 })
         };
         let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
-        let conv = module("conv.wgsl", &[ACTIVATIONS, CONV]);
-        let latent = module("latent", &[&[STATE, PHILOX][..], &LATENT[..]].concat());
-        let likelihood = module(
-            "likelihood",
-            &[ACTIVATIONS, SPECIAL, LIKELIHOOD_ROWS, member_source(lik)],
+        let conv = module("conv.wgsl", &[WORKGROUP, ACTIVATIONS, CONV]);
+        let latent = module(
+            "latent",
+            &[&[WORKGROUP, STATE, PHILOX][..], &LATENT[..]].concat(),
         );
-        let reduce = module("reduce.wgsl", &[STATE, REDUCE]);
-        let gather = module("gather.wgsl", &[STATE, PHILOX, GATHER]);
-        let optimizer = module("optimizer.wgsl", &[STATE, OPTIMIZER]);
+        let (flags, member) = (likelihood_flags::wgsl_constants(), lik.wgsl_constants());
+        let likelihood = module(
+            lik.name(),
+            &[
+                ACTIVATIONS,
+                WORKGROUP,
+                SPECIAL,
+                &flags,
+                LIKELIHOOD_ROWS,
+                &member,
+                lik.wgsl(),
+            ],
+        );
+        let reduce = module("reduce.wgsl", &[WORKGROUP, STATE, REDUCE]);
+        let pixels = crate::data::representation::wgsl_constants();
+        let gather = module("gather.wgsl", &[WORKGROUP, STATE, PHILOX, &pixels, GATHER]);
+        let optimizer = module("optimizer.wgsl", &[WORKGROUP, STATE, OPTIMIZER]);
         let advance = module("advance.wgsl", &[STATE, ADVANCE]);
-        let iwae = module("iwae.wgsl", &[IWAE]);
+        let iwae = module("iwae.wgsl", &[WORKGROUP, IWAE]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
             conv: pipeline(&conv, "conv"),

@@ -138,11 +138,7 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let z = |label: &str, n: usize| storage_zeroed(&ctx, label, n);
-        let free_rows = if lay.pixel_params.is_some() {
-            rows * d
-        } else {
-            1
-        };
+        let free_rows = if lay.free.is_some() { rows * d } else { 1 };
         let a = StepBuffers {
             x: z("x", b * d),
             encoder: NetworkBuffers::new(&ctx, "encoder", &lay.encoder, b),
@@ -167,14 +163,14 @@ impl GpuBackend {
         let scale = 1.0 / rows as f32;
         // Pixels travel packed four to a u32 word; real values one f32 per word.
         let words = if real { d } else { d / 4 } as u32;
-        let gather_mode = cfg.binarize.code(values);
+        let gather_mode = cfg.pixels.code(values);
 
         let gather = |data: &wgpu::Buffer, index: &wgpu::Buffer, n_index: usize| {
             let p = GatherParams {
                 batch: b as u32,
                 words,
                 n_index: n_index as u32,
-                binarize: gather_mode,
+                pixels: gather_mode,
                 seed_lo,
                 seed_hi,
                 ..Default::default()
@@ -266,7 +262,7 @@ impl GpuBackend {
                     grid_1d(b, 64),
                 ));
                 let mut targets = vec![(&a.d_outputs, lay.decoder_out().out)];
-                if lay.pixel_params.is_some() {
+                if lay.free.is_some() {
                     targets.push((&a.d_free, d));
                 }
                 for (target, width) in targets {
@@ -295,9 +291,9 @@ impl GpuBackend {
                 Some(&grads),
                 Some(&a.dz),
             ));
-            if let Some(off) = lay.pixel_params {
+            if let Some(f) = lay.free {
                 // Per pixel: sum over rows; shared: one sum over every (row, pixel).
-                let n = lay.free_len;
+                let (off, n) = (f.offset, f.len);
                 v.push(rec.colsum(&a.d_free, rows * d / n, n, 1, off, &grads));
             }
             let backward_params = LatentParams {

@@ -53,7 +53,7 @@ impl Session {
         let mut x = vec![0.0f32; n * self.dim()];
         let c = &self.ck.config;
         gather_batch(
-            &self.test, &index, 0, n, c.binarize, c.seed, EVAL_EPOCH, &mut x,
+            &self.test, &index, 0, n, c.pixels, c.seed, EVAL_EPOCH, &mut x,
         );
         let labels = match self.test.labels.get(..n) {
             Some(l) => l.to_vec(),
@@ -223,7 +223,7 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
                 images: &samples,
             },
             Panel {
-                caption: if s.ck.config.model.likelihood.binary_data() {
+                caption: if s.ck.config.pixels.binary() {
                     "binarized test digits"
                 } else {
                     "test digits (grayscale)"

@@ -137,7 +137,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         ("optimizer", c.optimizer.describe()),
         (
             "data representation, seed",
-            format!("{:?}, {}", c.binarize, c.seed),
+            format!("{:?}, {}", c.pixels, c.seed),
         ),
         (
             "training images (validation)",

@@ -9,6 +9,7 @@ use super::{
     Activation, GaussianMean, Init, KlMode, LatentFamily, LayerSpec, Likelihood, ModelSpec, Prior,
     Variance,
 };
+use crate::family::likelihood::{with_member, Options, MEMBERS};
 
 /// `--arch`: the networks' kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -20,29 +21,16 @@ pub enum Arch {
     Conv,
 }
 
-/// Which likelihood `--likelihood` names; its options come from the flags below it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LikelihoodName {
-    /// Bernoulli on binarized pixels (Kingma & Welling)
-    Bernoulli,
-    /// Bernoulli cross-entropy on grayscale targets (an objective, not a normalised likelihood)
-    BernoulliCe,
-    /// Continuous Bernoulli on grayscale pixels (the normalised version of bernoulli-ce)
-    ContinuousBernoulli,
-    /// Gaussian on grayscale pixels; see --mean and --variance
-    Gaussian,
-    /// Beta on grayscale pixels, α(z) and β(z) from the decoder
-    Beta,
-    /// Categorical over --bins equal-width pixel-value bins
-    Categorical,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum MeanFlag {
-    /// μ = decoder output
-    Identity,
-    /// μ = sigmoid(decoder output), inside (0, 1)
-    Sigmoid,
+/// `--likelihood NAME`: the member with its default options; the names and their help come from
+/// the one list of members.
+fn likelihood_parser() -> impl clap::builder::TypedValueParser<Value = Likelihood> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        MEMBERS
+            .iter()
+            .map(|l| PossibleValue::new(l.name()).help(with_member!(l, m => m.help()))),
+    )
+    .map(|name| Likelihood::named(&name).expect("a listed member"))
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -75,11 +63,11 @@ pub struct ModelFlags {
     #[arg(long, value_enum)]
     pub kl: Option<KlMode>,
     /// p(x|z) [default: bernoulli]
-    #[arg(long, value_enum)]
-    pub likelihood: Option<LikelihoodName>,
+    #[arg(long, value_parser = likelihood_parser())]
+    pub likelihood: Option<Likelihood>,
     /// Gaussian means: identity | sigmoid [default: identity]
     #[arg(long, value_enum)]
-    pub mean: Option<MeanFlag>,
+    pub mean: Option<GaussianMean>,
     /// Gaussian variance: fixed:SIGMA (one σ), learned (a parameter per pixel), shared (one learned σ² for all pixels, as in PPCA) or decoder (σ²(z)) [default: decoder]
     #[arg(long, value_parser = parse_variance)]
     pub variance: Option<Variance>,
@@ -209,44 +197,18 @@ impl ModelFlags {
         if let Some(kl) = self.kl {
             s.kl = kl;
         }
-        if let Some(name) = self.likelihood {
-            s.likelihood = self.likelihood_named(name, &base.likelihood);
-        }
-        let (is_gauss, is_cat) = (
-            matches!(s.likelihood, Likelihood::Gaussian { .. }),
-            matches!(s.likelihood, Likelihood::Categorical { .. }),
-        );
-        if !is_gauss && (self.mean.is_some() || self.variance.is_some()) {
-            return Err(format!(
-                "--mean and --variance apply to --likelihood gaussian, not {}",
-                s.likelihood.name()
-            ));
-        }
-        if !is_cat && self.bins.is_some() {
-            return Err(format!(
-                "--bins applies to --likelihood categorical, not {}",
-                s.likelihood.name()
-            ));
-        }
-        if let Likelihood::Gaussian { mean, variance } = &mut s.likelihood {
-            if let Some(m) = self.mean {
-                *mean = match m {
-                    MeanFlag::Identity => GaussianMean::Identity,
-                    MeanFlag::Sigmoid => GaussianMean::Sigmoid,
-                };
-            }
-            if let Some(v) = self.variance {
-                *variance = v;
+        if let Some(named) = self.likelihood {
+            // The same member keeps its stored options (a resumed Gaussian keeps its variance).
+            if named.name() != s.likelihood.name() {
+                s.likelihood = named;
             }
         }
-        if let (Likelihood::Categorical { bins }, Some(b)) = (&mut s.likelihood, self.bins) {
-            if !(2..=256).contains(&b) {
-                return Err(format!(
-                    "--bins {b}: the categorical likelihood needs 2..=256 bins"
-                ));
-            }
-            *bins = b;
-        }
+        let options = Options {
+            mean: self.mean,
+            variance: self.variance,
+            bins: self.bins,
+        };
+        s.likelihood = s.likelihood.with_options(&options)?;
         s.check()?;
         Ok(s)
     }
@@ -325,23 +287,6 @@ impl ModelFlags {
         (s.encoder, s.decoder) = conv_arch(image, channels, &hidden);
         Ok(())
     }
-
-    /// The likelihood `name` with its defaults, or `current` when it is already that member.
-    fn likelihood_named(&self, name: LikelihoodName, current: &Likelihood) -> Likelihood {
-        match (name, current) {
-            (LikelihoodName::Gaussian, g @ Likelihood::Gaussian { .. }) => *g,
-            (LikelihoodName::Categorical, c @ Likelihood::Categorical { .. }) => *c,
-            (LikelihoodName::Bernoulli, _) => Likelihood::Bernoulli,
-            (LikelihoodName::BernoulliCe, _) => Likelihood::BernoulliCe,
-            (LikelihoodName::ContinuousBernoulli, _) => Likelihood::ContinuousBernoulli,
-            (LikelihoodName::Gaussian, _) => Likelihood::Gaussian {
-                mean: GaussianMean::Identity,
-                variance: Variance::Decoder,
-            },
-            (LikelihoodName::Beta, _) => Likelihood::Beta,
-            (LikelihoodName::Categorical, _) => Likelihood::Categorical { bins: 4 },
-        }
-    }
 }
 
 /// `--flag value` for each flag whose value differs between two specs, with the value in
@@ -385,25 +330,11 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
         ),
         None => ("mlp", "-".into(), widths(&s.encoder), widths(&s.decoder)),
     };
-    let (mean, variance) = match s.likelihood {
-        Likelihood::Gaussian { mean, variance } => (
-            format!("{mean:?}").to_lowercase(),
-            match variance {
-                Variance::Fixed { sigma } => format!("fixed:{sigma}"),
-                v => format!("{v:?}").to_lowercase(),
-            },
-        ),
-        _ => ("-".into(), "-".into()),
-    };
-    let bins = match s.likelihood {
-        Likelihood::Categorical { bins } => bins.to_string(),
-        _ => "-".into(),
-    };
     let init = match s.init {
         Init::Pytorch => "pytorch".to_string(),
         Init::Normal { std } => format!("normal:{std}"),
     };
-    vec![
+    let mut v = vec![
         ("--arch", arch.to_string()),
         ("--channels", channels),
         ("--hidden", hidden),
@@ -411,9 +342,6 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
         ("--activation", format!("{:?}", s.activation).to_lowercase()),
         ("--latent-dim", s.latent.to_string()),
         ("--likelihood", s.likelihood.name().to_string()),
-        ("--mean", mean),
-        ("--variance", variance),
-        ("--bins", bins),
         ("--init", init),
         ("--posterior", format!("{:?}", s.posterior).to_lowercase()),
         (
@@ -424,7 +352,9 @@ fn flag_values(s: &ModelSpec) -> Vec<(&'static str, String)> {
             },
         ),
         ("--kl", format!("{:?}", s.kl).to_lowercase()),
-    ]
+    ];
+    v.extend(s.likelihood.option_values());
+    v
 }
 
 /// The `--channels` and `--hidden` of a spec that is exactly the `--arch conv` network, if it is.
@@ -454,8 +384,8 @@ mod tests {
         let stats271 = ModelFlags {
             hidden: Some(Widths(vec![512])),
             activation: Some(Activation::Relu),
-            likelihood: Some(LikelihoodName::Gaussian),
-            mean: Some(MeanFlag::Sigmoid),
+            likelihood: Likelihood::named("gaussian"),
+            mean: Some(GaussianMean::Sigmoid),
             variance: Some(Variance::Learned),
             init: Some(Init::Normal { std: 0.01 }),
             ..Default::default()
@@ -485,7 +415,7 @@ mod tests {
     fn arch_conv_builds_the_issue_s_network_and_round_trips_as_flags() {
         let conv = ModelFlags {
             arch: Some(Arch::Conv),
-            likelihood: Some(LikelihoodName::Gaussian),
+            likelihood: Likelihood::named("gaussian"),
             ..Default::default()
         };
         let s = conv.apply(&ModelSpec::mnist(500, 2)).unwrap();
@@ -528,7 +458,7 @@ mod tests {
     fn options_of_another_likelihood_and_bad_values_are_errors() {
         let base = ModelSpec::mnist(500, 2);
         let bins_on_beta = ModelFlags {
-            likelihood: Some(LikelihoodName::Beta),
+            likelihood: Likelihood::named("beta"),
             bins: Some(4),
             ..Default::default()
         };
@@ -537,7 +467,7 @@ mod tests {
             .unwrap_err()
             .contains("--bins applies"));
         let one_bin = ModelFlags {
-            likelihood: Some(LikelihoodName::Categorical),
+            likelihood: Likelihood::named("categorical"),
             bins: Some(1),
             ..Default::default()
         };

@@ -99,16 +99,24 @@ impl NamedTensor {
     }
 }
 
+/// A likelihood's free parameters in the flat vector: `len` of them at `offset`, one per value or
+/// one shared by all (value p reads parameter p mod len), under the member's checkpoint `name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeParams {
+    pub offset: usize,
+    pub len: usize,
+    pub name: &'static str,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// x → hidden layers → [μ | log σ²]; every layer but the last is followed by the activation.
     pub encoder: Vec<Layer>,
     /// z → hidden layers → C·D likelihood outputs; every layer but the last is activated.
     pub decoder: Vec<Layer>,
-    /// Offset of the likelihood's free parameters (a learned Gaussian variance), if the spec has
-    /// them: `free_len` of them, one per pixel or one shared by all.
-    pub pixel_params: Option<usize>,
-    pub free_len: usize,
+    /// The likelihood's free parameters outside the networks (a learned Gaussian variance), if
+    /// the spec has them.
+    pub free: Option<FreeParams>,
     pub total: usize,
     heads: Vec<&'static str>,
     /// The encoder's scale head: `logvar` (Gaussian q) or `logscale` (Laplace q).
@@ -301,16 +309,19 @@ impl Layout {
             channels * s.input,
             channels * image_channels,
         )?;
-        let free_len = s.likelihood.free_parameters(s.input);
-        let pixel_params = (free_len > 0).then(|| {
-            stack.next += free_len;
-            stack.next - free_len
+        let len = s.likelihood.free_parameters(s.input);
+        let free = (len > 0).then(|| {
+            stack.next += len;
+            FreeParams {
+                offset: stack.next - len,
+                len,
+                name: s.likelihood.free_parameter_name(s.input),
+            }
         });
         Ok(Self {
             encoder,
             decoder,
-            pixel_params,
-            free_len,
+            free,
             total: stack.next,
             heads: s.likelihood.head_names(),
             scale_head: s.posterior.scale_head(),
@@ -392,13 +403,8 @@ impl Layout {
                 push(format!("{side}.{name}.bias"), vec![r], last.b + h * rows);
             }
         }
-        if let Some(off) = self.pixel_params {
-            let name = if self.free_len == 1 {
-                "decoder.shared_variance"
-            } else {
-                "decoder.pixel_variance"
-            };
-            push(name.into(), vec![self.free_len], off);
+        if let Some(f) = self.free {
+            push(f.name.into(), vec![f.len], f.offset);
         }
         v
     }

@@ -13,6 +13,7 @@ pub mod layout;
 use serde::{Deserialize, Serialize};
 
 use crate::data::PIXELS;
+pub use crate::family::likelihood::{GaussianMean, Likelihood, Variance};
 pub use layers::{linear, ConvSpec, LayerSpec};
 pub use layout::{init_params, Layer, LayerKind, Layout};
 
@@ -44,166 +45,6 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Relu => "ReLU",
             Activation::Sigmoid => "sigmoid",
-        }
-    }
-}
-
-/// How a Gaussian likelihood maps the decoder's mean output to μ.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GaussianMean {
-    /// μ = output
-    #[default]
-    Identity,
-    /// μ = sigmoid(output), inside (0, 1) like the pixels
-    Sigmoid,
-}
-
-/// Where a Gaussian likelihood's per-pixel variance comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Variance {
-    /// One fixed σ for every pixel.
-    Fixed { sigma: f32 },
-    /// A free parameter per pixel (the same for every image), σ² = floor + softplus(s).
-    Learned,
-    /// One free parameter shared by every pixel, σ² = floor + softplus(s): probabilistic PCA's
-    /// isotropic noise, which makes a VAE without hidden layers the notes' "stochastic linear
-    /// autoencoder".
-    Shared,
-    /// A second decoder output per pixel, σ²(z) = floor + softplus(output).
-    Decoder,
-}
-
-/// p(x|z): the likelihood and, through it, the data representation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Likelihood {
-    /// Bernoulli on binarized pixels.
-    #[default]
-    Bernoulli,
-    /// The Bernoulli cross-entropy on grayscale targets in [0, 1]: not a normalised density.
-    BernoulliCe,
-    /// The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), normalised on [0, 1].
-    ContinuousBernoulli,
-    /// Gaussian on grayscale pixels.
-    Gaussian {
-        mean: GaussianMean,
-        variance: Variance,
-    },
-    /// Beta on pixels inside (0, 1): bin middles (k + ½)/256, or dequantized.
-    Beta,
-    /// Categorical over `bins` equal-width pixel-value bins.
-    Categorical { bins: u32 },
-}
-
-impl Likelihood {
-    /// Decoder outputs per pixel.
-    pub fn channels(&self) -> usize {
-        match *self {
-            Likelihood::Gaussian {
-                variance: Variance::Decoder,
-                ..
-            }
-            | Likelihood::Beta => 2,
-            Likelihood::Categorical { bins } => bins as usize,
-            _ => 1,
-        }
-    }
-
-    /// Names of the decoder's output heads, one per group of `input` output rows; the categorical
-    /// head holds all `bins` channels (row c·D + p is bin c of pixel p).
-    pub fn head_names(&self) -> Vec<&'static str> {
-        match *self {
-            Likelihood::Gaussian { variance, .. } => match variance {
-                Variance::Decoder => vec!["mean", "variance"],
-                _ => vec!["mean"],
-            },
-            Likelihood::Beta => vec!["alpha", "beta"],
-            _ => vec!["logits"],
-        }
-    }
-
-    /// Whether the model has one free parameter per pixel outside the networks (`decoder.pixel_variance`).
-    pub fn has_pixel_parameters(&self) -> bool {
-        self.free_parameters(1) > 0
-    }
-
-    /// How many free likelihood parameters a model of `input` values per row has: one per
-    /// value (learned variance), one in all (shared variance) or none. Value p reads parameter
-    /// p mod count.
-    pub fn free_parameters(&self, input: usize) -> usize {
-        match self {
-            Likelihood::Gaussian {
-                variance: Variance::Learned,
-                ..
-            } => input,
-            Likelihood::Gaussian {
-                variance: Variance::Shared,
-                ..
-            } => 1,
-            _ => 0,
-        }
-    }
-
-    /// Whether it is a normalised density of values in [0, 1] (so that uniformly dequantized
-    /// pixels, (k + u)/256, give a bound on the probability of 8-bit data). The cross-entropy is
-    /// not normalised; the Bernoulli and the categorical are distributions over discrete values.
-    pub fn density_on_unit_interval(&self) -> bool {
-        matches!(
-            self,
-            Likelihood::Gaussian { .. } | Likelihood::ContinuousBernoulli | Likelihood::Beta
-        )
-    }
-
-    /// Whether the data are binarized pixels (else grayscale in [0, 1]).
-    pub fn binary_data(&self) -> bool {
-        matches!(self, Likelihood::Bernoulli)
-    }
-
-    /// Whether `log p(x|z)` is a normalised log-density (the cross-entropy objective is not).
-    pub fn normalised(&self) -> bool {
-        !matches!(self, Likelihood::BernoulliCe)
-    }
-
-    /// The flag value that selects this likelihood (`--likelihood NAME`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Likelihood::Bernoulli => "bernoulli",
-            Likelihood::BernoulliCe => "bernoulli-ce",
-            Likelihood::ContinuousBernoulli => "continuous-bernoulli",
-            Likelihood::Gaussian { .. } => "gaussian",
-            Likelihood::Beta => "beta",
-            Likelihood::Categorical { .. } => "categorical",
-        }
-    }
-
-    /// The likelihood in words, for reports and logs.
-    pub fn describe(&self) -> String {
-        match *self {
-            Likelihood::Bernoulli => "Bernoulli p(x|z) on binarized pixels".into(),
-            Likelihood::BernoulliCe => {
-                "Bernoulli cross-entropy on grayscale targets (an objective, not a normalised log-likelihood)"
-                    .into()
-            }
-            Likelihood::ContinuousBernoulli => "continuous Bernoulli p(x|z) on grayscale pixels".into(),
-            Likelihood::Gaussian { mean, variance } => {
-                let var = match variance {
-                    Variance::Fixed { sigma } => format!("fixed σ = {sigma}"),
-                    Variance::Learned => "a learned variance per pixel".into(),
-                    Variance::Shared => "one learned variance for every pixel".into(),
-                    Variance::Decoder => "σ²(z) from the decoder".into(),
-                };
-                let mean = match mean {
-                    GaussianMean::Identity => "identity means",
-                    GaussianMean::Sigmoid => "sigmoid means",
-                };
-                format!("Gaussian p(x|z), {var}, {mean}")
-            }
-            Likelihood::Beta => "Beta p(x|z), α(z), β(z) from the decoder".into(),
-            Likelihood::Categorical { bins } => {
-                format!("categorical p(x|z) over {bins} pixel bins")
-            }
         }
     }
 }
@@ -382,22 +223,12 @@ impl From<SpecRepr> for ModelSpec {
 
 /// One of each member of the family, for the tests that must cover them all (and for examples).
 pub mod members {
-    use super::{GaussianMean, KlMode, LatentFamily, Likelihood, Prior, Variance};
+    use super::{KlMode, LatentFamily, Likelihood, Prior};
 
-    /// Every likelihood, each Gaussian mean and variance source once.
+    /// Every likelihood configuration the members list as covering their code paths (each
+    /// Gaussian mean and variance source once, …): derived from `family::likelihood::MEMBERS`.
     pub fn likelihoods() -> Vec<Likelihood> {
-        let g = |mean, variance| Likelihood::Gaussian { mean, variance };
-        vec![
-            Likelihood::Bernoulli,
-            Likelihood::BernoulliCe,
-            Likelihood::ContinuousBernoulli,
-            g(GaussianMean::Identity, Variance::Fixed { sigma: 0.3 }),
-            g(GaussianMean::Sigmoid, Variance::Learned),
-            g(GaussianMean::Identity, Variance::Decoder),
-            g(GaussianMean::Identity, Variance::Shared),
-            Likelihood::Beta,
-            Likelihood::Categorical { bins: 3 },
-        ]
+        crate::family::likelihood::all_examples()
     }
 
     /// Every latent combination the spec allows: posterior × prior (with scales other than 1) ×
@@ -506,22 +337,7 @@ impl ModelSpec {
                 l.out
             ));
         }
-        match self.likelihood {
-            Likelihood::Gaussian {
-                variance: Variance::Fixed { sigma },
-                ..
-            } if !(sigma.is_finite() && sigma > 0.0) => {
-                return Err(format!(
-                    "the fixed σ is {sigma}; it must be a positive number"
-                ));
-            }
-            Likelihood::Categorical { bins } if !(2..=256).contains(&bins) => {
-                return Err(format!(
-                    "the categorical likelihood has {bins} bins; it needs 2..=256 (8-bit pixels have 256 values)"
-                ));
-            }
-            _ => {}
-        }
+        self.likelihood.check()?;
         if !(self.prior.scale.is_finite() && self.prior.scale > 0.0) {
             return Err(format!(
                 "the prior's scale is {}; it must be a positive number",
@@ -675,21 +491,7 @@ mod tests {
 
     #[test]
     fn every_likelihood_round_trips_through_json() {
-        for lik in [
-            Likelihood::Bernoulli,
-            Likelihood::BernoulliCe,
-            Likelihood::ContinuousBernoulli,
-            Likelihood::Gaussian {
-                mean: GaussianMean::Sigmoid,
-                variance: Variance::Fixed { sigma: 0.1 },
-            },
-            Likelihood::Gaussian {
-                mean: GaussianMean::Identity,
-                variance: Variance::Learned,
-            },
-            Likelihood::Beta,
-            Likelihood::Categorical { bins: 4 },
-        ] {
+        for lik in members::likelihoods() {
             let s = ModelSpec {
                 likelihood: lik,
                 ..ModelSpec::mnist(20, 3)
@@ -711,7 +513,7 @@ mod tests {
             bad(&|s| s.encoder = vec![LayerSpec::Linear(20), LayerSpec::Linear(0)])
                 .contains("width 0")
         );
-        assert!(bad(&|s| s.likelihood = Likelihood::Categorical { bins: 1 }).contains("1 bins"));
+        assert!(bad(&|s| s.likelihood = Likelihood::Categorical { bins: 1 }).contains("--bins 1"));
         assert!(bad(&|s| {
             s.likelihood = Likelihood::Gaussian {
                 mean: GaussianMean::Identity,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::batch::Binarize;
+use crate::data::representation::Representation;
 use crate::data::{DataSet, DataSource};
 use crate::error::Result;
-use crate::spec::ModelSpec;
+use crate::spec::{Likelihood, ModelSpec};
 use crate::training::optim::{deserialize_config, OptimizerConfig};
 
 /// What training maximises over each image's L = `samples` draws z ~ q(z|x).
@@ -34,7 +34,10 @@ pub struct TrainConfig {
     #[serde(alias = "adam", deserialize_with = "deserialize_config")]
     pub optimizer: OptimizerConfig,
     pub seed: u64,
-    pub binarize: Binarize,
+    /// How pixels become data values (`--pixels`; stored as `binarize` before it had that name,
+    /// and still written so, for the tools that read checkpoints).
+    #[serde(rename = "binarize")]
+    pub pixels: Representation,
     /// The data set (MNIST in checkpoints from before there was a choice).
     #[serde(default)]
     pub data: DataSource,
@@ -53,90 +56,49 @@ impl TrainConfig {
     }
 
     /// A log-likelihood bound `nats` per image in bits per dimension of the 8-bit data, where the
-    /// model gives one: a density of dequantized pixels (k + u)/256 has log P(k) ≥ E_u log p −
-    /// D·ln 256 (Jensen); a categorical over k bins, spread uniformly inside each bin, gives
-    /// P(byte) = P(bin)·k/256. Other representations measure something else (see `units_note`).
+    /// member gives one for this representation (`Member::bits_offset`). Other runs measure
+    /// something else (see `units_note`).
     pub fn bits_per_dim(&self, nats: f64) -> Option<f64> {
         if !self.data.is_mnist() {
             return None;
         }
         let d = self.model.input as f64;
-        let per_dim_offset = match (self.binarize, self.model.likelihood) {
-            (Binarize::Dequantize, _) => 256f64.ln(),
-            (_, crate::spec::Likelihood::Categorical { bins }) => (256.0 / bins as f64).ln(),
-            _ => return None,
-        };
+        let per_dim_offset = self.model.likelihood.bits_offset(self.pixels)?;
         Some((-nats / d + per_dim_offset) / std::f64::consts::LN_2)
     }
 
     /// Why this run's numbers have no bits/dim of the 8-bit data, for the summaries.
-    pub fn units_note(&self) -> Option<&'static str> {
+    pub fn units_note(&self) -> Option<String> {
         if !self.data.is_mnist() || self.bits_per_dim(0.0).is_some() {
             return None;
         }
-        Some(match self.binarize {
-            Binarize::Threshold | Binarize::Stochastic => {
-                "nats of binarized MNIST: not comparable with models of the 8-bit pixels"
-            }
-            _ => {
-                "a density of pixel/255 values, not of the 8-bit data; train with \
-                 --binarize dequantize (gaussian, continuous-bernoulli, beta) or a categorical \
-                 likelihood for bits/dim that rank models on one scale"
-            }
+        Some(if self.pixels.binary() {
+            "nats of binarized MNIST: not comparable with models of the 8-bit pixels".into()
+        } else {
+            format!(
+                "a density of {}, not of the 8-bit data; for bits/dim that rank models on one \
+                 scale train with --likelihood {}",
+                self.pixels.describe(),
+                Likelihood::with_bits_per_dim().join(", or ")
+            )
         })
     }
 
-    /// Checks every value a run's arithmetic depends on, naming the stored field. Flags are checked
-    /// (with flag names) before a config is built; this catches what a checkpoint file brings in,
-    /// so that a hand-edited `"batch_size": 0` is an error, not a division by zero.
+    /// Checks every value a run's arithmetic depends on, naming the setting: the one validation of
+    /// a run's configuration, for flags and for what a checkpoint file brings in alike (a
+    /// hand-edited `"batch_size": 0` is an error, not a division by zero).
     pub fn check(&self) -> std::result::Result<(), String> {
         self.model.check()?;
         if self.objective == Objective::Iwae && self.model.kl == crate::spec::KlMode::Analytic {
             return Err(
-                "objective is iwae, which weighs each draw's log p(z) − log q(z|x); the analytic \
-                 KL has no per-draw term: use kl mc"
+                "--objective iwae weighs each draw's log p(z) − log q(z|x); the analytic KL has \
+                 no per-draw term: use --kl mc"
                     .into(),
             );
         }
-        if !self.data.is_mnist() && self.binarize != Binarize::Grayscale {
-            return Err(format!(
-                "binarize is {:?} but {} is real-valued data: the {} likelihood needs binarized MNIST pixels",
-                self.binarize,
-                self.data.describe(),
-                self.model.likelihood.name()
-            ));
-        }
-        let binary = matches!(self.binarize, Binarize::Threshold | Binarize::Stochastic);
-        let beta = self.model.likelihood == crate::spec::Likelihood::Beta;
-        if beta != (self.binarize == Binarize::Midpoint) && self.binarize != Binarize::Dequantize {
-            return Err(format!(
-                "binarize is {:?} but the {} likelihood {}",
-                self.binarize,
-                self.model.likelihood.name(),
-                if beta {
-                    "models values inside (0, 1): midpoint or dequantize"
-                } else {
-                    "does not use the Beta's midpoint representation"
-                }
-            ));
-        }
-        if self.binarize == Binarize::Dequantize
-            && !self.model.likelihood.density_on_unit_interval()
-        {
-            return Err(format!(
-                "binarize is dequantize, which needs a density of values in [0, 1] (gaussian, \
-                 continuous-bernoulli or beta); the {} likelihood is not one",
-                self.model.likelihood.name()
-            ));
-        }
-        if binary != self.model.likelihood.binary_data() {
-            return Err(format!(
-                "binarize is {:?} but the {} likelihood models {} pixels",
-                self.binarize,
-                self.model.likelihood.name(),
-                if binary { "grayscale" } else { "binarized" }
-            ));
-        }
+        self.model
+            .likelihood
+            .check_representation(self.pixels, !self.data.is_mnist())?;
         let ranges = [
             ("batch_size", self.batch_size, 1, 60_000),
             ("samples", self.samples, 1, 10_000),
@@ -256,9 +218,9 @@ pub type SharedSplits = Arc<Splits>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{GaussianMean, Likelihood, Variance};
+    use crate::spec::{GaussianMean, Variance};
 
-    fn config(likelihood: Likelihood, binarize: Binarize) -> TrainConfig {
+    fn config(likelihood: Likelihood, pixels: Representation) -> TrainConfig {
         TrainConfig {
             model: ModelSpec {
                 likelihood,
@@ -268,7 +230,7 @@ mod tests {
             samples: 1,
             optimizer: OptimizerConfig::default(),
             seed: 0,
-            binarize,
+            pixels,
             data: DataSource::Mnist,
             objective: Objective::Elbo,
         }
@@ -283,24 +245,37 @@ mod tests {
             mean: GaussianMean::Identity,
             variance: Variance::Decoder,
         };
-        assert!(config(Likelihood::Beta, Binarize::Midpoint).check().is_ok());
-        assert!(config(Likelihood::Beta, Binarize::Grayscale)
+        assert!(config(Likelihood::Beta, Representation::Midpoint)
+            .check()
+            .is_ok());
+        assert!(config(Likelihood::Beta, Representation::Grayscale)
             .check()
             .is_err());
-        assert!(config(gauss, Binarize::Midpoint).check().is_err());
-        let beta = config(Likelihood::Beta, Binarize::Dequantize);
+        assert!(config(gauss, Representation::Midpoint).check().is_err());
+        let beta = config(Likelihood::Beta, Representation::Dequantize);
         assert!(beta.check().is_ok() && beta.bits_per_dim(0.0).is_some());
-        let c = config(gauss, Binarize::Dequantize);
+        let c = config(gauss, Representation::Dequantize);
         assert!(c.check().is_ok());
         assert!((c.bits_per_dim(0.0).unwrap() - 8.0).abs() < 1e-12);
         let d = 784.0 * std::f64::consts::LN_2;
-        let cat = config(Likelihood::Categorical { bins: 256 }, Binarize::Grayscale);
+        let cat = config(
+            Likelihood::Categorical { bins: 256 },
+            Representation::Grayscale,
+        );
         assert!((cat.bits_per_dim(-2.0 * d).unwrap() - 2.0).abs() < 1e-12);
-        let cat4 = config(Likelihood::Categorical { bins: 4 }, Binarize::Grayscale);
+        let cat4 = config(
+            Likelihood::Categorical { bins: 4 },
+            Representation::Grayscale,
+        );
         assert!((cat4.bits_per_dim(-d).unwrap() - 7.0).abs() < 1e-12);
-        assert_eq!(config(gauss, Binarize::Grayscale).bits_per_dim(0.0), None);
-        assert!(config(gauss, Binarize::Grayscale).units_note().is_some());
-        let bern = config(Likelihood::Bernoulli, Binarize::Threshold);
+        assert_eq!(
+            config(gauss, Representation::Grayscale).bits_per_dim(0.0),
+            None
+        );
+        assert!(config(gauss, Representation::Grayscale)
+            .units_note()
+            .is_some());
+        let bern = config(Likelihood::Bernoulli, Representation::Threshold);
         assert!(bern.units_note().unwrap().contains("binarized MNIST"));
     }
 }

@@ -71,11 +71,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// representation stored `grayscale` and read each pixel/255 as its bin's middle inside the
 /// likelihood, the values the gather now makes under `midpoint`.
 fn upgrade(config: &mut TrainConfig) {
-    use crate::data::batch::Binarize;
+    use crate::data::batch::Representation;
     if config.model.likelihood == crate::spec::Likelihood::Beta
-        && config.binarize == Binarize::Grayscale
+        && config.pixels == Representation::Grayscale
     {
-        config.binarize = Binarize::Midpoint;
+        config.pixels = Representation::Midpoint;
     }
 }
 
@@ -233,7 +233,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::batch::Binarize;
+    use crate::data::batch::Representation;
     use crate::spec::{members, LatentFamily, ModelSpec};
     use crate::training::optim::{OptimizerConfig, OptimizerKind};
 
@@ -250,13 +250,13 @@ mod tests {
             samples: 1,
             optimizer: OptimizerConfig::default(),
             seed: 0,
-            binarize: Binarize::Grayscale,
+            pixels: Representation::Grayscale,
             data: crate::data::DataSource::Mnist,
             objective: Default::default(),
         };
         assert!(c.check().is_err());
         upgrade(&mut c);
-        assert_eq!(c.binarize, Binarize::Midpoint);
+        assert_eq!(c.pixels, Representation::Midpoint);
         assert!(c.check().is_ok());
     }
 
@@ -286,7 +286,7 @@ mod tests {
                     samples: 1,
                     optimizer: OptimizerConfig::new(kind, None),
                     seed: 3,
-                    binarize: Binarize::for_likelihood(&likelihood),
+                    pixels: likelihood.default_representation(),
                     data: crate::data::DataSource::Mnist,
                     objective: Default::default(),
                 },

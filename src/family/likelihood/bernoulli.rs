@@ -2,13 +2,82 @@
 //! normalised likelihood; on grayscale targets (`bernoulli-ce`) the same formula is the
 //! cross-entropy objective, not a density. Twin of `shaders/likelihood/bernoulli.wgsl`.
 
-use super::{Member, Outputs};
+use super::{Likelihood, Member, Outputs};
 use crate::cpu::Scalar;
+use crate::data::representation::Representation;
 use crate::family::activation::{sigmoid, softplus};
 
-pub struct Bernoulli;
+pub struct Bernoulli {
+    /// `bernoulli-ce`: the same arithmetic on grayscale targets, an objective.
+    cross_entropy: bool,
+}
+
+impl Bernoulli {
+    pub const BINARY: Bernoulli = Bernoulli {
+        cross_entropy: false,
+    };
+    pub const CROSS_ENTROPY: Bernoulli = Bernoulli {
+        cross_entropy: true,
+    };
+}
 
 impl Member for Bernoulli {
+    fn spec(&self) -> Likelihood {
+        if self.cross_entropy {
+            Likelihood::BernoulliCe
+        } else {
+            Likelihood::Bernoulli
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        if self.cross_entropy {
+            "bernoulli-ce"
+        } else {
+            "bernoulli"
+        }
+    }
+
+    fn help(&self) -> &'static str {
+        if self.cross_entropy {
+            "Bernoulli cross-entropy on grayscale targets (an objective, not a normalised likelihood)"
+        } else {
+            "Bernoulli on binarized pixels (Kingma & Welling)"
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.cross_entropy {
+            "Bernoulli cross-entropy on grayscale targets (an objective, not a normalised log-likelihood)".into()
+        } else {
+            "Bernoulli p(x|z) on binarized pixels".into()
+        }
+    }
+
+    fn models(&self) -> &'static str {
+        if self.cross_entropy {
+            "grayscale targets in [0, 1] (as a cross-entropy objective)"
+        } else {
+            "binarized pixels (for grayscale targets use bernoulli-ce or continuous-bernoulli)"
+        }
+    }
+
+    fn representations(&self) -> &'static [Representation] {
+        if self.cross_entropy {
+            &[Representation::Grayscale]
+        } else {
+            &[Representation::Threshold, Representation::Stochastic]
+        }
+    }
+
+    fn normalised(&self) -> bool {
+        !self.cross_entropy
+    }
+
+    fn wgsl(&self) -> &'static str {
+        include_str!("../../../shaders/likelihood/bernoulli.wgsl")
+    }
+
     fn stats(&self) -> usize {
         1
     }

@@ -5,8 +5,9 @@
 //! or the `dequantize` one, (k + u)/256 (the gather makes both). log Γ and ψ come from
 //! `family::special`. Twin of `shaders/likelihood/beta.wgsl`.
 
-use super::{positive, Member, Outputs};
+use super::{positive, Likelihood, Member, Outputs};
 use crate::cpu::Scalar;
+use crate::data::representation::Representation;
 use crate::family::special::{digamma, lgamma};
 
 /// The smallest α or β.
@@ -15,6 +16,51 @@ pub const SHAPE_FLOOR: f64 = 1e-3;
 pub struct Beta;
 
 impl Member for Beta {
+    fn spec(&self) -> Likelihood {
+        Likelihood::Beta
+    }
+
+    fn name(&self) -> &'static str {
+        "beta"
+    }
+
+    fn help(&self) -> &'static str {
+        "Beta on pixels inside (0, 1), α(z) and β(z) from the decoder"
+    }
+
+    fn describe(&self) -> String {
+        "Beta p(x|z), α(z), β(z) from the decoder".into()
+    }
+
+    fn models(&self) -> &'static str {
+        "values inside (0, 1), where its density is finite (MNIST's exact 0s and 1s are not)"
+    }
+
+    fn channels(&self) -> usize {
+        2
+    }
+
+    fn head_names(&self) -> Vec<&'static str> {
+        vec!["alpha", "beta"]
+    }
+
+    fn representations(&self) -> &'static [Representation] {
+        &[Representation::Midpoint, Representation::Dequantize]
+    }
+
+    /// A density of dequantized pixels bounds log P of the bytes: log P(k) ≥ E_u log p − D·ln 256.
+    fn bits_offset(&self, r: Representation) -> Option<f64> {
+        (r == Representation::Dequantize).then(|| 256f64.ln())
+    }
+
+    fn wgsl(&self) -> &'static str {
+        include_str!("../../../shaders/likelihood/beta.wgsl")
+    }
+
+    fn wgsl_constants(&self) -> String {
+        format!("const SHAPE_FLOOR: f32 = {SHAPE_FLOOR:?};\n")
+    }
+
     fn stats(&self) -> usize {
         2
     }

@@ -3,8 +3,12 @@
 //! log p = o_bin − logsumexp(o). Figures show the expected value with each bin at its midpoint
 //! (c + ½)/k. Twin of `shaders/likelihood/categorical.wgsl`.
 
-use super::{byte_of, Member, Outputs};
+use super::{byte_of, Likelihood, Member, Outputs};
 use crate::cpu::Scalar;
+use crate::data::representation::Representation;
+
+/// The most bins: one per 8-bit value.
+pub const MAX_BINS: u32 = 256;
 
 pub struct Categorical {
     bins: usize,
@@ -40,6 +44,77 @@ impl Categorical {
 }
 
 impl Member for Categorical {
+    fn spec(&self) -> Likelihood {
+        Likelihood::Categorical {
+            bins: self.bins as u32,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "categorical"
+    }
+
+    fn help(&self) -> &'static str {
+        "Categorical over --bins equal-width pixel-value bins"
+    }
+
+    fn describe(&self) -> String {
+        format!("categorical p(x|z) over {} pixel bins", self.bins)
+    }
+
+    fn models(&self) -> &'static str {
+        "the 8-bit values themselves (already a distribution over 8-bit values: its bits/dim need no dequantization)"
+    }
+
+    fn channels(&self) -> usize {
+        self.bins
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(2..=MAX_BINS as usize).contains(&self.bins) {
+            return Err(format!(
+                "--bins {}: the categorical likelihood needs 2..={MAX_BINS} bins (8-bit pixels have 256 values)",
+                self.bins
+            ));
+        }
+        Ok(())
+    }
+
+    fn representations(&self) -> &'static [Representation] {
+        &[Representation::Grayscale]
+    }
+
+    /// Spread uniformly inside each of its k bins, it gives P(byte) = P(bin)·k/256.
+    fn bits_offset(&self, r: Representation) -> Option<f64> {
+        (r == Representation::Grayscale).then(|| (256.0 / self.bins as f64).ln())
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["--bins"]
+    }
+
+    fn with_options(&self, o: &super::Options) -> Likelihood {
+        Likelihood::Categorical {
+            bins: o.bins.unwrap_or(self.bins as u32),
+        }
+    }
+
+    fn option_values(&self) -> Vec<(&'static str, String)> {
+        vec![("--bins", self.bins.to_string())]
+    }
+
+    fn examples(&self) -> Vec<Likelihood> {
+        vec![Likelihood::Categorical { bins: 3 }]
+    }
+
+    fn wgsl(&self) -> &'static str {
+        include_str!("../../../shaders/likelihood/categorical.wgsl")
+    }
+
+    fn wgsl_constants(&self) -> String {
+        format!("const BINS: u32 = {}u;\n", self.bins)
+    }
+
     fn stats(&self) -> usize {
         self.bins
     }

@@ -6,8 +6,9 @@
 //! |l| = ¼ the first omitted terms are below 10⁻⁸ of the value, and the closed form has lost at
 //! most ~4/0.04·ε. Twin of `shaders/likelihood/continuous_bernoulli.wgsl`.
 
-use super::{Member, Outputs};
+use super::{Likelihood, Member, Outputs};
 use crate::cpu::Scalar;
+use crate::data::representation::Representation;
 use crate::family::activation::softplus;
 
 pub struct ContinuousBernoulli;
@@ -44,6 +45,43 @@ pub fn log_normaliser<T: Scalar>(l: T) -> (T, T) {
 }
 
 impl Member for ContinuousBernoulli {
+    fn spec(&self) -> Likelihood {
+        Likelihood::ContinuousBernoulli
+    }
+
+    fn name(&self) -> &'static str {
+        "continuous-bernoulli"
+    }
+
+    fn help(&self) -> &'static str {
+        "Continuous Bernoulli on grayscale pixels (the normalised version of bernoulli-ce)"
+    }
+
+    fn describe(&self) -> String {
+        "continuous Bernoulli p(x|z) on grayscale pixels".into()
+    }
+
+    fn models(&self) -> &'static str {
+        "values in [0, 1] with a normalised density"
+    }
+
+    fn representations(&self) -> &'static [Representation] {
+        &[Representation::Grayscale, Representation::Dequantize]
+    }
+
+    /// A density of dequantized pixels bounds log P of the bytes: log P(k) ≥ E_u log p − D·ln 256.
+    fn bits_offset(&self, r: Representation) -> Option<f64> {
+        (r == Representation::Dequantize).then(|| 256f64.ln())
+    }
+
+    fn wgsl(&self) -> &'static str {
+        include_str!("../../../shaders/likelihood/continuous_bernoulli.wgsl")
+    }
+
+    fn wgsl_constants(&self) -> String {
+        format!("const TAYLOR_BAND: f32 = {TAYLOR_BAND:?};\n")
+    }
+
     fn stats(&self) -> usize {
         1
     }
