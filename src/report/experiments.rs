@@ -14,10 +14,9 @@ use crate::inference::analysis::{
 use crate::inference::svi::{
     fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions,
 };
-use crate::report::figures::{
-    interleave, posterior_figure, q_row, PosteriorSpec, Session, NO_LABEL,
-};
+use crate::report::figures::{interleave, posterior_figure, q_row};
 use crate::report::plots::{self, Panel};
+use crate::report::session::{PosteriorSpec, Session, NO_LABEL};
 use crate::rng::{noise_row, stream};
 use crate::spec::LatentFamily;
 use crate::training::checkpoint::write_atomic;

@@ -11,8 +11,8 @@ use crate::data::DataSet;
 use crate::error::{Error, Result};
 use crate::inference::analysis::{grid_posteriors, LatentGrid};
 use crate::inference::ModelOps;
-use crate::report::figures::{PosteriorSpec, Session};
 use crate::report::plots::{self, DensityPanel, FieldGrid};
+use crate::report::session::{PosteriorSpec, Session};
 
 /// Values that colour a scatter of the first `n` rows of `set`: the latent that generated each
 /// (the circle's z), or else its row number.
