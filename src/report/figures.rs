@@ -1,5 +1,5 @@
 //! The figures and tables of the course assignments, computed on the selected device through
-//! `ModelOps` and drawn by `plots`. Each function writes its files into `out` and returns their
+//! `ModelOps` and drawn by `plot`. Each function writes its files into `out` and returns their
 //! paths so `report` can link them.
 
 use std::io::Write as _;
@@ -12,7 +12,7 @@ use crate::inference::analysis::{
     elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, GridPosterior, LatentGrid,
 };
 use crate::inference::ModelOps;
-use crate::report::plots::{self, Panel, PosteriorPanel};
+use crate::report::plot::{self, Panel, PosteriorPanel};
 use crate::report::session::{PosteriorSpec, Session, NO_LABEL};
 use crate::training::checkpoint::write_atomic;
 
@@ -53,7 +53,7 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let samples = s.decode_samples(&z, 1)?;
     let p1 = out.join("prior_samples.png");
     let pairs = interleave(&[&means[..10 * PIXELS], &samples[..10 * PIXELS]]);
-    plots::image_panels(
+    plot::image_panels(
         &p1,
         "Ancestral samples: z ~ p(z), x ~ p(x|z)",
         &[Panel {
@@ -65,7 +65,7 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     )?;
     let (real, _) = s.test_images(100);
     let p2 = out.join("sample_grid.png");
-    plots::image_panels(
+    plot::image_panels(
         &p2,
         "100 samples from the model beside 100 test digits",
         &[
@@ -107,7 +107,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
         &means[..10 * PIXELS],
         &samples[..10 * PIXELS],
     ]);
-    plots::image_panels(
+    plot::image_panels(
         &p1,
         "Reconstructions through q(z|x)",
         &[Panel {
@@ -119,7 +119,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     )?;
     let p2 = out.join("reconstruction_grid.png");
     let grid = interleave(&[&x, &means]);
-    plots::image_panels(
+    plot::image_panels(
         &p2,
         "First 32 test digits, each followed by its reconstruction",
         &[Panel {
@@ -173,7 +173,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
     };
     let path = out.join("latent_scatter.png");
     if s.is_image() {
-        plots::class_scatter(
+        plot::class_scatter(
             &path,
             &format!("Means of q(z|x) for {} test images", labels.len()),
             xl,
@@ -183,7 +183,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
         )?;
     } else {
         let (values, what) = crate::report::vectors::colouring(&s.test, pts.len());
-        plots::value_scatter(
+        plot::value_scatter(
             &path,
             &format!("Means of q(z|x) for {} test rows", pts.len()),
             xl,
@@ -228,7 +228,7 @@ pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Resul
         .collect();
     let means = s.decode_means(&z)?;
     let path = out.join("lattice.png");
-    plots::latent_lattice(
+    plot::latent_lattice(
         &path,
         &format!("Decoder means p(x|z) on a {n}×{n} lattice"),
         &xs,
@@ -294,7 +294,7 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
         "original | p(x|z) along the line ({}) | original",
         names.join(", ")
     );
-    plots::image_panels(
+    plot::image_panels(
         &path,
         &format!("Interpolation between encodings ({how})"),
         &[Panel {
@@ -356,7 +356,7 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
         .map(|(n, p)| (n.as_str(), p.clone()))
         .collect();
     let path = out.join("training_curves.png");
-    plots::line_chart(
+    plot::line_chart(
         &path,
         "ELBO per epoch",
         "epoch",
@@ -525,7 +525,7 @@ pub fn posterior_figure(
             q_label,
         })
         .collect();
-    plots::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
+    plot::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
 }
 
 /// log p(x) by grid integration vs the ELBO for the first `images` test rows (for images also on
