@@ -184,20 +184,19 @@ pub(super) fn rasterise(text: &str, (x, y): (i32, i32), t: Txt) -> Option<Ink> {
             font.outline_glyph(id.with_scale_and_position(scale, point(u0 + pen, v0)))
         })
         .collect();
-    let bounds = outlined.iter().map(|o| o.px_bounds());
-    let (u_min, v_min, u_max, v_max) =
-        bounds.fold(None, |acc: Option<(i32, i32, i32, i32)>, b| {
-            let r = (
-                b.min.x as i32,
-                b.min.y as i32,
-                b.max.x as i32,
-                b.max.y as i32,
-            );
-            Some(match acc {
-                None => r,
-                Some((a, b, c, d)) => (a.min(r.0), b.min(r.1), c.max(r.2), d.max(r.3)),
-            })
-        })?;
+    let mut bounds = outlined.iter().map(|o| {
+        let b = o.px_bounds();
+        (
+            b.min.x as i32,
+            b.min.y as i32,
+            b.max.x as i32,
+            b.max.y as i32,
+        )
+    });
+    let first = bounds.next()?;
+    let (u_min, v_min, u_max, v_max) = bounds.fold(first, |a, r| {
+        (a.0.min(r.0), a.1.min(r.1), a.2.max(r.2), a.3.max(r.3))
+    });
     let (w, h) = (
         (u_max - u_min).max(0) as usize,
         (v_max - v_min).max(0) as usize,
