@@ -14,10 +14,9 @@ use crate::inference::analysis::{
 use crate::inference::svi::{
     fit, gradient_estimators, EstimatorStats, SviFit, SviInit, SviOptions,
 };
-use crate::report::figures::{
-    interleave, posterior_figure, q_row, PosteriorSpec, Session, NO_LABEL,
-};
-use crate::report::plots::{self, Panel};
+use crate::report::figures::{interleave, posterior_figure, q_row};
+use crate::report::plot::{self, Panel};
+use crate::report::session::{PosteriorSpec, Session, NO_LABEL};
 use crate::rng::{noise_row, stream};
 use crate::spec::LatentFamily;
 use crate::training::checkpoint::write_atomic;
@@ -402,7 +401,7 @@ fn completion_figure(
         let enc_mu: Vec<f32> = enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect();
         let enc_mean = s.decode_means(&enc_mu)?;
         let tiles = interleave(&[x, &fitted_mean, &enc_mean]);
-        plots::image_panels(
+        plot::image_panels(
             &path,
             "Reconstruction without the encoder (SVI) vs through the encoder",
             &[Panel {
@@ -458,7 +457,7 @@ fn completion_figure(
         "Completing images from their {} pixels by SVI (no encoder)",
         run.observe.name()
     );
-    plots::image_panels(
+    plot::image_panels(
         &path,
         &title,
         &[Panel {
@@ -543,7 +542,7 @@ pub fn estimators(
             .zip(&est)
             .map(|(c, e)| (c.as_str(), e.first.as_slice()))
             .collect();
-        plots::histograms(&path, &title, &panels, 40)?;
+        plot::histograms(&path, &title, &panels, 40)?;
         files.push(path);
         studies.push(EstimatorStudy {
             q: name.to_string(),

@@ -11,7 +11,8 @@ use base64::Engine;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::report::figures::{latent_embedding, LatentEmbedding, Session};
+use crate::report::figures::{latent_embedding, LatentEmbedding};
+use crate::report::session::Session;
 use crate::training::checkpoint::write_atomic;
 
 /// The page script, kept as a plain file in `assets/` so it can be read and edited as JavaScript.

@@ -1,39 +1,25 @@
 //! The figures and tables of the course assignments, computed on the selected device through
-//! `ModelOps` and drawn by `plots`. Each function writes its files into `out` and returns their
+//! `ModelOps` and drawn by `plot`. Each function writes its files into `out` and returns their
 //! paths so `report` can link them.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::data::batch::{gather_batch, EVAL_EPOCH};
-use crate::data::{DataSet, PIXELS};
+use crate::data::PIXELS;
 use crate::error::{Error, Result};
-use crate::family::likelihood::{mean_rows, sample_rows};
 use crate::inference::analysis::{
     elbo_estimate, grid_posteriors, pca_2d, top_rows_mask, Estimate, GridPosterior, LatentGrid,
 };
 use crate::inference::ModelOps;
-use crate::report::plots::{self, Panel, PosteriorPanel};
-use crate::rng::{binarize_uniforms, noise_batch, stream};
-use crate::spec::LatentFamily;
-use crate::training::checkpoint::{write_atomic, Checkpoint};
-
-/// A trained model, its data and the device it runs on.
-pub struct Session {
-    pub ck: Checkpoint,
-    pub test: DataSet,
-    pub ops: Box<dyn ModelOps>,
-    pub seed: u64,
-}
+use crate::report::plot::{self, Panel, PosteriorPanel};
+use crate::report::session::{PosteriorSpec, Session, NO_LABEL};
+use crate::training::checkpoint::write_atomic;
 
 /// Row `i` of the encoder's outputs `[n, 2·Dz]` as q's (location μ, scale head).
 pub fn q_row(enc: &[f32], dz: usize, i: usize) -> (&[f32], &[f32]) {
     enc[i * 2 * dz..(i + 1) * 2 * dz].split_at(dz)
 }
-
-/// The label of a row that has none (the circle, a data file); shown as "-".
-pub const NO_LABEL: u8 = u8::MAX;
 
 /// A label for tables and captions: the digit, or "-" for [`NO_LABEL`].
 pub fn label_text(label: u8) -> String {
@@ -41,139 +27,6 @@ pub fn label_text(label: u8) -> String {
         "-".into()
     } else {
         label.to_string()
-    }
-}
-
-impl Session {
-    /// The first `n` test rows as the model sees them in evaluation (binarized, grayscale or
-    /// real-valued, `[n, D]`), and their labels ([`NO_LABEL`] for data without classes).
-    pub fn test_images(&self, n: usize) -> (Vec<f32>, Vec<u8>) {
-        let n = n.min(self.test.len());
-        let index: Vec<u32> = (0..n as u32).collect();
-        let mut x = vec![0.0f32; n * self.dim()];
-        let c = &self.ck.config;
-        gather_batch(
-            &self.test, &index, 0, n, c.pixels, c.seed, EVAL_EPOCH, &mut x,
-        );
-        let labels = match self.test.labels.get(..n) {
-            Some(l) => l.to_vec(),
-            None => vec![NO_LABEL; n],
-        };
-        (x, labels)
-    }
-
-    /// Values per data row (784 for MNIST, 2 for the circle).
-    pub fn dim(&self) -> usize {
-        self.ck.config.model.input
-    }
-
-    /// Whether the data are 28×28 images, so digit figures apply.
-    pub fn is_image(&self) -> bool {
-        self.test.is_image()
-    }
-
-    /// An error for a figure of digits asked of vector data, pointing at what to use instead.
-    pub fn require_images(&self, what: &str) -> Result<()> {
-        if self.is_image() {
-            return Ok(());
-        }
-        Err(Error::Usage(format!(
-            "{what} draws 28×28 digits, and this model was trained on {} ({} values per row); \
-             `vae-gpu report` draws the figures for vector data (data, samples, decoder curve, \
-             encoder map)",
-            self.ck.config.data.describe(),
-            self.dim()
-        )))
-    }
-
-    pub fn latent(&self) -> usize {
-        self.ck.config.model.latent
-    }
-
-    pub fn require_2d(&self, what: &str) -> Result<()> {
-        if self.latent() != 2 {
-            return Err(Error::Usage(format!(
-                "{what} needs a 2-D latent space and this model has Dz = {}; train one with `--latent-dim 2`",
-                self.latent()
-            )));
-        }
-        Ok(())
-    }
-
-    /// The likelihood's per-pixel means E[x|z] for latents z (σ(logits) for a Bernoulli).
-    pub fn decode_means(&mut self, z: &[f32]) -> Result<Vec<f32>> {
-        let outputs = self.ops.decode(z)?;
-        let free = self.ops.free_params()?;
-        Ok(mean_rows(
-            &self.ck.config.model.likelihood,
-            self.dim(),
-            &outputs,
-            free.as_deref(),
-        ))
-    }
-
-    /// One draw x ~ p(x|z) per latent, from Philox uniforms (the binarization stream, epoch slot
-    /// `counter`) and normals (stream ANALYSIS, counter with the top bit set).
-    pub fn decode_samples(&mut self, z: &[f32], counter: u32) -> Result<Vec<f32>> {
-        let outputs = self.ops.decode(z)?;
-        let free = self.ops.free_params()?;
-        let (rows, d) = (z.len() / self.latent(), self.dim());
-        let mut u = vec![0.0f32; rows * d];
-        for (i, row) in u.chunks_mut(d).enumerate() {
-            binarize_uniforms(self.seed ^ 0xb3e5, counter, i as u32, d, row);
-        }
-        let n = noise_batch(
-            LatentFamily::Gaussian,
-            self.seed,
-            stream::ANALYSIS,
-            counter | 1 << 31,
-            rows,
-            d,
-        );
-        Ok(sample_rows(
-            &self.ck.config.model.likelihood,
-            d,
-            &outputs,
-            free.as_deref(),
-            &u,
-            &n,
-        ))
-    }
-
-    /// z ~ p(z), `n` rows, from Philox stream ANALYSIS under `counter`.
-    pub fn prior_z(&self, n: usize, counter: u32) -> Vec<f32> {
-        let prior = self.ck.config.model.prior;
-        let mut z = noise_batch(
-            prior.family,
-            self.seed,
-            stream::ANALYSIS,
-            counter,
-            n,
-            self.latent(),
-        );
-        z.iter_mut().for_each(|v| *v = prior.from_standard(*v));
-        z
-    }
-
-    /// z ~ q(z|x) for encoder rows `enc` `[n, 2Dz]`.
-    pub fn sample_q(&self, enc: &[f32], counter: u32) -> Vec<f32> {
-        let dz = self.latent();
-        let n = enc.len() / (2 * dz);
-        let q = self.ck.config.model.posterior;
-        let eps = noise_batch(q, self.seed, stream::ANALYSIS, counter, n, dz);
-        let mut z = vec![0.0f32; n * dz];
-        for i in 0..n {
-            for d in 0..dz {
-                let (mu, head) = (enc[i * 2 * dz + d], enc[i * 2 * dz + dz + d]);
-                z[i * dz + d] = q.reparameterize(mu, head, eps[i * dz + d]);
-            }
-        }
-        z
-    }
-
-    pub fn means(&self, enc: &[f32]) -> Vec<f32> {
-        let dz = self.latent();
-        enc.chunks(2 * dz).flat_map(|r| r[..dz].to_vec()).collect()
     }
 }
 
@@ -200,7 +53,7 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     let samples = s.decode_samples(&z, 1)?;
     let p1 = out.join("prior_samples.png");
     let pairs = interleave(&[&means[..10 * PIXELS], &samples[..10 * PIXELS]]);
-    plots::image_panels(
+    plot::image_panels(
         &p1,
         "Ancestral samples: z ~ p(z), x ~ p(x|z)",
         &[Panel {
@@ -212,7 +65,7 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     )?;
     let (real, _) = s.test_images(100);
     let p2 = out.join("sample_grid.png");
-    plots::image_panels(
+    plot::image_panels(
         &p2,
         "100 samples from the model beside 100 test digits",
         &[
@@ -254,7 +107,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
         &means[..10 * PIXELS],
         &samples[..10 * PIXELS],
     ]);
-    plots::image_panels(
+    plot::image_panels(
         &p1,
         "Reconstructions through q(z|x)",
         &[Panel {
@@ -266,7 +119,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     )?;
     let p2 = out.join("reconstruction_grid.png");
     let grid = interleave(&[&x, &means]);
-    plots::image_panels(
+    plot::image_panels(
         &p2,
         "First 32 test digits, each followed by its reconstruction",
         &[Panel {
@@ -320,7 +173,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
     };
     let path = out.join("latent_scatter.png");
     if s.is_image() {
-        plots::class_scatter(
+        plot::class_scatter(
             &path,
             &format!("Means of q(z|x) for {} test images", labels.len()),
             xl,
@@ -330,7 +183,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
         )?;
     } else {
         let (values, what) = crate::report::vectors::colouring(&s.test, pts.len());
-        plots::value_scatter(
+        plot::value_scatter(
             &path,
             &format!("Means of q(z|x) for {} test rows", pts.len()),
             xl,
@@ -375,7 +228,7 @@ pub fn lattice(s: &mut Session, out: &Path, n: usize, bounds: [f64; 4]) -> Resul
         .collect();
     let means = s.decode_means(&z)?;
     let path = out.join("lattice.png");
-    plots::latent_lattice(
+    plot::latent_lattice(
         &path,
         &format!("Decoder means p(x|z) on a {n}×{n} lattice"),
         &xs,
@@ -441,7 +294,7 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
         "original | p(x|z) along the line ({}) | original",
         names.join(", ")
     );
-    plots::image_panels(
+    plot::image_panels(
         &path,
         &format!("Interpolation between encodings ({how})"),
         &[Panel {
@@ -503,7 +356,7 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
         .map(|(n, p)| (n.as_str(), p.clone()))
         .collect();
     let path = out.join("training_curves.png");
-    plots::line_chart(
+    plot::line_chart(
         &path,
         "ELBO per epoch",
         "epoch",
@@ -623,18 +476,6 @@ fn zoom_window(post: &GridPosterior, q: &PosteriorSpec) -> Result<LatentGrid> {
     Ok(g.centred_on(centre))
 }
 
-/// One panel of a posterior figure: an image (with its observed-pixel mask), its posterior on the
-/// integration grid, and the q to draw over it (family, location, scale per axis).
-pub struct PosteriorSpec<'a> {
-    pub x: &'a [f32],
-    pub mask: &'a [f32],
-    pub post: &'a GridPosterior,
-    pub q_family: LatentFamily,
-    pub q_mean: [f64; 2],
-    pub q_scale: [f64; 2],
-    pub caption: String,
-}
-
 /// Contours of each posterior, recomputed on a fine grid zoomed onto its mass, with q's contours
 /// of the same masses over them; the digit inset shows the observed pixels only. For a 1-D latent,
 /// the two densities side by side instead ([`vectors::posterior_densities`]).
@@ -684,7 +525,7 @@ pub fn posterior_figure(
             q_label,
         })
         .collect();
-    plots::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
+    plot::posterior_contours(path, title, 3.min(specs.len().max(1)), &panels)
 }
 
 /// log p(x) by grid integration vs the ELBO for the first `images` test rows (for images also on

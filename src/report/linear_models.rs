@@ -10,7 +10,7 @@ use crate::data::{DataSet, Values};
 use crate::error::Result;
 use crate::inference::analysis::Estimate;
 use crate::inference::linear::{Pca, Ppca};
-use crate::report::plots::{self, Panel};
+use crate::report::plot::{self, Panel};
 use crate::rng::{key_from_seed, normal4, stream};
 use crate::training::checkpoint::write_atomic;
 
@@ -85,7 +85,7 @@ pub fn pca_report(train: &DataSet, test: &DataSet, k: usize, out: &Path) -> Resu
         let shown = 32.min(test.len());
         let figure = out.join("pca_reconstructions.png");
         let caption = format!("{k}-component reconstructions");
-        plots::image_panels(
+        plot::image_panels(
             &figure,
             &format!("PCA with {k} components: test digits and their reconstructions"),
             &[
@@ -114,7 +114,7 @@ pub fn pca_report(train: &DataSet, test: &DataSet, k: usize, out: &Path) -> Resu
         let figure = out.join("pca_reconstructions.png");
         let points: Vec<[f32; 2]> = x.chunks(2).map(|p| [p[0], p[1]]).collect();
         let (values, label) = colouring(test);
-        plots::value_scatter(
+        plot::value_scatter(
             &figure,
             "PCA with 1 component: test rows and their reconstructions",
             "x₁",
@@ -176,7 +176,7 @@ pub fn ppca_report(
     if image {
         let clamped: Vec<f32> = samples.iter().map(|v| v.clamp(0.0, 1.0)).collect();
         let mean_image: Vec<f32> = ppca.mean.iter().map(|&m| m as f32).collect();
-        plots::image_panels(
+        plot::image_panels(
             &figure,
             &title,
             &[
@@ -197,7 +197,7 @@ pub fn ppca_report(
         files.push(figure);
     } else if d == 2 {
         let points: Vec<[f32; 2]> = samples.chunks(2).map(|p| [p[0], p[1]]).collect();
-        plots::value_scatter(
+        plot::value_scatter(
             &figure,
             &title,
             "x₁",
@@ -257,10 +257,10 @@ fn known_scatter(
     set: &DataSet,
 ) -> Result<()> {
     if set.labels.len() == set.len() {
-        return plots::class_scatter(path, title, x_label, y_label, points, &set.labels);
+        return plot::class_scatter(path, title, x_label, y_label, points, &set.labels);
     }
     let (values, label) = colouring(set);
-    plots::value_scatter(
+    plot::value_scatter(
         path,
         title,
         x_label,

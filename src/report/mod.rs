@@ -3,21 +3,23 @@
 //!
 //! Its parts: [`figures`] (the assignments' figures), [`vectors`] (their counterparts for
 //! real-valued vector data such as the circle), [`experiments`] (SVI and estimator runs),
-//! [`explore`] (the explorable latent plane), [`linear_models`] (PCA and PPCA) and [`plots`]
-//! (PNG drawing).
+//! [`explore`] (the explorable latent plane), [`linear_models`] (PCA and PPCA), [`plot`]
+//! (PNG drawing) and [`session`] (the trained model they all draw from).
 
 pub mod experiments;
 pub mod explore;
 pub mod figures;
 pub mod linear_models;
-pub mod plots;
+pub mod plot;
+pub mod session;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::training::checkpoint::write_atomic;
-use figures::{format_grid_table, GridOptions, GridResult, Session};
+use figures::{format_grid_table, GridOptions, GridResult};
+use session::Session;
 
 pub struct ReportInputs {
     pub metrics: Option<PathBuf>,

@@ -11,8 +11,8 @@ use crate::data::DataSet;
 use crate::error::{Error, Result};
 use crate::inference::analysis::{grid_posteriors, LatentGrid};
 use crate::inference::ModelOps;
-use crate::report::figures::{PosteriorSpec, Session};
-use crate::report::plots::{self, DensityPanel, FieldGrid};
+use crate::report::plot::{self, DensityPanel, FieldGrid};
+use crate::report::session::{PosteriorSpec, Session};
 
 /// Values that colour a scatter of the first `n` rows of `set`: the latent that generated each
 /// (the circle's z), or else its row number.
@@ -61,7 +61,7 @@ fn histograms_1d(path: &Path, title: &str, lists: &[(&str, &[f32])]) -> Result<(
         .zip(&values)
         .map(|((name, _), v)| (*name, v.as_slice()))
         .collect();
-    plots::histograms(path, title, &panels, 60)
+    plot::histograms(path, title, &panels, 60)
 }
 
 /// Number of points in the vector-data scatters.
@@ -78,7 +78,7 @@ pub fn data_figure(s: &mut Session, out: &Path) -> Result<PathBuf> {
     }
     let (xl, yl, note) = axes(d);
     let (values, what) = colouring(&s.test, x.len() / d);
-    plots::value_scatter(
+    plot::value_scatter(
         &path,
         &format!("{} test rows, coloured by {what}{note}", x.len() / d),
         xl,
@@ -112,7 +112,7 @@ pub fn samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     }
     let (xl, yl, note) = axes(d);
     let z_name = if dz == 1 { "z" } else { "z₁" };
-    plots::value_scatter(
+    plot::value_scatter(
         &path,
         &format!("{SCATTER_POINTS} samples x ~ p(x|z), z ~ p(z), coloured by {z_name}{note}"),
         xl,
@@ -146,7 +146,7 @@ pub fn decoder_curve(s: &mut Session, out: &Path) -> Result<PathBuf> {
     let (values, what) = colouring(&s.test, x.len() / d);
     let (xl, yl, note) = axes(d);
     let path = out.join("decoder_curve.png");
-    plots::value_scatter(
+    plot::value_scatter(
         &path,
         &format!("Decoder mean g(z) for z ∈ [−3, 3] over the test data{note}"),
         xl,
@@ -178,7 +178,7 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     }
     let mu_first: Vec<f32> = s.means(&enc).chunks(s.latent()).map(|r| r[0]).collect();
     let (xl, yl, note) = axes(d);
-    plots::value_scatter(
+    plot::value_scatter(
         &path,
         &format!(
             "Reconstruction means E[x|z], z ~ q(z|x), of the test rows, coloured by μ₁(x){note}"
@@ -233,7 +233,7 @@ pub fn encoder_map(s: &mut Session, out: &Path) -> Result<PathBuf> {
         .collect();
     let path = out.join("encoder_map.png");
     let z_name = if s.latent() == 1 { "μ(x)" } else { "μ₁(x)" };
-    plots::field_map(
+    plot::field_map(
         &path,
         &format!("Encoder mean {z_name} of q(z|x) over the plane, test data as dots"),
         "x₁",
@@ -270,7 +270,7 @@ pub fn latent_1d(s: &mut Session, out: &Path, n: usize) -> Result<PathBuf> {
             .chunks(2)
             .map(|r| posterior.log_std_of_head(r[1]).exp())
             .collect();
-        plots::value_scatter(
+        plot::value_scatter(
             &path,
             &format!("Mean of q(z|x) against the true z for {rows} test rows"),
             "true z",
@@ -283,7 +283,7 @@ pub fn latent_1d(s: &mut Session, out: &Path, n: usize) -> Result<PathBuf> {
         )?;
     } else {
         let values: Vec<f64> = mu.iter().map(|&v| v as f64).collect();
-        plots::histograms(
+        plot::histograms(
             &path,
             &format!("Means of q(z|x) for {rows} test rows (1-D latent)"),
             &[("μ(x)", &values)],
@@ -338,5 +338,5 @@ pub fn posterior_densities(
             q_label,
         })
         .collect();
-    plots::density_panels(path, title, "z", &panels, 3.min(specs.len().max(1)))
+    plot::density_panels(path, title, "z", &panels, 3.min(specs.len().max(1)))
 }
