@@ -32,7 +32,12 @@ Bernoulli), and computes in float64. What it checks, for every member of the fam
   (learned) or of the head decoder.variance (decoder); on pixel/255), beta (alpha, beta =
   1e-3 + softplus of the heads decoder.alpha, decoder.beta; on (pixel + 1/2)/256), categorical
   (k bins: decoder.logits has k*784 outputs, row c*784 + p is bin c of pixel p; byte v falls in bin
-  floor(v*k/256)). log p(x|z) is summed over the 784 pixels.
+  floor(v*k/256)), discretized-logistic (heads decoder.mean and decoder.log_scale, the log-scale
+  floored at -7 as in PixelCNN++; P(byte k) = CDF((k+1)/256) - CDF(k/256) of the logistic, with
+  CDF(1/256) and 1 - CDF(255/256) for the edge bins, evaluated on the side of the logistic where
+  the CDF differences are small, so float64 keeps the tails, and PixelCNN++'s midpoint density
+  where even that underflows). log p(x|z) is summed over the 784
+  pixels.
 - the encoder's input: the binarized pixels for bernoulli, pixel/255 (the `grayscale` data) for
   every other likelihood, whatever transform that likelihood applies to its own target.
 - prior: N(0, scale^2) or Laplace(0, scale) per latent dimension.
@@ -72,7 +77,8 @@ from torch.nn import functional as F
 
 PIXELS = 784
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
-LIKELIHOODS = ("bernoulli", "bernoulli-ce", "continuous-bernoulli", "gaussian", "beta", "categorical")
+LIKELIHOODS = ("bernoulli", "bernoulli-ce", "continuous-bernoulli", "gaussian", "beta", "categorical",
+               "discretized-logistic")
 FAMILIES = ("gaussian", "laplace")
 MODEL_FIELDS = {"input", "image", "hidden", "encoder", "decoder", "activation", "latent", "posterior",
                 "prior", "kl", "likelihood", "init"}
@@ -164,6 +170,8 @@ def heads(s):
         return {"logits": lik["bins"] * PIXELS}, {}
     if kind == "beta":
         return {"alpha": PIXELS, "beta": PIXELS}, {}
+    if kind == "discretized-logistic":
+        return {"mean": PIXELS, "log_scale": PIXELS}, {}
     # gaussian
     vkind = lik["variance"]["kind"]
     if vkind == "decoder":
@@ -189,6 +197,8 @@ def describe(s):
         l = "Beta p(x|z)"
     elif kind == "categorical":
         l = f"categorical p(x|z) ({lik['bins']} bins)"
+    elif kind == "discretized-logistic":
+        l = "discretized logistic p(x|z) over the 256 pixel values"
     else:
         v = lik["variance"]
         var = {"fixed": f"fixed sigma {v.get('sigma')}", "learned": "learned per-pixel sigma^2", "shared": "one learned sigma^2",
@@ -350,6 +360,21 @@ class VAE(nn.Module):
             a = 1e-3 + F.softplus(out["alpha"])
             b = 1e-3 + F.softplus(out["beta"])
             lp = D.Beta(a, b).log_prob((pixels + 0.5) / 256)
+        elif kind == "discretized-logistic":
+            mu, s = out["mean"], out["log_scale"].clamp(min=-7.0)
+            inv = torch.exp(-s)
+            upper = inv * ((pixels + 1) / 256 - mu)
+            lower = inv * (pixels / 256 - mu)
+            # sigma(upper) - sigma(lower) = sigma(-lower) - sigma(-upper): the form whose terms are
+            # small, so the difference does not cancel in the tails; where even that underflows
+            # float64, PixelCNN++'s midpoint density times the bin width.
+            inside = torch.where(lower > 0, torch.sigmoid(-lower) - torch.sigmoid(-upper),
+                                 torch.sigmoid(upper) - torch.sigmoid(lower))
+            mid = inv * ((pixels + 0.5) / 256 - mu)
+            midpoint = mid - s - 2 * F.softplus(mid) - math.log(256)
+            interior = torch.where(inside > 1e-300, torch.log(inside.clamp(min=1e-300)), midpoint)
+            lp = torch.where(pixels == 0, F.logsigmoid(upper),
+                             torch.where(pixels == 255, F.logsigmoid(-lower), interior))
         else:  # categorical
             k = lik["bins"]
             logits = out["logits"].view(-1, k, PIXELS).transpose(1, 2)  # [B, 784, k]

@@ -24,6 +24,7 @@ pub mod bernoulli;
 pub mod beta;
 pub mod categorical;
 pub mod continuous_bernoulli;
+pub mod discretized_logistic;
 pub mod gaussian;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,7 @@ pub use bernoulli::Bernoulli;
 pub use beta::Beta;
 pub use categorical::Categorical;
 pub use continuous_bernoulli::ContinuousBernoulli;
+pub use discretized_logistic::DiscretizedLogistic;
 pub use gaussian::{Gaussian, GaussianMean, Variance};
 
 /// p(x|z) as the spec stores it: the tag of a member and its options. What a member means is
@@ -58,6 +60,8 @@ pub enum Likelihood {
     Beta,
     /// Categorical over `bins` equal-width pixel-value bins.
     Categorical { bins: u32 },
+    /// The discretized logistic over the 256 pixel values (PixelCNN++).
+    DiscretizedLogistic,
 }
 
 /// Every member once, with the options `--likelihood NAME` starts from: the flag's values, the
@@ -72,6 +76,7 @@ pub const MEMBERS: &[Likelihood] = &[
     },
     Likelihood::Beta,
     Likelihood::Categorical { bins: 4 },
+    Likelihood::DiscretizedLogistic,
 ];
 
 /// Runs `body` with the implementation of `lik`: the single match from spec to member.
@@ -104,6 +109,10 @@ macro_rules! with_member {
             }
             lk::Likelihood::Categorical { bins } => {
                 let $m = &lk::Categorical::new(*bins);
+                $body
+            }
+            lk::Likelihood::DiscretizedLogistic => {
+                let $m = &lk::DiscretizedLogistic;
                 $body
             }
         }
