@@ -1,6 +1,6 @@
 // The step state lives on the GPU so that many steps can be recorded into one submit: every kernel
 // reads its batch index / optimizer step from here and `advance` moves it on at the end of a step.
-// Twin: `StepState` in src/gpu/buffers.rs.
+// Twin: `StepState` in src/gpu/kernels.rs.
 
 struct StepState {
     // Optimizer steps completed before the current one (Adam's t - 1; the training noise counter).

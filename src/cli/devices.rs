@@ -1,0 +1,15 @@
+//! `devices`: the GPU adapters wgpu can see.
+
+use crate::error::Result;
+use crate::gpu::{describe_adapter, list_adapters};
+
+pub(super) fn cmd_devices() -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found; `--device cpu` works everywhere, or install a Vulkan driver (e.g. mesa-vulkan-drivers)");
+    }
+    for a in adapters {
+        println!("{}", describe_adapter(&a));
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! `eval`: the train (and validation) and test ELBO of a checkpoint, and with `--iwae K` the
+//! importance-weighted estimate of log p(x).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{check_range, load_data, print_paths, print_units, session, DataArgs, ModelArgs};
+use crate::error::Result;
+use crate::gpu::trainer::OptimizerOn;
+use crate::report::experiments;
+use crate::training::backend::Split;
+use crate::training::checkpoint;
+use crate::training::{make_backend, make_splits, resolve_device};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The checkpoint to evaluate
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Also estimate log p(x) by importance weighting with K samples of q(z|x) per test row (Burda et al.: K = 5000); any latent size and likelihood
+    #[arg(long, value_name = "K")]
+    pub iwae: Option<usize>,
+    /// Rows of the test split (the first N) in the --iwae estimate [default: all of the run's]
+    #[arg(long, requires = "iwae")]
+    pub images: Option<usize>,
+    /// Output directory for the --iwae per-row CSV
+    #[arg(long, default_value = "figures")]
+    pub out: PathBuf,
+    /// Seed of the --iwae draws
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
+    if let Some(k) = a.iwae {
+        check_range("--iwae", k, 1, 1_000_000)?;
+    }
+    let ck = checkpoint::load(&a.checkpoint)?;
+    let data = load_data(&ck.config.data, &a.data.data)?;
+    let test_size = a.data.test_size.unwrap_or(data.test.len());
+    let splits = Arc::new(make_splits(data, ck.train_size, ck.val_size, test_size)?);
+    let device = resolve_device(a.data.device);
+    let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
+    backend.set_state(&ck.state)?;
+    let train = backend.evaluate(Split::Train)?;
+    let test = backend.evaluate(Split::Test)?;
+    let unit = ck.config.data.row_name();
+    println!(
+        "checkpoint: {} (epoch {}, {} steps)",
+        a.checkpoint.display(),
+        ck.epoch,
+        ck.state.step
+    );
+    println!("device: {}", backend.describe());
+    println!(
+        "train ELBO: {train:.3} nats/{unit} ({} {unit}s)",
+        splits.train.len()
+    );
+    if splits.val.is_some() {
+        println!("val ELBO: {:.3} nats/{unit}", backend.evaluate(Split::Val)?);
+    }
+    println!(
+        "test ELBO: {test:.3} nats/{unit} ({} {unit}s)",
+        splits.test.len()
+    );
+    print_units(&ck.config, test);
+    let Some(k) = a.iwae else {
+        return Ok(());
+    };
+    drop(backend);
+    let rows = a.images.unwrap_or(splits.test.len());
+    check_range("--images", rows, 1, splits.test.len())?;
+    let mut s = session(&ModelArgs {
+        checkpoint: a.checkpoint.clone(),
+        data: a.data.data.clone(),
+        device: a.data.device,
+        out: a.out.clone(),
+        seed: a.seed,
+    })?;
+    let pb = indicatif::ProgressBar::new(rows as u64);
+    let r = experiments::iwae(&mut s, &a.out, k, rows, &mut |i| pb.set_position(i as u64))?;
+    pb.finish_and_clear();
+    println!(
+        "IWAE log p(x), K = {k}: {:.3} ± {:.3} nats/{unit} over the first {rows} test {unit}s \
+         (the same draws' ELBO {:.3}; {:.1} s on {})",
+        r.log_px.mean,
+        r.log_px.std_err,
+        r.elbo.mean,
+        r.seconds,
+        s.ops.describe()
+    );
+    if let Some(bpd) = ck.config.bits_per_dim(r.log_px.mean) {
+        println!("IWAE log p(x) in bits/dim of the 8-bit data: {bpd:.4}");
+    }
+    print_paths(&[r.csv])
+}
