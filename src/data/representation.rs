@@ -1,5 +1,5 @@
 //! How 8-bit MNIST pixels become the data values x a likelihood models. One table: the CPU
-//! gather ([`super::batch::gather_batch`]) reads [`Representation::pixel_value`], the device
+//! gather (`batch::gather_batch`) reads [`Representation::pixel_value`], the device
 //! gather (`shaders/gather.wgsl`) switches on the codes [`wgsl_constants`] emits into its source,
 //! so the two cannot drift apart. Which representations a likelihood accepts, and its default, the
 //! likelihood answers for itself (`family::likelihood::Member::representations`).

@@ -13,7 +13,7 @@ pub mod svi;
 use crate::cpu::reference::{decode, decoder_loglik_grad, encode, free_params};
 use crate::cpu::{gemm, View};
 use crate::error::{Error, Result};
-use crate::family::likelihood::{masked_stats, natural_rows};
+use crate::family::likelihood::{log_prob_rows, masked_stats, natural_rows, Rows};
 use crate::gpu::DeviceKind;
 use crate::spec::ModelSpec;
 
@@ -128,10 +128,32 @@ impl ModelOps for CpuModel {
         let (n, r) = loglik_shapes(&self.spec, z, x, mask)?;
         let (d, dz) = (self.spec.input, self.spec.latent);
         let lik = self.spec.likelihood;
-        let stats = masked_stats(&lik, x, mask);
-        let neg_mask: Vec<f32> = mask.iter().map(|m| -m).collect();
         let free = self.free_params()?;
         let mut out = vec![0.0f32; n * r];
+        if lik.stats() > n {
+            // A member with many statistics (the discretized logistic's and a fine categorical's
+            // 256 one-hot bytes) would need an [S, R, D] table of η and S products for few
+            // images: evaluating log p(x_n | z_r) directly costs N·R·D member calls instead of
+            // S·R·D, and no table.
+            for start in (0..r).step_by(CHUNK_LATENTS) {
+                let rc = CHUNK_LATENTS.min(r - start);
+                let outputs = self.decode(&z[start * dz..(start + rc) * dz])?;
+                for (i, row) in out.chunks_mut(r).enumerate() {
+                    let rows = Rows {
+                        dim: d,
+                        batch: 1,
+                        x: &x[i * d..(i + 1) * d],
+                        mask: Some(&mask[i * d..(i + 1) * d]),
+                        outputs: &outputs,
+                        free: free.as_deref(),
+                    };
+                    log_prob_rows(&lik, &rows, &mut row[start..start + rc], None);
+                }
+            }
+            return Ok(out);
+        }
+        let stats = masked_stats(&lik, x, mask);
+        let neg_mask: Vec<f32> = mask.iter().map(|m| -m).collect();
         // The decoder's outputs for all R latents at once would take R·C·D·4 bytes (2.3 GB for a
         // 1200×1200 grid); decoding CHUNK_LATENTS at a time bounds it.
         for start in (0..r).step_by(CHUNK_LATENTS) {

@@ -306,6 +306,8 @@ ask_member! {
     fn normalised(&self) -> bool;
     /// See [`Member::bits_offset`].
     fn bits_offset(&self, r: Representation) -> Option<f64>;
+    /// See [`Member::stats`].
+    fn stats(&self) -> usize;
     /// See [`Member::wgsl`].
     fn wgsl(&self) -> &'static str;
     /// See [`Member::wgsl_constants`].
