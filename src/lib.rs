@@ -8,6 +8,7 @@
 //! - [`inference`]: what a trained model is asked (grid integration, ELBO estimates, SVI), and the
 //!   linear baselines (PCA, probabilistic PCA);
 //! - [`report`]: figures, the assignments' experiments and the HTML report;
+//! - [`sweep`]: grids of training runs (`vae-gpu sweep`) and what each point needs next;
 //! - [`data`], [`rng`]: MNIST and batches, and the Philox stream both devices share.
 
 pub mod cli;
@@ -20,4 +21,5 @@ pub mod inference;
 pub mod report;
 pub mod rng;
 pub mod spec;
+pub mod sweep;
 pub mod training;

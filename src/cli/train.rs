@@ -246,7 +246,8 @@ fn split_sizes(
     }
 }
 
-pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
+/// The checks of train's own flags that need no data.
+pub(super) fn check_flags(a: &TrainArgs) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::Usage("--epochs must be at least 1".into()));
     }
@@ -262,6 +263,29 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
             a.min_delta
         )));
     }
+    Ok(())
+}
+
+/// Whether a fresh run of these flags has a configuration `train` accepts (what `sweep` checks
+/// for every point before running any). MNIST's row size is known without loading it.
+pub(super) fn check_config(a: &TrainArgs) -> Result<()> {
+    let source = a.dataset.source()?;
+    let dim = if source.is_mnist() && a.data.data.is_none() {
+        crate::data::PIXELS
+    } else {
+        load_data(&source, &a.data.data)?.train.dim
+    };
+    train_config(a, source, dim)?;
+    if a.early_stop.is_some() && a.val_size.unwrap_or(0) == 0 {
+        return Err(Error::Usage(
+            "--early-stop watches the validation ELBO; add --val-size N".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
+    check_flags(a)?;
     let resumed = match a.resume.as_deref() {
         Some(p) => {
             let ck = checkpoint::load(p)?;

@@ -6,6 +6,7 @@
 //! [`explore`] (the explorable latent plane), [`linear_models`] (PCA and PPCA), [`plot`]
 //! (PNG drawing) and [`session`] (the trained model they all draw from).
 
+pub mod compare;
 pub mod experiments;
 pub mod explore;
 pub mod figures;
