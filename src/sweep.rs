@@ -5,7 +5,7 @@
 //! A grid is the Cartesian product of its axes, in the order given: `--grid KEY=V1,V2` is an axis
 //! over one `train` flag (`--KEY V`), `--config NAME=FLAGS` (repeated) one axis of named flag sets
 //! (`gauss="--likelihood gaussian --pixels dequantize"`). Every point adds the flags after `--`.
-//! A point's directory is named from its settings (`config-gauss_seed-0`), so the same grid
+//! A point's directory is named from its settings (`gauss_seed-0`, `likelihood-beta_seed-1`), so the same grid
 //! always maps to the same directories; what a point needs next is read from its directory
 //! ([`status`]), so re-running a sweep trains only what is missing and resumes what was cut off.
 //! Points run as child `vae-gpu train` processes: a kill leaves each run directory as `train`
@@ -67,13 +67,22 @@ impl Point {
             .settings
             .iter()
             .filter(|(k, _)| k != "seed")
-            .map(|(k, v)| format!("{k}-{v}"))
+            .map(|(k, v)| setting_name(k, v))
             .collect();
         if parts.is_empty() {
             "all".into()
         } else {
             parts.join("_")
         }
+    }
+}
+
+/// A setting in a directory name: `key-label`, or a named config's name alone.
+fn setting_name(key: &str, label: &str) -> String {
+    if key == "config" {
+        label.to_string()
+    } else {
+        format!("{key}-{label}")
     }
 }
 
@@ -270,7 +279,7 @@ impl Grid {
             .enumerate()
             .map(|(index, (settings, mut flags))| {
                 flags.extend(self.base.iter().cloned());
-                let name: Vec<String> = settings.iter().map(|(k, v)| format!("{k}-{v}")).collect();
+                let name: Vec<String> = settings.iter().map(|(k, v)| setting_name(k, v)).collect();
                 let name = name.join("_");
                 Point {
                     index,
@@ -413,7 +422,7 @@ mod tests {
         )
         .unwrap();
         let p = c.points();
-        assert_eq!(p[1].name, "config-gauss_hidden-20-20");
+        assert_eq!(p[1].name, "gauss_hidden-20-20");
         assert_eq!(
             p[1].flags,
             strings(&[

@@ -147,7 +147,11 @@ pub(super) fn cmd_compare(a: &CompareArgs) -> Result<()> {
         .collect();
     plot::line_chart(
         &curve_path,
-        &format!("{which} ELBO by epoch, mean over seeds"),
+        &if bits {
+            format!("{which} ELBO in bits/dim of the 8-bit data by epoch, mean over seeds")
+        } else {
+            format!("{which} ELBO by epoch, mean over seeds")
+        },
         "epoch",
         if bits {
             "bits/dim (lower is better)"

@@ -265,7 +265,7 @@ pub fn write_tables(rows: &[Row], out: &Path, figures: &[PathBuf]) -> Result<Vec
             r.configuration.clone(),
             r.runs.to_string(),
             r.elbo.show(2),
-            r.bits.map_or("—".into(), |b| b.show(3)),
+            r.bits.map_or("—".into(), |b| b.show(4)),
         ];
         if has_iwae {
             c.push(r.iwae.map_or("—".into(), |b| b.show(2)));
@@ -293,7 +293,7 @@ pub fn write_tables(rows: &[Row], out: &Path, figures: &[PathBuf]) -> Result<Vec
             "{}. {} — {}",
             i + 1,
             r.configuration,
-            r.bits.unwrap().show(3)
+            r.bits.unwrap().show(4)
         );
     }
     for r in &unranked {
@@ -322,7 +322,7 @@ pub fn write_tables(rows: &[Row], out: &Path, figures: &[PathBuf]) -> Result<Vec
             html,
             "<li>{} — {}</li>",
             html_escape(&r.configuration),
-            html_escape(&r.bits.unwrap().show(3))
+            html_escape(&r.bits.unwrap().show(4))
         );
     }
     html.push_str("</ol><ul>");
