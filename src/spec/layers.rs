@@ -110,13 +110,6 @@ impl Shape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn describe(&self) -> String {
-        match *self {
-            Shape::Flat(n) => n.to_string(),
-            Shape::Image([c, h, w]) => format!("{c}×{h}×{w}"),
-        }
-    }
 }
 
 /// A (transposed) convolution placed in a network: the two sides of the equivalent `Conv2d`.

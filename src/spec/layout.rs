@@ -332,12 +332,6 @@ impl Layout {
         self.encoder.iter().chain(&self.decoder)
     }
 
-    pub fn encoder_out(&self) -> &Layer {
-        self.encoder
-            .last()
-            .expect("the encoder has an output layer")
-    }
-
     pub fn decoder_out(&self) -> &Layer {
         self.decoder
             .last()
