@@ -7,11 +7,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::batch::Representation;
 use crate::data::{circle, Corpus, DataSource};
+use crate::device::{list_adapters, make_backend, model_ops, resolve_device, DeviceKind};
 use crate::error::{Error, Result};
+use crate::gpu::describe_adapter;
 use crate::gpu::trainer::OptimizerOn;
-use crate::gpu::{describe_adapter, list_adapters, DeviceKind};
 use crate::inference::analysis::LatentGrid;
-use crate::inference::model_ops;
 use crate::inference::svi::{SviInit, SviOptions};
 use crate::report::experiments::{self, Observe, SviRun};
 use crate::report::figures::{self, GridOptions};
@@ -23,9 +23,7 @@ use crate::training::backend::{Objective, Split, TrainConfig, MAX_ROWS};
 use crate::training::checkpoint;
 use crate::training::optim::{OptimizerConfig, OptimizerKind};
 use crate::training::run_dir::{RunDir, Start};
-use crate::training::{
-    make_backend, make_splits, resolve_device, train, EarlyStop, RunOptions, Stop,
-};
+use crate::training::{make_splits, train, EarlyStop, RunOptions, Stop};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -7,7 +7,7 @@ use bytemuck::cast_slice;
 
 use super::kernels::*;
 use super::network::{NetworkBuffers, Recorder};
-use super::{DeviceKind, GpuContext};
+use super::GpuContext;
 use crate::error::Result;
 use crate::family::likelihood::masked_stats;
 use crate::inference::{loglik_shapes, paired_rows, ModelOps};
@@ -33,8 +33,8 @@ pub struct GpuModel {
 }
 
 impl GpuModel {
-    pub fn new(kind: DeviceKind, spec: &ModelSpec, params: &[f32]) -> Result<Self> {
-        let ctx = GpuContext::new(kind)?;
+    /// The model `spec` with `params` resident on `ctx` (`device::gpu_context` opens one).
+    pub fn new(ctx: GpuContext, spec: &ModelSpec, params: &[f32]) -> Result<Self> {
         let k = Kernels::new(&ctx, &spec.likelihood)?;
         let params = storage_init(&ctx, "params", cast_slice(params));
         Ok(Self {

@@ -6,7 +6,7 @@ use bytemuck::cast_slice;
 
 use super::kernels::*;
 use super::network::{NetworkBuffers, Recorder};
-use super::{DeviceKind, GpuContext};
+use super::GpuContext;
 use crate::data::batch::EVAL_EPOCH;
 use crate::data::Values;
 use crate::error::{Error, Result};
@@ -79,13 +79,14 @@ struct StepBuffers {
 }
 
 impl GpuBackend {
+    /// The trainer of `cfg` on `ctx` (`device::gpu_context` opens one), with the splits
+    /// uploaded and every step's dispatches recorded.
     pub fn new(
-        kind: DeviceKind,
+        ctx: GpuContext,
         cfg: &TrainConfig,
         splits: &Splits,
         placement: OptimizerOn,
     ) -> Result<Self> {
-        let ctx = GpuContext::new(kind)?;
         let spec = &cfg.model;
         let k = Kernels::new(&ctx, &spec.likelihood)?;
         let lay = spec.layout();
