@@ -6,7 +6,10 @@
 
 pub mod inference;
 pub mod kernels;
+pub mod layers;
 pub mod network;
+pub mod recorder;
+mod step;
 pub mod trainer;
 
 use std::sync::{Arc, Mutex};
