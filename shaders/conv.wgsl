@@ -18,7 +18,7 @@
 // epilogue: bit 0 adds the bias of channel j, bits 1-2 apply an activation, bits 3-4 multiply by
 // an activation's derivative at the output held in aux (same index as the output).
 // Tiles are indexed linearly over (x, y) workgroups, so a large batch of images can spill past
-// 65,535 workgroups in x. CPU twins: cpu::conv::{conv_gather, conv_scatter, conv_weight_grad}.
+// 65,535 workgroups in x. CPU twins: cpu::layers::conv::{conv_gather, conv_scatter, conv_weight_grad}.
 
 struct ConvParams {
     mode: u32,

@@ -1,5 +1,5 @@
-//! `shaders/conv.wgsl` and the channel sum against their CPU twins (`cpu::conv`,
-//! `cpu::reference::colsum`) on small odd shapes: batch 2, 3 channels, 7×7 and 9×5 images, strides
+//! `shaders/conv.wgsl` and the channel sum against their CPU twins (`cpu::layers::conv`,
+//! `cpu::layers::colsum`) on small odd shapes: batch 2, 3 channels, 7×7 and 9×5 images, strides
 //! 1 and 2, padding 0 and 1, kernels 1 to 4, every epilogue; and a 1×1 convolution over more
 //! than 65,535 tiles. Runs on the real adapter (lavapipe in CI).
 
@@ -7,8 +7,8 @@ mod common;
 
 use bytemuck::cast_slice;
 use common::*;
-use vae_gpu::cpu::conv::{conv_gather, conv_scatter, conv_weight_grad};
-use vae_gpu::cpu::reference::colsum;
+use vae_gpu::cpu::layers::colsum;
+use vae_gpu::cpu::layers::conv::{conv_gather, conv_scatter, conv_weight_grad};
 use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;

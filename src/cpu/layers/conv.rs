@@ -1,15 +1,54 @@
-//! The convolution twins of `shaders/conv.wgsl`: a `Conv2d` from its `image` side to its `result`
-//! side ([`conv_gather`]), the same operator backwards ([`conv_scatter`], which is both the
-//! conv2d's input gradient and the transposed convolution's forward pass), and the weight
-//! gradient ([`conv_weight_grad`]). See [`ConvGeometry`] for why three cover both layers.
+//! `nn.Conv2d` and `nn.ConvTranspose2d` on the reference path, and the convolution twins of
+//! `shaders/conv.wgsl` they are made of: a `Conv2d` from its `image` side to its `result` side
+//! ([`conv_gather`]), the same operator backwards ([`conv_scatter`], which is both the conv2d's
+//! input gradient and the transposed convolution's forward pass), and the weight gradient
+//! ([`conv_weight_grad`]). See [`ConvGeometry`] for why three cover both layers. GPU twin:
+//! `gpu::layers::conv`.
 //!
 //! Each is im2col plus one GEMM over the whole batch: a `patches` matrix holds, for every output
 //! position of every row, the k×k window of every image channel (`[rows·OH·OW, C·k·k]`), so the
 //! convolution is `patches · Wᵀ`. The GPU kernel computes the same products without storing the
 //! patches (it gathers them while loading its tiles).
 
-use super::{gemm, Scalar, View};
+use super::LayerOps;
+use crate::cpu::{gemm, Scalar, View};
 use crate::spec::layers::ConvGeometry;
+use crate::spec::Layer;
+
+/// `nn.Conv2d`, from the geometry's image side to its result side.
+pub struct Conv2d(pub ConvGeometry);
+
+/// `nn.ConvTranspose2d`, from the geometry's result side to its image side: the conv2d's products
+/// with the directions swapped.
+pub struct ConvTranspose2d(pub ConvGeometry);
+
+impl<T: Scalar> LayerOps<T> for Conv2d {
+    fn forward(&self, _: &Layer, weights: &[T], x: &[T], rows: usize, y: &mut [T]) {
+        conv_gather(&self.0, weights, x, rows, y)
+    }
+
+    fn input_grad(&self, _: &Layer, weights: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
+        conv_scatter(&self.0, weights, dy, rows, dx)
+    }
+
+    fn weight_grad(&self, _: &Layer, x: &[T], dy: &[T], rows: usize, dw: &mut [T]) {
+        conv_weight_grad(&self.0, x, dy, rows, dw)
+    }
+}
+
+impl<T: Scalar> LayerOps<T> for ConvTranspose2d {
+    fn forward(&self, _: &Layer, weights: &[T], x: &[T], rows: usize, y: &mut [T]) {
+        conv_scatter(&self.0, weights, x, rows, y)
+    }
+
+    fn input_grad(&self, _: &Layer, weights: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
+        conv_gather(&self.0, weights, dy, rows, dx)
+    }
+
+    fn weight_grad(&self, _: &Layer, x: &[T], dy: &[T], rows: usize, dw: &mut [T]) {
+        conv_weight_grad(&self.0, dy, x, rows, dw)
+    }
+}
 
 /// The image index a window tap reads, or `None` in the zero padding:
 /// `out·stride − padding + tap` along one axis.
