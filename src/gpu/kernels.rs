@@ -169,9 +169,9 @@ bindings! {
 /// The three modes of `shaders/conv.wgsl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvMode {
-    /// image → result (conv2d forward, transposed conv input gradient)
+    /// full → reduced (conv2d forward, transposed conv input gradient)
     Gather = 0,
-    /// result → image (conv2d input gradient, transposed conv forward)
+    /// reduced → full (conv2d input gradient, transposed conv forward)
     Scatter = 1,
     /// the weight gradient
     WeightGrad = 2,
@@ -186,12 +186,12 @@ pub struct ConvParams {
     pub kernel: u32,
     pub stride: u32,
     pub padding: u32,
-    pub image_c: u32,
-    pub image_h: u32,
-    pub image_w: u32,
-    pub result_c: u32,
-    pub result_h: u32,
-    pub result_w: u32,
+    pub full_c: u32,
+    pub full_h: u32,
+    pub full_w: u32,
+    pub reduced_c: u32,
+    pub reduced_h: u32,
+    pub reduced_w: u32,
     pub w_off: u32,
     pub bias_off: u32,
     pub m: u32,
@@ -212,13 +212,13 @@ impl ConvParams {
         bias_off: usize,
         flags: u32,
     ) -> Self {
-        let [image_c, image_h, image_w] = g.image;
-        let [result_c, result_h, result_w] = g.result;
+        let [full_c, full_h, full_w] = g.full;
+        let [reduced_c, reduced_h, reduced_w] = g.reduced;
         let area = g.kernel * g.kernel;
         let (m, n, k) = match mode {
-            ConvMode::Gather => (rows * result_h * result_w, result_c, image_c * area),
-            ConvMode::Scatter => (rows * image_h * image_w, image_c, result_c * area),
-            ConvMode::WeightGrad => (result_c, image_c * area, rows * result_h * result_w),
+            ConvMode::Gather => (rows * reduced_h * reduced_w, reduced_c, full_c * area),
+            ConvMode::Scatter => (rows * full_h * full_w, full_c, reduced_c * area),
+            ConvMode::WeightGrad => (reduced_c, full_c * area, rows * reduced_h * reduced_w),
         };
         let u = |v: usize| v as u32;
         Self {
@@ -228,12 +228,12 @@ impl ConvParams {
             kernel: u(g.kernel),
             stride: u(g.stride),
             padding: u(g.padding),
-            image_c: u(image_c),
-            image_h: u(image_h),
-            image_w: u(image_w),
-            result_c: u(result_c),
-            result_h: u(result_h),
-            result_w: u(result_w),
+            full_c: u(full_c),
+            full_h: u(full_h),
+            full_w: u(full_w),
+            reduced_c: u(reduced_c),
+            reduced_h: u(reduced_h),
+            reduced_w: u(reduced_w),
             w_off: u(w_off),
             bias_off: u(bias_off),
             m: u(m),
@@ -245,11 +245,11 @@ impl ConvParams {
     }
 
     /// The GEMM modes: one workgroup per 64×64 tile, numbered linearly over x then y; the
-    /// scatter: one thread per image value, 64 to a workgroup.
+    /// scatter: one thread per value of the full side, 64 to a workgroup.
     pub fn groups(&self) -> [u32; 3] {
         if self.mode == ConvMode::Scatter as u32 {
-            let image = self.image_c * self.image_h * self.image_w;
-            return grid_1d(self.rows as usize * image as usize, 64);
+            let full = self.full_c * self.full_h * self.full_w;
+            return grid_1d(self.rows as usize * full as usize, 64);
         }
         let tiles = self.tiles_n as usize * (self.m as usize).div_ceil(MATMUL_TILE as usize);
         grid_1d(tiles, 1)

@@ -2,7 +2,7 @@
 //! one operator run in opposite directions (see `spec::layers::ConvGeometry`), so they share the
 //! kernel's three modes with the roles swapped: a Conv2d's forward pass is the gather and its
 //! input gradient the scatter; a ConvTranspose2d's are the scatter and the gather; the weight
-//! gradient takes the image-side and the result-side tensors in either order. CPU twin:
+//! gradient takes the full-side and the reduced-side tensors in either order. CPU twin:
 //! `cpu::layers::conv`.
 
 use super::LayerOps;
@@ -11,10 +11,10 @@ use crate::gpu::recorder::Recorder;
 use crate::spec::layers::ConvGeometry;
 use crate::spec::{Activation, Layer};
 
-/// `nn.Conv2d`, from the geometry's image side to its result side.
+/// `nn.Conv2d`, from the geometry's full side to its reduced side.
 pub struct Conv2d(pub ConvGeometry);
 
-/// `nn.ConvTranspose2d`, from the geometry's result side to its image side.
+/// `nn.ConvTranspose2d`, from the geometry's reduced side to its full side.
 pub struct ConvTranspose2d(pub ConvGeometry);
 
 /// `mode` of `g` from `source` into `dest`: the layer's bias and activation in the epilogue of
@@ -41,21 +41,21 @@ fn conv(
     rec.dispatch(&p, bind)
 }
 
-/// dW at the weight's offset of `grads` from the image-side tensor and the result-side gradient.
+/// dW at the weight's offset of `grads` from the full-side tensor and the reduced-side gradient.
 fn weight_grad(
     rec: &Recorder,
     l: &Layer,
     g: &ConvGeometry,
-    image: &wgpu::Buffer,
-    result_grad: &wgpu::Buffer,
+    full: &wgpu::Buffer,
+    reduced_grad: &wgpu::Buffer,
     rows: usize,
     grads: &wgpu::Buffer,
 ) -> Dispatch {
     let p = ConvParams::new(g, ConvMode::WeightGrad, rows, l.w, 0, 0);
     let bind = ConvBindings {
-        source: image,
-        other: result_grad,
-        aux: image,
+        source: full,
+        other: reduced_grad,
+        aux: full,
         dest: grads,
     };
     rec.dispatch(&p, bind)
