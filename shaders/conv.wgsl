@@ -1,9 +1,9 @@
-// Convolutions. The gather and the weight gradient are implicit GEMMs: the tiled product of
-// matmul.wgsl, with the im2col windows gathered while the tiles load instead of being stored. The
-// scatter is a direct loop (entry `conv_scatter`): as a GEMM its contraction would run over every
-// tap of every window although only ⌈k/s⌉² of the k² land on a given pixel (a quarter for k4 s2),
-// and its N (the full side's channels: 1 or 2 at a decoder's output) would fill 2 of 64 tile
-// columns. A Conv2d maps its full side [C_f, H, W] (read in k×k windows) to its reduced side
+// Convolutions. The gather and the weight gradient are implicit GEMMs: tile.wgsl's tiled product,
+// with the im2col windows gathered while the tiles load instead of being stored. The scatter is a
+// direct loop (entry `conv_scatter`): as a GEMM its contraction would run over every tap of every
+// window although only ⌈k/s⌉² of the k² land on a given pixel (a quarter for k4 s2), and its N (the
+// full side's channels: 1 or 2 at a decoder's output) would fill 2 of 64 tile columns.
+// A Conv2d maps its full side [C_f, H, W] (read in k×k windows) to its reduced side
 // [C_r, OH, OW] (one value per window) with weights [C_r, C_f, k, k]; a ConvTranspose2d maps the
 // reduced side back to the full side, and its [in, out, k, k] weight lies in memory the same way,
 // so three modes serve both layers (spec::layers::ConvGeometry says which side is which):
@@ -15,7 +15,7 @@
 //   mode 2, weight:  dW[i, j=(c,ky,kx)] = Σ_(n,o) reduced_grad[n, i, o] · full[n, c, o·s − p + k]
 //                    M = C_r, N = C_f·k·k, K = rows·OH·OW; binding 1 holds the full side, binding 2
 //                    the reduced-side gradient, and dW is written at w_off of binding 4.
-// Modes 0 and 1 read weights (at w_off) and bias (at bias_off) from binding 2 and share matmul's
+// Modes 0 and 1 read weights (at w_off) and bias (at bias_off) from binding 2 and share tile.wgsl's
 // epilogue: bit 0 adds the bias of channel j, bits 1-2 apply an activation, bits 3-4 multiply by
 // an activation's derivative at the output held in aux (same index as the output).
 // Tiles are indexed linearly over (x, y) workgroups, so a large batch of images can spill past
@@ -50,12 +50,6 @@ struct ConvParams {
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dest: array<f32>;
 
-const TILE: u32 = 64u;
-const BK: u32 = 16u;
-
-var<workgroup> a_tile: array<f32, 1024>; // [BK][TILE]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][TILE]
-
 // full[n, c, oy·s − p + ky, ox·s − p + kx] for output position o of row n, or 0 in the padding.
 fn full_tap(n: u32, o: u32, c: u32, ky: u32, kx: u32) -> f32 {
     let oy = o / p.reduced_w;
@@ -69,7 +63,7 @@ fn full_tap(n: u32, o: u32, c: u32, ky: u32, kx: u32) -> f32 {
 }
 
 // A(i, kk) of the current mode.
-fn load_a(i: u32, kk: u32) -> f32 {
+fn tile_a(i: u32, kk: u32) -> f32 {
     let area = p.kernel * p.kernel;
     let reduced_hw = p.reduced_h * p.reduced_w;
     if (p.mode == 0u) {
@@ -82,7 +76,7 @@ fn load_a(i: u32, kk: u32) -> f32 {
 }
 
 // B(kk, j) of the current mode.
-fn load_b(kk: u32, j: u32) -> f32 {
+fn tile_b(kk: u32, j: u32) -> f32 {
     let area = p.kernel * p.kernel;
     if (p.mode == 0u) {
         return other[p.w_off + j * p.k + kk];
@@ -101,6 +95,25 @@ fn out_index(i: u32, j: u32) -> u32 {
     return p.w_off + i * p.n + j;
 }
 
+// C(i, j) of modes 0 and 2 into `dest`; the weight gradient has no epilogue.
+fn tile_store(i: u32, j: u32, sum: f32) {
+    let oi = out_index(i, j);
+    if (p.mode == 2u) {
+        dest[oi] = sum;
+    } else {
+        dest[oi] = epilogue(sum, p.flags, j, oi);
+    }
+}
+
+// The bias of channel j (modes 0 and 1), and the activation's output at the output index.
+fn epilogue_bias(j: u32) -> f32 {
+    return other[p.bias_off + j];
+}
+
+fn epilogue_aux(at: u32) -> f32 {
+    return aux[at];
+}
+
 @compute @workgroup_size(16, 16)
 fn conv(
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -111,91 +124,11 @@ fn conv(
     if (tile >= p.tiles_n * ((p.m + TILE - 1u) / TILE)) {
         return;
     }
-    let tx = lid.x;
-    let ty = lid.y;
-    let tid = ty * 16u + tx;
-    let row0 = (tile / p.tiles_n) * TILE;
-    let col0 = (tile % p.tiles_n) * TILE;
-    var acc: array<f32, 16>;
-    for (var q = 0u; q < 16u; q = q + 1u) {
-        acc[q] = 0.0;
-    }
     // Neighbouring threads load neighbouring addresses: along i in mode 0 (output positions),
     // along the contraction in mode 2 (positions of one channel) and in B.
-    let a_k_fast = p.mode == 2u;
-    for (var k0 = 0u; k0 < p.k; k0 = k0 + BK) {
-        for (var e = 0u; e < 4u; e = e + 1u) {
-            let idx = tid + e * 256u;
-            var i: u32;
-            var kk: u32;
-            if (a_k_fast) {
-                kk = idx % BK;
-                i = idx / BK;
-            } else {
-                i = idx % TILE;
-                kk = idx / TILE;
-            }
-            var va = 0.0;
-            if (row0 + i < p.m && k0 + kk < p.k) {
-                va = load_a(row0 + i, k0 + kk);
-            }
-            a_tile[kk * TILE + i] = va;
-
-            let kb = idx % BK;
-            let j = idx / BK;
-            var vb = 0.0;
-            if (col0 + j < p.n && k0 + kb < p.k) {
-                vb = load_b(k0 + kb, col0 + j);
-            }
-            b_tile[kb * TILE + j] = vb;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            var af: array<f32, 4>;
-            var bf: array<f32, 4>;
-            for (var r = 0u; r < 4u; r = r + 1u) {
-                af[r] = a_tile[kk * TILE + ty + 16u * r];
-                bf[r] = b_tile[kk * TILE + tx + 16u * r];
-            }
-            for (var r = 0u; r < 4u; r = r + 1u) {
-                for (var s = 0u; s < 4u; s = s + 1u) {
-                    acc[r * 4u + s] = fma(af[r], bf[s], acc[r * 4u + s]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var r = 0u; r < 4u; r = r + 1u) {
-        let gi = row0 + ty + 16u * r;
-        for (var s = 0u; s < 4u; s = s + 1u) {
-            let gj = col0 + tx + 16u * s;
-            if (gi < p.m && gj < p.n) {
-                let oi = out_index(gi, gj);
-                if (p.mode == 2u) {
-                    dest[oi] = acc[r * 4u + s];
-                } else {
-                    dest[oi] = finish(acc[r * 4u + s], gj, oi);
-                }
-            }
-        }
-    }
-}
-
-// The epilogue of modes 0 and 1 for the value at dest[oi] of channel j.
-fn finish(sum: f32, j: u32, oi: u32) -> f32 {
-    var v = sum;
-    if ((p.flags & 1u) != 0u) {
-        v = v + other[p.bias_off + j];
-    }
-    let act = (p.flags >> 1u) & 3u;
-    if (act != 0u) {
-        v = activate(act, v);
-    }
-    let act_backward = (p.flags >> 3u) & 3u;
-    if (act_backward != 0u) {
-        v = v * activation_grad_from_output(act_backward, aux[oi]);
-    }
-    return v;
+    let row0 = (tile / p.tiles_n) * TILE;
+    let col0 = (tile % p.tiles_n) * TILE;
+    tile_gemm(lid, row0, col0, p.m, p.n, p.k, p.mode == 2u, false);
 }
 
 // Mode 1: full[n, j, y, x] = Σ_c Σ over the taps (ky, kx) whose window lands on (y, x) of
@@ -234,5 +167,5 @@ fn conv_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             }
         }
     }
-    dest[oi] = finish(sum, j, oi);
+    dest[oi] = epilogue(sum, p.flags, j, oi);
 }

@@ -19,6 +19,7 @@ use crate::training::optim::OptimizerConfig;
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
+const TILE_GEMM: &str = include_str!("../../shaders/tile.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const CONV: &str = include_str!("../../shaders/conv.wgsl");
 const LATENT: [&str; 4] = [
@@ -36,7 +37,7 @@ const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
 const IWAE: &str = include_str!("../../shaders/iwae.wgsl");
 const WORKGROUP: &str = include_str!("../../shaders/workgroup.wgsl");
 
-/// Matmul tile edge (must match TILE in matmul.wgsl).
+/// The GEMM tile edge of matmul and conv (must match TILE in tile.wgsl).
 pub const MATMUL_TILE: u32 = 64;
 
 /// One entry point's bind group: the binding of its uniform, the binding of each storage buffer
@@ -648,8 +649,9 @@ impl Kernels {
                     cache: None,
                 })
         };
-        let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
-        let conv = module("conv.wgsl", &[WORKGROUP, ACTIVATIONS, CONV]);
+        // matmul and conv share tile.wgsl's tiled product and epilogue.
+        let matmul = module("matmul.wgsl", &[ACTIVATIONS, TILE_GEMM, MATMUL]);
+        let conv = module("conv.wgsl", &[WORKGROUP, ACTIVATIONS, TILE_GEMM, CONV]);
         let latent = module(
             "latent",
             &[&[WORKGROUP, STATE, PHILOX][..], &LATENT[..]].concat(),

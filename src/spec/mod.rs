@@ -31,7 +31,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The code of this activation in the matmul epilogue (`shaders/matmul.wgsl`).
+    /// The code of this activation in the GEMM epilogue (`shaders/tile.wgsl`).
     pub fn code(self) -> u32 {
         match self {
             Activation::Tanh => 1,
