@@ -3,8 +3,8 @@
 //!
 //! This is the one module that knows both paths. `cpu` and `gpu` implement the `training` and
 //! `inference` traits without knowing about `--device`, so the dependencies point one way:
-//! `device` → {`cpu`, `gpu`} → {`training`, `inference`}, and nothing imports `device` but the
-//! command line.
+//! `device` → {`cpu`, `gpu`} → {`training`, `inference`}, and only the command line (and the
+//! tests and benches) import `device`.
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
-//! `ModelOps` on the GPU: the encoder and decoder as the spec's matmul dispatches over the resident
-//! parameters; log-likelihood matrices as the likelihood's natural parameters followed by S + 1
-//! matmuls, so a 6,561-point latent grid is decoded once for any number of images; and the masked
-//! log-likelihood with its gradient to z for SVI.
+//! `ModelOps` on the GPU: the encoder and decoder as the dispatches of the spec's layers over the
+//! resident parameters; log-likelihood matrices as the likelihood's natural parameters followed
+//! by S + 1 matmuls, so a 6,561-point latent grid is decoded once for any number of images; and
+//! the masked log-likelihood with its gradient to z for SVI.
 
 use bytemuck::cast_slice;
 
