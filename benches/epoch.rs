@@ -10,8 +10,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, Representation};
 use vae_gpu::data::{mnist, DataSource};
+use vae_gpu::device::{gpu_context, DeviceKind};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
-use vae_gpu::gpu::DeviceKind;
 use vae_gpu::spec::layers::conv_arch;
 use vae_gpu::spec::{GaussianMean, Likelihood, ModelSpec, Variance};
 use vae_gpu::training::backend::{Backend, Splits, TrainConfig};
@@ -78,8 +78,9 @@ fn epochs(c: &mut Criterion) {
     let mut cpu = CpuBackend::new(&cfg, splits.clone());
     bench_backend(c, "epoch_2000_images/cpu", &mut cpu, IMAGES);
     for placement in [OptimizerOn::Gpu, OptimizerOn::Host] {
-        let mut gpu =
-            GpuBackend::new(DeviceKind::Auto, &cfg, &splits, placement).unwrap_or_else(|e| {
+        let mut gpu = gpu_context(DeviceKind::Auto)
+            .and_then(|ctx| GpuBackend::new(ctx, &cfg, &splits, placement))
+            .unwrap_or_else(|e| {
                 panic!("GPU bench needs an adapter ({e}); install mesa-vulkan-drivers for lavapipe")
             });
         let name = format!("epoch_2000_images/gpu_adam_on_{placement:?}").to_lowercase();
@@ -88,7 +89,8 @@ fn epochs(c: &mut Criterion) {
     let conv = conv_config(&cfg);
     let mut cpu = CpuBackend::new(&conv, splits.clone());
     bench_backend(c, "conv_epoch_200_images/cpu", &mut cpu, 200);
-    let mut gpu = GpuBackend::new(DeviceKind::Auto, &conv, &splits, OptimizerOn::Gpu)
+    let mut gpu = gpu_context(DeviceKind::Auto)
+        .and_then(|ctx| GpuBackend::new(ctx, &conv, &splits, OptimizerOn::Gpu))
         .unwrap_or_else(|e| panic!("{e}"));
     bench_backend(c, "conv_epoch_200_images/gpu_adam_on_gpu", &mut gpu, 200);
 }

@@ -1,6 +1,6 @@
 // Reductions: bias gradients (column sums of an upstream gradient, or channel sums of a
 // convolution's) and the per-batch ELBO sum.
-// CPU twins: `cpu::reference::colsum` and the loss in `cpu::reference::step`. Needs
+// CPU twins: `cpu::layers::colsum` and the loss in `cpu::reference::step`. Needs
 // workgroup.wgsl (`workgroup_sum`, `flat_thread`).
 
 struct ColsumParams {

@@ -4,6 +4,7 @@
 //! - [`spec`]: the model specification every other part is derived from (layout, flags, names);
 //! - [`family`]: the members on the CPU side, one file per likelihood and latent family;
 //! - [`cpu`] and [`gpu`]: the reference step and the device-resident WGSL step, twins;
+//! - [`device`]: `--device`, adapter choice, and the factories that pick a path;
 //! - [`training`]: the epoch loop, optimizers, checkpoints and run directories;
 //! - [`inference`]: what a trained model is asked (grid integration, ELBO estimates, SVI), and the
 //!   linear baselines (PCA, probabilistic PCA);
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod cpu;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod family;
 pub mod gpu;

@@ -1,7 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    vae_gpu::gpu::quiet_mesa_device_select();
+    vae_gpu::device::quiet_mesa_device_select();
     // Flag errors exit 1 like every other error (clap's own convention is 2); help and
     // --version print to stdout and exit 0.
     let cli = match vae_gpu::cli::Cli::try_parse() {

@@ -1,5 +1,5 @@
-//! `shaders/conv.wgsl` and the channel sum against their CPU twins (`cpu::conv`,
-//! `cpu::reference::colsum`) on small odd shapes: batch 2, 3 channels, 7×7 and 9×5 images, strides
+//! `shaders/conv.wgsl` and the channel sum against their CPU twins (`cpu::layers::conv`,
+//! `cpu::layers::colsum`) on small odd shapes: batch 2, 3 channels, 7×7 and 9×5 images, strides
 //! 1 and 2, padding 0 and 1, kernels 1 to 4, every epilogue; and a 1×1 convolution over more
 //! than 65,535 tiles. Runs on the real adapter (lavapipe in CI).
 
@@ -7,8 +7,8 @@ mod common;
 
 use bytemuck::cast_slice;
 use common::*;
-use vae_gpu::cpu::conv::{conv_gather, conv_scatter, conv_weight_grad};
-use vae_gpu::cpu::reference::colsum;
+use vae_gpu::cpu::layers::colsum;
+use vae_gpu::cpu::layers::conv::{conv_gather, conv_scatter, conv_weight_grad};
 use vae_gpu::family::activation::{activate, activation_grad_from_output};
 use vae_gpu::gpu::kernels::*;
 use vae_gpu::gpu::GpuContext;
@@ -29,8 +29,8 @@ fn geometries() -> Vec<ConvGeometry> {
     .map(|(image, out, kernel, stride, padding)| {
         let size = |n| conv_out(n, kernel, stride, padding).expect("a valid geometry");
         ConvGeometry {
-            image,
-            result: [out, size(image[1]), size(image[2])],
+            full: image,
+            reduced: [out, size(image[1]), size(image[2])],
             kernel,
             stride,
             padding,
@@ -102,12 +102,12 @@ fn conv_gather_scatter_and_weight_gradient_match_their_cpu_twins() {
     let acts = [Activation::Tanh, Activation::Relu, Activation::Sigmoid];
     for (gi, g) in geometries().into_iter().enumerate() {
         let act = acts[gi % 3];
-        let (image_n, result_n) = (rows * g.image_len(), rows * g.result_len());
+        let (image_n, result_n) = (rows * g.full_len(), rows * g.reduced_len());
         // The flat parameter buffer: padding, the weights, then the bias of the output side.
         let w_off = 5;
         let params = uniform(
             &mut r,
-            w_off + g.weight_len() + g.image[0].max(g.result[0]),
+            w_off + g.weight_len() + g.full[0].max(g.reduced[0]),
             -1.0,
             1.0,
         );
@@ -134,8 +134,8 @@ fn conv_gather_scatter_and_weight_gradient_match_their_cpu_twins() {
         let got = run_conv(&ctx, &k, &p, [&gimage, &gparams, &gimage, &dest], result_n);
         let mut want = vec![0.0; result_n];
         conv_gather(&g, weights, &image, rows, &mut want);
-        let inner = g.result[1] * g.result[2];
-        epilogue_cpu(&mut want, g.result[0], inner, Some(bias), Some(act), None);
+        let inner = g.reduced[1] * g.reduced[2];
+        epilogue_cpu(&mut want, g.reduced[0], inner, Some(bias), Some(act), None);
         assert_close(&format!("gather {what}"), &got, &want, ATOL, RTOL);
 
         // Gather with the activation's backward (a transposed conv's input gradient).
@@ -167,8 +167,8 @@ fn conv_gather_scatter_and_weight_gradient_match_their_cpu_twins() {
         let got = run_conv(&ctx, &k, &p, [&gresult, &gparams, &gresult, &dest], image_n);
         let mut want = vec![0.0; image_n];
         conv_scatter(&g, weights, &result, rows, &mut want);
-        let inner = g.image[1] * g.image[2];
-        epilogue_cpu(&mut want, g.image[0], inner, Some(bias), Some(act), None);
+        let inner = g.full[1] * g.full[2];
+        epilogue_cpu(&mut want, g.full[0], inner, Some(bias), Some(act), None);
         assert_close(&format!("scatter {what}"), &got, &want, ATOL, RTOL);
 
         // ... and with the activation's backward (a conv2d layer's input gradient).
@@ -262,13 +262,13 @@ fn conv_covers_more_than_65535_tiles() {
     let ctx = gpu();
     let k = Kernels::new(&ctx, &Likelihood::Bernoulli).expect("kernels");
     let g = ConvGeometry {
-        image: [1, 2048, 2050],
-        result: [1, 2048, 2050],
+        full: [1, 2048, 2050],
+        reduced: [1, 2048, 2050],
         kernel: 1,
         stride: 1,
         padding: 0,
     };
-    let n = g.image_len();
+    let n = g.full_len();
     let image: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 1000.0).collect();
     let params = [0.0f32, 2.0, -1.0];
     let p = ConvParams::new(&g, ConvMode::Gather, 1, 1, 2, epilogue::BIAS);

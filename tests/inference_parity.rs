@@ -11,7 +11,6 @@ use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, gather_batch, Representation};
 use vae_gpu::data::{mnist, DataSource, PIXELS};
 use vae_gpu::gpu::inference::GpuModel;
-use vae_gpu::gpu::DeviceKind;
 use vae_gpu::inference::analysis::{
     elbo_estimate, grid_posteriors, top_rows_mask, Estimate, LatentGrid,
 };
@@ -63,8 +62,7 @@ fn model_ops_match_between_gpu_and_cpu_for_every_likelihood() {
         };
         let params = init_params(&cfg, 3);
         let mut cpu = CpuModel::new(&cfg, &params);
-        let mut gpu =
-            GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+        let mut gpu = GpuModel::new(gpu(), &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
         // Each member's own representation of the bytes (binarized, pixel/255, bin middles, …).
         let x: Vec<f32> = grayscale(1, 5)
             .iter()
@@ -249,7 +247,7 @@ fn svi_reaches_the_grid_log_likelihood_and_agrees_across_devices() {
         max_steps: 40,
         ..SviOptions::default()
     };
-    let mut gpu = GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu = GpuModel::new(gpu(), &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
     let a = fit(&mut cpu, &x, &mask, &init, &short, &mut |_| {}).expect("cpu svi");
     let b = fit(&mut gpu, &x, &mask, &init, &short, &mut |_| {}).expect("gpu svi");
     for (fa, fb) in a.iter().zip(&b) {
@@ -324,7 +322,7 @@ fn loglik_matrix_is_exact_across_decoder_blocks() {
     // Sums of 784 terms of size ≲ 5 in f32: |error| ≲ 784·5·6e-8 ≈ 2e-4.
     let got = cpu.loglik_matrix(&z, &x, &mask).expect("cpu");
     assert_close("cpu loglik matrix", &got, &want, 5e-4, 1e-5);
-    let mut gpu = GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu = GpuModel::new(gpu(), &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
     let got = gpu.loglik_matrix(&z, &x, &mask).expect("gpu");
     assert_close("gpu loglik matrix", &got, &want, 5e-4, 1e-5);
 }
@@ -341,7 +339,7 @@ fn iwae_is_the_elbo_at_one_sample_rises_with_k_and_meets_the_grid() {
     use vae_gpu::inference::analysis::{iwae_bound, log_weights};
     let (cfg, params, x) = trained_model();
     let mut cpu = CpuModel::new(&cfg, &params);
-    let mut gpu = GpuModel::new(DeviceKind::Auto, &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu = GpuModel::new(gpu(), &cfg, &params).unwrap_or_else(|e| panic!("{e}"));
     let full = vec![1.0f32; PIXELS];
     let enc = cpu.encode(&x).expect("encode");
     let grid = LatentGrid::square(-4.0, 4.0, 0.05).expect("grid");

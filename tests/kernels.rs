@@ -5,8 +5,9 @@ mod common;
 
 use bytemuck::{cast_slice, Pod};
 use common::*;
+use vae_gpu::cpu::layers::colsum;
 use vae_gpu::cpu::reference::{
-    colsum, iwae_weights, latent_backward, sample_latent, scale_rows, RowWeights,
+    iwae_weights, latent_backward, sample_latent, scale_rows, RowWeights,
 };
 use vae_gpu::cpu::{gemm, View};
 use vae_gpu::data::batch::{gather_batch, Representation};

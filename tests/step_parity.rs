@@ -11,7 +11,6 @@ use vae_gpu::cpu::trainer::CpuBackend;
 use vae_gpu::data::batch::{epoch_permutation, gather_batch, Representation};
 use vae_gpu::data::{circle, mnist, Corpus, DataSource};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
-use vae_gpu::gpu::DeviceKind;
 use vae_gpu::rng::{noise_batch, stream};
 use vae_gpu::spec::{
     init_params, linear, members, Activation, GaussianMean, Likelihood, ModelSpec, Variance,
@@ -50,8 +49,8 @@ fn config(
 fn check_step(cfg: &TrainConfig, s: &Splits) {
     let (epoch, t) = (2u32, 17u32);
     let perm = epoch_permutation(s.train.len(), cfg.seed, epoch);
-    let mut gpu = GpuBackend::new(DeviceKind::Auto, cfg, s, OptimizerOn::Gpu)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu =
+        GpuBackend::new(gpu(), cfg, s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
     let (gpu_loss, gpu_grads) = gpu.loss_and_gradient(epoch, &perm, t).expect("gpu step");
 
     let params = init_params(&cfg.model, cfg.seed);
@@ -164,7 +163,7 @@ fn the_default_model_keeps_its_dispatch_count() {
     // before the spec generated it, and must stay so.
     let s = splits(40, 10);
     let gpu = GpuBackend::new(
-        DeviceKind::Auto,
+        gpu(),
         &config(500, 2, 20, 1, Representation::Threshold),
         &s,
         OptimizerOn::Gpu,
@@ -186,10 +185,10 @@ fn training_on_cpu_and_gpu_ends_at_the_same_parameters() {
             ..config(40, 2, 50, 2, Representation::Threshold)
         };
         let mut cpu = CpuBackend::new(&cfg, s.clone());
-        let mut gpu_dev = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut gpu_host = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Host)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut gpu_dev =
+            GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
+        let mut gpu_host =
+            GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Host).unwrap_or_else(|e| panic!("{e}"));
         let backends: [&mut dyn Backend; 3] = [&mut cpu, &mut gpu_dev, &mut gpu_host];
         let mut results = Vec::new();
         for b in backends {
@@ -280,8 +279,8 @@ fn circle_model_with_a_1d_latent_matches_the_cpu() {
     check_step(&cfg, &s);
     let s = Arc::new(s);
     let mut cpu = CpuBackend::new(&cfg, s.clone());
-    let mut gpu = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu =
+        GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
     let mut results = Vec::new();
     for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
         for epoch in 1..=2 {
@@ -333,10 +332,10 @@ fn iwae_objective_matches_the_cpu() {
         };
         cfg.check().expect("valid");
         check_step(&cfg, &s);
-        let gpu = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let gpu =
+            GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
         let elbo = GpuBackend::new(
-            DeviceKind::Auto,
+            common::gpu(),
             &TrainConfig {
                 objective: Objective::Elbo,
                 ..cfg.clone()
@@ -357,8 +356,8 @@ fn iwae_objective_matches_the_cpu() {
     };
     let s = Arc::new(splits(300, 120));
     let mut cpu = CpuBackend::new(&cfg, s.clone());
-    let mut gpu = GpuBackend::new(DeviceKind::Auto, &cfg, &s, OptimizerOn::Gpu)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu =
+        GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
     let mut states = Vec::new();
     for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
         for epoch in 1..=2 {

@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::load_data;
 use crate::data::PIXELS;
+use crate::device::model_ops;
+use crate::device::DeviceKind;
 use crate::error::{Error, Result};
-use crate::gpu::DeviceKind;
-use crate::inference::model_ops;
 use crate::report::compare::{mean_curves, rows, write_tables, RunRecord};
 use crate::report::experiments;
 use crate::report::plot::{self, Panel};

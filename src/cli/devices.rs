@@ -1,7 +1,8 @@
 //! `devices`: the GPU adapters wgpu can see.
 
+use crate::device::list_adapters;
 use crate::error::Result;
-use crate::gpu::{describe_adapter, list_adapters};
+use crate::gpu::describe_adapter;
 
 pub(super) fn cmd_devices() -> Result<()> {
     let adapters = list_adapters();

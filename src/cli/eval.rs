@@ -7,12 +7,13 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{check_range, load_data, print_paths, print_units, session, DataArgs, ModelArgs};
+use crate::device::{make_backend, resolve_device};
 use crate::error::Result;
 use crate::gpu::trainer::OptimizerOn;
 use crate::report::experiments;
 use crate::training::backend::Split;
 use crate::training::checkpoint;
-use crate::training::{make_backend, make_splits, resolve_device};
+use crate::training::make_splits;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {

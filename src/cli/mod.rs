@@ -27,9 +27,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::{circle, Corpus, DataSource};
+use crate::device::model_ops;
+use crate::device::DeviceKind;
 use crate::error::{Error, Result};
-use crate::gpu::DeviceKind;
-use crate::inference::model_ops;
 use crate::report::session::Session;
 use crate::training::backend::TrainConfig;
 use crate::training::checkpoint;

@@ -7,12 +7,13 @@ use clap::Args;
 
 use super::grid::{grid_options, GridOptionArgs};
 use super::{load_data, session, ModelArgs};
+use crate::device::{make_backend, resolve_device};
 use crate::error::Result;
 use crate::gpu::trainer::OptimizerOn;
 use crate::report::{write_report, ReportInputs};
 use crate::training::backend::Split;
 use crate::training::checkpoint;
-use crate::training::{make_backend, make_splits, resolve_device};
+use crate::training::make_splits;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {

@@ -8,18 +8,17 @@ use clap::Args;
 use super::{check_range, load_data, print_units, DataArgs, DataSetArgs};
 use crate::data::batch::Representation;
 use crate::data::{Corpus, DataSource};
+use crate::device::DeviceKind;
+use crate::device::{make_backend, resolve_device};
 use crate::error::{Error, Result};
 use crate::gpu::trainer::OptimizerOn;
-use crate::gpu::DeviceKind;
 use crate::spec::flags::ModelFlags;
 use crate::spec::ModelSpec;
 use crate::training::backend::{Objective, TrainConfig, MAX_ROWS};
 use crate::training::checkpoint;
 use crate::training::optim::{OptimizerConfig, OptimizerKind};
 use crate::training::run_dir::{RunDir, Start};
-use crate::training::{
-    make_backend, make_splits, resolve_device, train, EarlyStop, RunOptions, Stop,
-};
+use crate::training::{make_splits, train, EarlyStop, RunOptions, Stop};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {

@@ -2,7 +2,8 @@
 //! as directly as possible, generic over f32 (training, parity tests) and f64 (finite-difference
 //! gradient checks). Its only concession to speed is a blocked GEMM (matrixmultiply).
 
-pub mod conv;
+pub mod layers;
+pub mod network;
 pub mod reference;
 pub mod trainer;
 

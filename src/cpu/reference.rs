@@ -6,39 +6,15 @@
 //! closed form in place of the last two, `--kl analytic`), with z_r = μ_b + s_b ⊙ ε_r. Every function here has a
 //! WGSL twin named in its doc comment; the parity tests compare them.
 
-use super::conv::{conv_gather, conv_scatter, conv_weight_grad};
-use super::{gemm, Scalar, View};
-use crate::family::activation::{activate, activation_grad_from_output};
+use super::layers::colsum;
+use super::network::{self, NetworkActivations};
+use super::Scalar;
 use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
-use crate::spec::{Activation, Layer, LayerKind, ModelSpec};
+use crate::spec::ModelSpec;
 
 pub use crate::family::activation::{sigmoid, softplus, tanh_stable};
 pub use crate::family::latent::{latent_backward, sample_latent, RowWeights};
 use crate::training::backend::Objective;
-
-/// A network's activations for `rows` inputs: the output of every hidden layer, and the last layer's.
-#[derive(Clone, Debug)]
-pub struct NetworkActivations<T> {
-    pub hidden: Vec<Vec<T>>,
-    pub out: Vec<T>,
-    /// Gradients with respect to each hidden layer's output (the backward pass's scratch).
-    pub d_hidden: Vec<Vec<T>>,
-}
-
-impl<T: Scalar> NetworkActivations<T> {
-    pub fn new(layers: &[Layer], rows: usize) -> Self {
-        let (last, hidden) = layers.split_last().expect("an output layer");
-        let h: Vec<Vec<T>> = hidden
-            .iter()
-            .map(|l| vec![T::zero(); rows * l.out])
-            .collect();
-        Self {
-            d_hidden: h.clone(),
-            hidden: h,
-            out: vec![T::zero(); rows * last.out],
-        }
-    }
-}
 
 /// Activations and gradients of one step, sized for B images and L samples.
 #[derive(Clone, Debug)]
@@ -102,106 +78,11 @@ impl<T: Scalar> Workspace<T> {
     }
 }
 
-/// Y[rows, out] = the layer applied to X[rows, in], plus the bias, then the activation if given
-/// (matmul.wgsl or conv.wgsl with their bias and activation epilogue).
-fn layer_forward<T: Scalar>(
-    l: &Layer,
-    params: &[T],
-    x: &[T],
-    rows: usize,
-    y: &mut [T],
-    act: Option<Activation>,
-) {
-    let weights = &params[l.w..l.b];
-    match l.kind {
-        LayerKind::Linear => gemm(
-            rows,
-            l.inp,
-            l.out,
-            View::rows(x, 0, l.inp),
-            View::transposed(params, l.w, l.inp),
-            y,
-            0,
-            l.out,
-            false,
-        ),
-        LayerKind::Conv2d(g) => conv_gather(&g, weights, x, rows, y),
-        LayerKind::ConvTranspose2d(g) => conv_scatter(&g, weights, x, rows, y),
-    }
-    let (channels, inner) = l.out_channels();
-    let bias = &params[l.b..l.b + channels];
-    for (i, v) in y[..rows * l.out].iter_mut().enumerate() {
-        *v += bias[i / inner % channels];
-        if let Some(a) = act {
-            *v = activate(a, *v);
-        }
-    }
-}
-
-/// Every layer of a network; the activation follows all but the last.
-pub fn network_forward<T: Scalar>(
-    layers: &[Layer],
-    act: Activation,
-    params: &[T],
-    x: &[T],
-    rows: usize,
-    a: &mut NetworkActivations<T>,
-) {
-    let last = layers.len() - 1;
-    for (i, l) in layers.iter().enumerate() {
-        // hidden[..i] holds this layer's input, hidden[i] (or out) its output.
-        let (done, rest) = a.hidden.split_at_mut(i);
-        let input: &[T] = if i == 0 { x } else { &done[i - 1] };
-        if i == last {
-            layer_forward(l, params, input, rows, &mut a.out, None);
-        } else {
-            layer_forward(l, params, input, rows, &mut rest[0], Some(act));
-        }
-    }
-}
-
-/// Backward through a network from dLoss/d out: weight and bias gradients into `grads` (if given)
-/// and dLoss/dx into `dx` (if given). Each hidden layer's gradient is multiplied by the
-/// activation's derivative, taken from the layer's output (the matmul's backward epilogue).
-#[allow(clippy::too_many_arguments)]
-pub fn network_backward<T: Scalar>(
-    layers: &[Layer],
-    act: Activation,
-    params: &[T],
-    x: &[T],
-    rows: usize,
-    a: &mut NetworkActivations<T>,
-    d_out: &[T],
-    mut grads: Option<&mut [T]>,
-    mut dx: Option<&mut [T]>,
-) {
-    let last = layers.len() - 1;
-    for i in (0..layers.len()).rev() {
-        let l = &layers[i];
-        // d_hidden[i - 1] receives dLoss/d(this layer's input); d_hidden[i] is this layer's dY.
-        let (below, here) = a.d_hidden.split_at_mut(i);
-        let dy: &[T] = if i == last { d_out } else { &here[0] };
-        let input: &[T] = if i == 0 { x } else { &a.hidden[i - 1] };
-        if let Some(g) = grads.as_deref_mut() {
-            layer_weight_grad(l, input, dy, rows, g);
-        }
-        if i > 0 {
-            let dh = &mut below[i - 1];
-            layer_input_grad(l, params, dy, rows, dh);
-            for (d, &h) in dh.iter_mut().zip(&a.hidden[i - 1]) {
-                *d = *d * activation_grad_from_output(act, h);
-            }
-        } else if let Some(dx) = dx.as_deref_mut() {
-            layer_input_grad(l, params, dy, rows, dx);
-        }
-    }
-}
-
 /// [μ | log σ²] rows `[rows, 2·Dz]` of the encoder for images `x` `[rows, D]`.
 pub fn encode<T: Scalar>(spec: &ModelSpec, params: &[T], x: &[T], rows: usize) -> Vec<T> {
     let lay = spec.layout();
     let mut a = NetworkActivations::new(&lay.encoder, rows);
-    network_forward(&lay.encoder, spec.activation, params, x, rows, &mut a);
+    network::forward(&lay.encoder, spec.activation, params, x, rows, &mut a);
     a.out
 }
 
@@ -209,7 +90,7 @@ pub fn encode<T: Scalar>(spec: &ModelSpec, params: &[T], x: &[T], rows: usize) -
 pub fn decode<T: Scalar>(spec: &ModelSpec, params: &[T], z: &[T], rows: usize) -> Vec<T> {
     let lay = spec.layout();
     let mut a = NetworkActivations::new(&lay.decoder, rows);
-    network_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
+    network::forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
     a.out
 }
 
@@ -233,7 +114,7 @@ pub fn decoder_loglik_grad<T: Scalar>(
 ) -> (Vec<T>, Vec<T>) {
     let lay = spec.layout();
     let mut a = NetworkActivations::new(&lay.decoder, rows);
-    network_forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
+    network::forward(&lay.decoder, spec.activation, params, z, rows, &mut a);
     let mut ll = vec![T::zero(); rows];
     let mut g = vec![T::zero(); a.out.len()];
     let io = Rows {
@@ -251,7 +132,7 @@ pub fn decoder_loglik_grad<T: Scalar>(
     };
     log_prob_rows(&spec.likelihood, &io, &mut ll, Some(grads));
     let mut dz = vec![T::zero(); rows * spec.latent];
-    network_backward(
+    network::backward(
         &lay.decoder,
         spec.activation,
         params,
@@ -263,63 +144,6 @@ pub fn decoder_loglik_grad<T: Scalar>(
         Some(&mut dz),
     );
     (ll, dz)
-}
-
-/// Bias gradient: out[c] = Σ over rows r and positions s of dY[r, c, s] for a gradient of
-/// `channels` × `inner` values per row (`inner` = 1 for a linear layer's columns, H·W for a
-/// convolution's channels). Twin of `colsum` (inner = 1) and `channel_sum` in reduce.wgsl.
-pub fn colsum<T: Scalar>(dy: &[T], rows: usize, channels: usize, inner: usize, out: &mut [T]) {
-    out[..channels].iter_mut().for_each(|v| *v = T::zero());
-    for row in dy[..rows * channels * inner].chunks(channels * inner) {
-        for (o, values) in out.iter_mut().zip(row.chunks(inner)) {
-            for &v in values {
-                *o += v;
-            }
-        }
-    }
-}
-
-/// dW into grads (the layer's weight, in its layout) and db = the per-channel sum of dY.
-fn layer_weight_grad<T: Scalar>(l: &Layer, x: &[T], dy: &[T], rows: usize, grads: &mut [T]) {
-    let dw = &mut grads[l.w..l.b];
-    match l.kind {
-        // dW = dYᵀ·X
-        LayerKind::Linear => gemm(
-            l.out,
-            rows,
-            l.inp,
-            View::transposed(dy, 0, l.out),
-            View::rows(x, 0, l.inp),
-            dw,
-            0,
-            l.inp,
-            false,
-        ),
-        LayerKind::Conv2d(g) => conv_weight_grad(&g, x, dy, rows, dw),
-        LayerKind::ConvTranspose2d(g) => conv_weight_grad(&g, dy, x, rows, dw),
-    }
-    let (channels, inner) = l.out_channels();
-    colsum(dy, rows, channels, inner, &mut grads[l.b..l.b + channels]);
-}
-
-/// dX from dY: dY·W for a linear layer, the other direction of the convolution for the others.
-fn layer_input_grad<T: Scalar>(l: &Layer, params: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
-    let weights = &params[l.w..l.b];
-    match l.kind {
-        LayerKind::Linear => gemm(
-            rows,
-            l.out,
-            l.inp,
-            View::rows(dy, 0, l.out),
-            View::rows(params, l.w, l.inp),
-            dx,
-            0,
-            l.inp,
-            false,
-        ),
-        LayerKind::Conv2d(g) => conv_scatter(&g, weights, dy, rows, dx),
-        LayerKind::ConvTranspose2d(g) => conv_gather(&g, weights, dy, rows, dx),
-    }
 }
 
 /// IWAE's row weights: for each image b of `batch`, the softmax over its `samples` rows
@@ -376,7 +200,7 @@ pub fn step<T: Scalar>(
     let rows = b * l;
     let scale = T::from_f64(1.0 / rows as f64);
 
-    network_forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
+    network::forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
     sample_latent(
         spec,
         b,
@@ -385,7 +209,7 @@ pub fn step<T: Scalar>(
         &mut ws.z,
         &mut ws.prior_minus_q,
     );
-    network_forward(
+    network::forward(
         &lay.decoder,
         spec.activation,
         params,
@@ -432,7 +256,7 @@ pub fn step<T: Scalar>(
         } else {
             RowWeights::Uniform(scale)
         };
-        network_backward(
+        network::backward(
             &lay.decoder,
             spec.activation,
             params,
@@ -465,7 +289,7 @@ pub fn step<T: Scalar>(
             &ws.dz,
             &mut ws.denc,
         );
-        network_backward(
+        network::backward(
             &lay.encoder,
             spec.activation,
             params,

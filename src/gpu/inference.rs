@@ -1,13 +1,14 @@
-//! `ModelOps` on the GPU: the encoder and decoder as the spec's matmul dispatches over the resident
-//! parameters; log-likelihood matrices as the likelihood's natural parameters followed by S + 1
-//! matmuls, so a 6,561-point latent grid is decoded once for any number of images; and the masked
-//! log-likelihood with its gradient to z for SVI.
+//! `ModelOps` on the GPU: the encoder and decoder as the dispatches of the spec's layers over the
+//! resident parameters; log-likelihood matrices as the likelihood's natural parameters followed
+//! by S + 1 matmuls, so a 6,561-point latent grid is decoded once for any number of images; and
+//! the masked log-likelihood with its gradient to z for SVI.
 
 use bytemuck::cast_slice;
 
 use super::kernels::*;
-use super::network::{NetworkBuffers, Recorder};
-use super::{DeviceKind, GpuContext};
+use super::network::{self, NetworkBuffers};
+use super::recorder::Recorder;
+use super::GpuContext;
 use crate::error::Result;
 use crate::family::likelihood::masked_stats;
 use crate::inference::{loglik_shapes, paired_rows, ModelOps};
@@ -33,8 +34,8 @@ pub struct GpuModel {
 }
 
 impl GpuModel {
-    pub fn new(kind: DeviceKind, spec: &ModelSpec, params: &[f32]) -> Result<Self> {
-        let ctx = GpuContext::new(kind)?;
+    /// The model `spec` with `params` resident on `ctx` (`device::gpu_context` opens one).
+    pub fn new(ctx: GpuContext, spec: &ModelSpec, params: &[f32]) -> Result<Self> {
         let k = Kernels::new(&ctx, &spec.likelihood)?;
         let params = storage_init(&ctx, "params", cast_slice(params));
         Ok(Self {
@@ -54,13 +55,13 @@ impl GpuModel {
         }
     }
 
-    /// Runs an MLP on `rows` inputs; returns its buffers (the output in `out`).
-    fn run_mlp(&self, layers: &[Layer], input: &[f32], rows: usize) -> Result<NetworkBuffers> {
+    /// Runs a network (the encoder or the decoder, of any layer kinds) on `rows` inputs; returns
+    /// its buffers (the output in `out`).
+    fn run_network(&self, layers: &[Layer], input: &[f32], rows: usize) -> Result<NetworkBuffers> {
         let x = storage_init(&self.ctx, "input", cast_slice(input));
-        let bufs = NetworkBuffers::new(&self.ctx, "mlp", layers, rows);
-        let dispatches = self
-            .recorder()
-            .forward(layers, self.spec.activation, &x, rows, &bufs);
+        let bufs = NetworkBuffers::new(&self.ctx, "network", layers, rows);
+        let act = self.spec.activation;
+        let dispatches = network::forward(&self.recorder(), layers, act, &x, rows, &bufs);
         run(&self.ctx, &dispatches.iter().collect::<Vec<_>>())?;
         Ok(bufs)
     }
@@ -73,7 +74,7 @@ impl GpuModel {
         let mut out = Vec::with_capacity(rows * out_width);
         for start in (0..rows).step_by(chunk) {
             let n = chunk.min(rows - start);
-            let bufs = self.run_mlp(layers, &input[start * width..(start + n) * width], n)?;
+            let bufs = self.run_network(layers, &input[start * width..(start + n) * width], n)?;
             out.extend(self.ctx.read_f32(&bufs.out, 0, n * out_width)?);
         }
         Ok(out)
@@ -123,17 +124,20 @@ impl ModelOps for GpuModel {
         let chunk = rows_per_chunk(decoder_widest.max(s * d));
         for start in (0..r).step_by(chunk) {
             let rc = chunk.min(r - start);
-            let dec = self.run_mlp(&self.layout.decoder, &z[start * dz..(start + rc) * dz], rc)?;
+            let dec =
+                self.run_network(&self.layout.decoder, &z[start * dz..(start + rc) * dz], rc)?;
             let eta = storage_zeroed(&self.ctx, "eta", s * rc * d);
             let a = storage_zeroed(&self.ctx, "A", rc * d);
+            let rec = self.recorder();
             let lp = LikelihoodParams::new(&self.spec, rc, rc, 1.0, false);
-            let natural = Dispatch::new(
-                &self.ctx,
-                &self.k.natural_params,
-                0,
+            let natural = rec.dispatch(
                 &lp,
-                &[(3, &dec.out), (4, &self.params), (8, &eta), (9, &a)],
-                grid_1d(rc * d, 64),
+                NaturalParamsBindings {
+                    outputs: &dec.out,
+                    params: &self.params,
+                    eta: &eta,
+                    log_normaliser: &a,
+                },
             );
             let ll = storage_zeroed(&self.ctx, "loglik", n * rc);
             // ll = Σ_s (m∘T_s(x))·η_sᵀ + (−m)·Aᵀ, accumulated
@@ -155,14 +159,14 @@ impl ModelOps for GpuModel {
                         c_rs: rc as u32,
                         ..Default::default()
                     };
-                    Dispatch::new(
-                        &self.ctx,
-                        &self.k.matmul,
-                        0,
-                        &p,
-                        &[(1, left), (2, right), (3, left), (4, left), (5, &ll)],
-                        p.groups(),
-                    )
+                    let bind = MatmulBindings {
+                        a: left,
+                        b: right,
+                        bias: left,
+                        aux: left,
+                        c: &ll,
+                    };
+                    rec.dispatch(&p, bind)
                 })
                 .collect();
             let mut all = vec![&natural];
@@ -197,25 +201,20 @@ impl ModelOps for GpuModel {
             let gll = storage_zeroed(ctx, "ll", n);
             let gdz = storage_zeroed(ctx, "dz", n * dz);
             let act = self.spec.activation;
-            let mut dispatches = rec.forward(&self.layout.decoder, act, &gz, n, &dec);
+            let mut dispatches = network::forward(&rec, &self.layout.decoder, act, &gz, n, &dec);
             let lp = LikelihoodParams::new(&self.spec, n, n, 1.0, true);
-            dispatches.push(Dispatch::new(
-                ctx,
-                &self.k.log_prob_rows,
-                0,
-                &lp,
-                &[
-                    (1, &gx),
-                    (2, &gm),
-                    (3, &dec.out),
-                    (4, &self.params),
-                    (5, &g),
-                    (6, &d_free),
-                    (7, &gll),
-                ],
-                grid_1d(n, 1),
-            ));
-            dispatches.extend(rec.backward(
+            let bind = LogProbRowsBindings {
+                x: &gx,
+                mask: &gm,
+                outputs: &dec.out,
+                params: &self.params,
+                d_outputs: &g,
+                d_free: &d_free,
+                loglik: &gll,
+            };
+            dispatches.push(rec.dispatch(&lp, bind));
+            dispatches.extend(network::backward(
+                &rec,
                 &self.layout.decoder,
                 act,
                 &gz,

@@ -1,6 +1,11 @@
 //! The compute pipelines built from `shaders/`, their uniform parameter blocks, and `Dispatch`, a
 //! pre-built (pipeline, bind group, grid) triple: a training step is a list of them replayed into
 //! one compute pass, so recording a step costs the host almost nothing.
+//!
+//! Each entry point's bind group is a `…Bindings` struct declared next to its parameter block
+//! (with [`bindings!`]): its buffers by name, each with the `@binding` number of the WGSL written
+//! once, plus the pipeline and the grid of a dispatch. [`Dispatch::of`] builds any of them, so no
+//! binding number or grid rule appears where a dispatch is recorded.
 
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -8,12 +13,13 @@ use wgpu::util::DeviceExt;
 use super::GpuContext;
 use crate::error::Result;
 use crate::spec::layers::ConvGeometry;
-use crate::spec::{Activation, KlMode, Layer, Likelihood, ModelSpec};
+use crate::spec::{KlMode, Likelihood, ModelSpec};
 use crate::training::optim::OptimizerConfig;
 
 const STATE: &str = include_str!("../../shaders/state.wgsl");
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 const ACTIVATIONS: &str = include_str!("../../shaders/activations.wgsl");
+const TILE_GEMM: &str = include_str!("../../shaders/tile.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const CONV: &str = include_str!("../../shaders/conv.wgsl");
 const LATENT: [&str; 4] = [
@@ -31,8 +37,69 @@ const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
 const IWAE: &str = include_str!("../../shaders/iwae.wgsl");
 const WORKGROUP: &str = include_str!("../../shaders/workgroup.wgsl");
 
-/// Matmul tile edge (must match TILE in matmul.wgsl).
+/// The GEMM tile edge of matmul and conv (must match TILE in tile.wgsl).
 pub const MATMUL_TILE: u32 = 64;
+
+/// One entry point's bind group: the binding of its uniform, the binding of each storage buffer
+/// (`entries`), its pipeline and the grid a dispatch of it needs, all read from its parameters.
+/// Implemented by the `…Bindings` structs below, one per entry point.
+pub trait Bindings {
+    /// The uniform parameter block.
+    type Params: Pod;
+    /// The uniform's `@binding`.
+    const UNIFORM: u32;
+    /// (`@binding`, buffer) of every storage buffer, in binding order.
+    fn entries(&self) -> Vec<(u32, &wgpu::Buffer)>;
+    /// The entry point (some kernels pick one of two by their parameters).
+    fn pipeline<'k>(kernels: &'k Kernels, p: &Self::Params) -> &'k wgpu::ComputePipeline;
+    /// Workgroups of a dispatch over what `p` describes.
+    fn groups(p: &Self::Params) -> [u32; 3];
+}
+
+/// Declares an entry point's `…Bindings` struct (one `&wgpu::Buffer` field per storage binding,
+/// named as in the WGSL where that name says what it is) and its [`Bindings`] impl:
+///
+/// ```text
+/// bindings! {
+///     /// doc
+///     NameBindings(Params) { uniform: 0, field: 1, other: 2 }
+///     pipeline(kernels, p) => expression;
+///     groups(p) => expression;
+/// }
+/// ```
+macro_rules! bindings {
+    (
+        $(#[$doc:meta])*
+        $name:ident($params:ty) {
+            uniform: $uniform:literal,
+            $( $(#[$fdoc:meta])* $field:ident: $binding:literal ),+ $(,)?
+        }
+        pipeline($k:ident, $pp:ident) => $pipeline:expr;
+        groups($gp:ident) => $groups:expr;
+    ) => {
+        $(#[$doc])*
+        pub struct $name<'a> {
+            $( $(#[$fdoc])* pub $field: &'a wgpu::Buffer, )+
+        }
+
+        impl Bindings for $name<'_> {
+            type Params = $params;
+            const UNIFORM: u32 = $uniform;
+
+            fn entries(&self) -> Vec<(u32, &wgpu::Buffer)> {
+                vec![$( ($binding, self.$field) ),+]
+            }
+
+            fn pipeline<'k>($k: &'k Kernels, $pp: &$params) -> &'k wgpu::ComputePipeline {
+                $pipeline
+            }
+
+            fn groups($gp: &$params) -> [u32; 3] {
+                $groups
+            }
+        }
+    };
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -90,68 +157,22 @@ impl MatmulParams {
             1,
         ]
     }
+}
 
-    /// Y[rows, out] = X·Wᵀ + b (then `act`) for layer `l` of the flat parameter buffer (bound as
-    /// B and as the bias).
-    pub fn linear_forward(l: &Layer, rows: usize, act: Option<Activation>) -> Self {
-        Self {
-            m: rows as u32,
-            n: l.out as u32,
-            k: l.inp as u32,
-            flags: epilogue::BIAS | epilogue::activate(act),
-            a_rs: l.inp as u32,
-            a_cs: 1,
-            b_off: l.w as u32,
-            b_rs: 1,
-            b_cs: l.inp as u32,
-            c_rs: l.out as u32,
-            bias_off: l.b as u32,
-            ..Default::default()
-        }
-    }
-
-    /// dX[rows, in] = dY·W, times the activation's derivative at h (bound as aux) when the layer's
-    /// input h came out of `act`.
-    pub fn linear_input_grad(l: &Layer, rows: usize, act: Option<Activation>) -> Self {
-        Self {
-            m: rows as u32,
-            n: l.inp as u32,
-            k: l.out as u32,
-            flags: epilogue::activation_backward(act),
-            a_rs: l.out as u32,
-            a_cs: 1,
-            b_off: l.w as u32,
-            b_rs: l.inp as u32,
-            b_cs: 1,
-            c_rs: l.inp as u32,
-            aux_rs: l.inp as u32,
-            ..Default::default()
-        }
-    }
-
-    /// dW[out, in] = dYᵀ·X, written at the weight's offset of the gradient buffer.
-    pub fn linear_weight_grad(l: &Layer, rows: usize) -> Self {
-        Self {
-            m: l.out as u32,
-            n: l.inp as u32,
-            k: rows as u32,
-            a_rs: 1,
-            a_cs: l.out as u32,
-            b_rs: l.inp as u32,
-            b_cs: 1,
-            c_off: l.w as u32,
-            c_rs: l.inp as u32,
-            ..Default::default()
-        }
-    }
+bindings! {
+    /// `matmul` (matmul.wgsl): C = op(A)·op(B), then the epilogue's bias, activation or
+    /// activation derivative (at `aux`), or accumulation. Unused inputs may be bound to any buffer.
+    MatmulBindings(MatmulParams) { uniform: 0, a: 1, b: 2, bias: 3, aux: 4, c: 5 }
+    pipeline(k, _p) => &k.matmul;
+    groups(p) => p.groups();
 }
 
 /// The three modes of `shaders/conv.wgsl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvMode {
-    /// image → result (conv2d forward, transposed conv input gradient)
+    /// full → reduced (conv2d forward, transposed conv input gradient)
     Gather = 0,
-    /// result → image (conv2d input gradient, transposed conv forward)
+    /// reduced → full (conv2d input gradient, transposed conv forward)
     Scatter = 1,
     /// the weight gradient
     WeightGrad = 2,
@@ -166,12 +187,12 @@ pub struct ConvParams {
     pub kernel: u32,
     pub stride: u32,
     pub padding: u32,
-    pub image_c: u32,
-    pub image_h: u32,
-    pub image_w: u32,
-    pub result_c: u32,
-    pub result_h: u32,
-    pub result_w: u32,
+    pub full_c: u32,
+    pub full_h: u32,
+    pub full_w: u32,
+    pub reduced_c: u32,
+    pub reduced_h: u32,
+    pub reduced_w: u32,
     pub w_off: u32,
     pub bias_off: u32,
     pub m: u32,
@@ -192,13 +213,13 @@ impl ConvParams {
         bias_off: usize,
         flags: u32,
     ) -> Self {
-        let [image_c, image_h, image_w] = g.image;
-        let [result_c, result_h, result_w] = g.result;
+        let [full_c, full_h, full_w] = g.full;
+        let [reduced_c, reduced_h, reduced_w] = g.reduced;
         let area = g.kernel * g.kernel;
         let (m, n, k) = match mode {
-            ConvMode::Gather => (rows * result_h * result_w, result_c, image_c * area),
-            ConvMode::Scatter => (rows * image_h * image_w, image_c, result_c * area),
-            ConvMode::WeightGrad => (result_c, image_c * area, rows * result_h * result_w),
+            ConvMode::Gather => (rows * reduced_h * reduced_w, reduced_c, full_c * area),
+            ConvMode::Scatter => (rows * full_h * full_w, full_c, reduced_c * area),
+            ConvMode::WeightGrad => (reduced_c, full_c * area, rows * reduced_h * reduced_w),
         };
         let u = |v: usize| v as u32;
         Self {
@@ -208,12 +229,12 @@ impl ConvParams {
             kernel: u(g.kernel),
             stride: u(g.stride),
             padding: u(g.padding),
-            image_c: u(image_c),
-            image_h: u(image_h),
-            image_w: u(image_w),
-            result_c: u(result_c),
-            result_h: u(result_h),
-            result_w: u(result_w),
+            full_c: u(full_c),
+            full_h: u(full_h),
+            full_w: u(full_w),
+            reduced_c: u(reduced_c),
+            reduced_h: u(reduced_h),
+            reduced_w: u(reduced_w),
             w_off: u(w_off),
             bias_off: u(bias_off),
             m: u(m),
@@ -225,11 +246,11 @@ impl ConvParams {
     }
 
     /// The GEMM modes: one workgroup per 64×64 tile, numbered linearly over x then y; the
-    /// scatter: one thread per image value, 64 to a workgroup.
+    /// scatter: one thread per value of the full side, 64 to a workgroup.
     pub fn groups(&self) -> [u32; 3] {
         if self.mode == ConvMode::Scatter as u32 {
-            let image = self.image_c * self.image_h * self.image_w;
-            return grid_1d(self.rows as usize * image as usize, 64);
+            let full = self.full_c * self.full_h * self.full_w;
+            return grid_1d(self.rows as usize * full as usize, 64);
         }
         let tiles = self.tiles_n as usize * (self.m as usize).div_ceil(MATMUL_TILE as usize);
         grid_1d(tiles, 1)
@@ -243,6 +264,15 @@ impl ConvParams {
             &kernels.conv
         }
     }
+}
+
+bindings! {
+    /// `conv` and `conv_scatter` (conv.wgsl): what each mode reads from `source` and `other` is
+    /// listed at the top of the shader; `aux` holds the activation's output for the backward
+    /// epilogue, `dest` receives the result.
+    ConvBindings(ConvParams) { uniform: 0, source: 1, other: 2, aux: 3, dest: 4 }
+    pipeline(k, p) => p.pipeline(k);
+    groups(p) => p.groups();
 }
 
 #[repr(C)]
@@ -289,6 +319,40 @@ impl LatentParams {
             per_row: 0,
         }
     }
+}
+
+bindings! {
+    /// `latent_forward` (latent/reparam.wgsl): z = μ + s·ε from the encoder's `[μ | head]` rows
+    /// and noise drawn at `state`'s counter, and each row's log p(z) − log q(z|x) (or −KL).
+    LatentForwardBindings(LatentParams) {
+        uniform: 0,
+        state: 1,
+        /// `[B, 2·Dz]`, the encoder's output.
+        enc: 2,
+        z: 3,
+        eps: 4,
+        prior_minus_q: 5,
+    }
+    pipeline(k, _p) => &k.latent_forward;
+    groups(p) => grid_1d(p.rows as usize, 64);
+}
+
+bindings! {
+    /// `latent_backward` (latent/reparam.wgsl): dLoss/d`[μ | head]` into `denc` from the
+    /// decoder's gradient through z (`dz_dec`) and the latent terms', rows weighted by
+    /// `row_weights` (IWAE) or the uniform's scale.
+    LatentBackwardBindings(LatentParams) {
+        uniform: 0,
+        enc: 2,
+        z: 3,
+        eps: 4,
+        dz_dec: 6,
+        denc: 7,
+        /// Read only when `per_row` is 1; any `[B·L]` buffer otherwise.
+        row_weights: 8,
+    }
+    pipeline(k, _p) => &k.latent_backward;
+    groups(p) => grid_1d(p.batch as usize * p.dz as usize, 64);
 }
 
 /// Bits of `LikelihoodParams::flags`, emitted into `shaders/likelihood/rows.wgsl` as `HAS_MASK`
@@ -339,6 +403,40 @@ impl LikelihoodParams {
     }
 }
 
+bindings! {
+    /// `log_prob_rows` (likelihood/rows.wgsl): each row's log-likelihood of the data row
+    /// `r % batch` under the decoder's `outputs` (and the free parameters in `params`), with its
+    /// gradients, weighted by the uniform's scale, into `d_outputs` and `d_free`. One workgroup per
+    /// row. `mask` is read only with `HAS_MASK` (bind `x` again otherwise), `d_free` only with
+    /// `HAS_FREE`.
+    LogProbRowsBindings(LikelihoodParams) {
+        uniform: 0,
+        x: 1,
+        mask: 2,
+        outputs: 3,
+        params: 4,
+        d_outputs: 5,
+        d_free: 6,
+        loglik: 7,
+    }
+    pipeline(k, _p) => &k.log_prob_rows;
+    groups(p) => grid_1d(p.rows as usize, 1);
+}
+
+bindings! {
+    /// `natural_params` (likelihood/rows.wgsl): the exponential-family η `[S, rows·D]` and
+    /// log-normaliser A `[rows·D]` of every pixel of every row.
+    NaturalParamsBindings(LikelihoodParams) {
+        uniform: 0,
+        outputs: 3,
+        params: 4,
+        eta: 8,
+        log_normaliser: 9,
+    }
+    pipeline(k, _p) => &k.natural_params;
+    groups(p) => grid_1d(p.rows as usize * p.dim as usize, 64);
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct ColsumParams {
@@ -351,12 +449,38 @@ pub struct ColsumParams {
     pub _pad: [u32; 3],
 }
 
+bindings! {
+    /// `colsum` (`inner` = 1: a thread per column) and `channel_sum` (a workgroup per channel)
+    /// in reduce.wgsl: `cout[out_off + c]` = the sum of channel c of `cin` over every row.
+    ColsumBindings(ColsumParams) { uniform: 0, cin: 1, cout: 2 }
+    pipeline(k, p) => if p.inner == 1 { &k.colsum } else { &k.channel_sum };
+    groups(p) => if p.inner == 1 {
+        grid_1d(p.cols as usize, 64)
+    } else {
+        grid_1d(p.cols as usize, 1)
+    };
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct LossParams {
     pub rows: u32,
     pub batch: u32,
     pub _pad: [u32; 2],
+}
+
+bindings! {
+    /// `elbo_sum` (reduce.wgsl, bindings 5 to 9 beside the column sums'): the batch's summed
+    /// image ELBOs into `elbo_sums[state.batch]`. One workgroup.
+    ElboSumBindings(LossParams) {
+        uniform: 5,
+        state: 6,
+        loglik: 7,
+        prior_minus_q: 8,
+        elbo_sums: 9,
+    }
+    pipeline(k, _p) => &k.elbo_sum;
+    groups(_p) => [1, 1, 1];
 }
 
 #[repr(C)]
@@ -370,6 +494,14 @@ pub struct GatherParams {
     pub seed_lo: u32,
     pub seed_hi: u32,
     pub _pad: [u32; 2],
+}
+
+bindings! {
+    /// `gather` (gather.wgsl): batch `state.batch` of the rows `data` lists through `index`,
+    /// unpacked into `x` in the run's pixel representation. A thread per data word.
+    GatherBindings(GatherParams) { uniform: 0, state: 1, data: 2, index: 3, x: 4 }
+    pipeline(k, _p) => &k.gather;
+    groups(p) => grid_1d(p.batch as usize * p.words as usize, 64);
 }
 
 #[repr(C)]
@@ -401,11 +533,33 @@ impl OptimizerParams {
     }
 }
 
+bindings! {
+    /// `adam` (optimizer.wgsl): one Adam step of every parameter, t from `state`.
+    AdamBindings(OptimizerParams) { uniform: 0, state: 1, params: 2, grads: 3, m: 4, v: 5 }
+    pipeline(k, _p) => &k.adam;
+    groups(p) => grid_1d(p.n as usize, 256);
+}
+
+bindings! {
+    /// `adagrad` (optimizer.wgsl): one Adagrad step, its running sum of squares in `v`.
+    AdagradBindings(OptimizerParams) { uniform: 0, params: 2, grads: 3, v: 5 }
+    pipeline(k, _p) => &k.adagrad;
+    groups(p) => grid_1d(p.n as usize, 256);
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct AdvanceParams {
     pub count_step: u32,
     pub _pad: [u32; 3],
+}
+
+bindings! {
+    /// `advance` (advance.wgsl): the step state moves to the next batch (and the next optimizer
+    /// step when `count_step`). One thread.
+    AdvanceBindings(AdvanceParams) { uniform: 0, state: 1 }
+    pipeline(k, _p) => &k.advance;
+    groups(_p) => [1, 1, 1];
 }
 
 /// Workgroups for `threads` one-dimensional threads in groups of `wg`; spills into y past the
@@ -452,12 +606,27 @@ pub struct IwaeParams {
     pub _pad: [u32; 2],
 }
 
+bindings! {
+    /// `iwae_weights` (iwae.wgsl): each image's softmax over its samples' log-weights, over B.
+    IwaeWeightsBindings(IwaeParams) { uniform: 0, loglik: 1, prior_minus_q: 2, weights: 3 }
+    pipeline(k, _p) => &k.iwae_weights;
+    groups(p) => grid_1d(p.batch as usize, 64);
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct ScaleRowsParams {
     pub rows: u32,
     pub width: u32,
     pub _pad: [u32; 2],
+}
+
+bindings! {
+    /// `scale_rows` (iwae.wgsl, bindings 4 to 6 beside the weights'): row r of `scaled` times
+    /// `row_weights[r]`.
+    ScaleRowsBindings(ScaleRowsParams) { uniform: 4, row_weights: 5, scaled: 6 }
+    pipeline(k, _p) => &k.scale_rows;
+    groups(p) => grid_1d(p.rows as usize * p.width as usize, 64);
 }
 
 impl Kernels {
@@ -480,8 +649,9 @@ impl Kernels {
                     cache: None,
                 })
         };
-        let matmul = module("matmul.wgsl", &[ACTIVATIONS, MATMUL]);
-        let conv = module("conv.wgsl", &[WORKGROUP, ACTIVATIONS, CONV]);
+        // matmul and conv share tile.wgsl's tiled product and epilogue.
+        let matmul = module("matmul.wgsl", &[ACTIVATIONS, TILE_GEMM, MATMUL]);
+        let conv = module("conv.wgsl", &[WORKGROUP, ACTIVATIONS, TILE_GEMM, CONV]);
         let latent = module(
             "latent",
             &[&[WORKGROUP, STATE, PHILOX][..], &LATENT[..]].concat(),
@@ -536,7 +706,25 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// Binds `uniform` at binding `uniform_binding` and each (binding, buffer) pair, all whole.
+    /// A dispatch of the entry point `B` describes, with parameters `p` and buffers `buffers`.
+    pub fn of<B: Bindings>(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        p: &B::Params,
+        buffers: &B,
+    ) -> Self {
+        Self::new(
+            ctx,
+            B::pipeline(kernels, p),
+            B::UNIFORM,
+            p,
+            &buffers.entries(),
+            B::groups(p),
+        )
+    }
+
+    /// Binds `uniform` at binding `uniform_binding` and each (binding, buffer) pair, all whole:
+    /// the raw form of [`Dispatch::of`], for kernel tests that bind by number.
     pub fn new<P: Pod>(
         ctx: &GpuContext,
         pipeline: &wgpu::ComputePipeline,

@@ -1,19 +1,20 @@
 //! The device-resident trainer: data sets, parameters, optimizer state and every activation live in
-//! GPU buffers; a training step is a list of dispatches derived from the spec (22 for the Appendix C model) recorded into one compute pass; an epoch is a few
-//! submits with one read-back (the per-batch ELBO sums) at its end.
+//! GPU buffers; a training step is a list of dispatches derived from the spec (22 for the Appendix
+//! C model), recorded once stage by stage (`step`) and replayed into one compute pass; an epoch is
+//! a few submits with one read-back (the per-batch ELBO sums) at its end.
 
 use bytemuck::cast_slice;
 
 use super::kernels::*;
-use super::network::{NetworkBuffers, Recorder};
-use super::{DeviceKind, GpuContext};
+use super::recorder::Recorder;
+use super::step::{Resident, StepBuffers, StepRecorder};
+use super::GpuContext;
 use crate::data::batch::EVAL_EPOCH;
 use crate::data::Values;
 use crate::error::{Error, Result};
-use crate::rng::stream;
-use crate::spec::init_params;
-use crate::training::backend::{Backend, Objective, Split, Splits, TrainConfig, TrainState};
-use crate::training::optim::{Optimizer, OptimizerConfig};
+use crate::spec::{init_params, Layout};
+use crate::training::backend::{Backend, Split, Splits, TrainConfig, TrainState};
+use crate::training::optim::Optimizer;
 
 /// `--optimizer-on`: where the optimizer (Adam or Adagrad) runs during GPU training.
 #[derive(
@@ -61,60 +62,52 @@ pub struct GpuBackend {
     t: u32,
 }
 
-/// The activation buffers of one step.
-struct StepBuffers {
-    x: wgpu::Buffer,
-    encoder: NetworkBuffers,
-    z: wgpu::Buffer,
-    eps: wgpu::Buffer,
-    prior_minus_q: wgpu::Buffer,
-    decoder: NetworkBuffers,
-    loglik: wgpu::Buffer,
-    d_outputs: wgpu::Buffer,
-    d_free: wgpu::Buffer,
-    dz: wgpu::Buffer,
-    denc: wgpu::Buffer,
-    /// The IWAE objective's row weights ŵ_r/B.
-    row_weights: wgpu::Buffer,
+/// Fails unless the training data has the model's row width (a multiple of 4 for packed pixels)
+/// and every buffer fits the adapter's storage binding limit.
+fn check_fits(ctx: &GpuContext, cfg: &TrainConfig, lay: &Layout, splits: &Splits) -> Result<()> {
+    let d = cfg.model.input;
+    let values = &splits.train.values;
+    let real = matches!(values, Values::Real(_));
+    if splits.train.dim != d || (!real && !d.is_multiple_of(4)) {
+        return Err(Error::Usage(format!(
+            "the model takes {d} values per row but the data has {}",
+            splits.train.dim
+        )));
+    }
+    let max_binding = ctx.limits.max_storage_buffer_binding_size;
+    let largest = [
+        values.device_bytes().len(),
+        cfg.rows() * lay.widest() * 4,
+        lay.total * 4,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0) as u64;
+    if largest > max_binding {
+        return Err(Error::Gpu(format!(
+            "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
+             use a smaller --train-size / --batch-size / --samples / --hidden / --channels"
+        )));
+    }
+    Ok(())
 }
 
 impl GpuBackend {
+    /// The trainer of `cfg` on `ctx` (`device::gpu_context` opens one), with the splits
+    /// uploaded and every step's dispatches recorded.
     pub fn new(
-        kind: DeviceKind,
+        ctx: GpuContext,
         cfg: &TrainConfig,
         splits: &Splits,
         placement: OptimizerOn,
     ) -> Result<Self> {
-        let ctx = GpuContext::new(kind)?;
         let spec = &cfg.model;
-        let k = Kernels::new(&ctx, &spec.likelihood)?;
         let lay = spec.layout();
-        let (b, rows) = (cfg.batch_size, cfg.rows());
-        let (dz, d) = (spec.latent, spec.input);
+        check_fits(&ctx, cfg, &lay, splits)?;
+        let k = Kernels::new(&ctx, &spec.likelihood)?;
+        let (b, d) = (cfg.batch_size, spec.input);
         let values = &splits.train.values;
         let real = matches!(values, Values::Real(_));
-        if splits.train.dim != d || (!real && d % 4 != 0) {
-            return Err(Error::Usage(format!(
-                "the model takes {d} values per row but the data has {}",
-                splits.train.dim
-            )));
-        }
-        let max_binding = ctx.limits.max_storage_buffer_binding_size;
-        let widest = lay.widest();
-        let largest = [
-            values.device_bytes().len(),
-            rows * widest * 4,
-            lay.total * 4,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0) as u64;
-        if largest > max_binding {
-            return Err(Error::Gpu(format!(
-                "a buffer of {largest} bytes exceeds this adapter's storage binding limit of {max_binding} bytes; \
-                 use a smaller --train-size / --batch-size / --samples / --hidden / --channels"
-            )));
-        }
         let params0 = init_params(spec, cfg.seed);
         let n_params = params0.len();
         let state = storage_zeroed(&ctx, "state", 4);
@@ -137,202 +130,26 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let z = |label: &str, n: usize| storage_zeroed(&ctx, label, n);
-        let free_rows = if lay.free.is_some() { rows * d } else { 1 };
-        let a = StepBuffers {
-            x: z("x", b * d),
-            encoder: NetworkBuffers::new(&ctx, "encoder", &lay.encoder, b),
-            z: z("z", rows * dz),
-            eps: z("eps", rows * dz),
-            prior_minus_q: z("prior_minus_q", rows),
-            decoder: NetworkBuffers::new(&ctx, "decoder", &lay.decoder, rows),
-            loglik: z("loglik", rows),
-            d_outputs: z("d_outputs", rows * lay.decoder_out().out),
-            d_free: z("d_free", free_rows),
-            dz: z("dz", rows * dz),
-            denc: z("denc", b * 2 * dz),
-            row_weights: z("row_weights", rows),
-        };
-        let iwae = cfg.objective == Objective::Iwae;
-        let rec = Recorder {
-            ctx: &ctx,
-            kernels: &k,
-            params: &params,
-        };
-        let (seed_lo, seed_hi) = (cfg.seed as u32, (cfg.seed >> 32) as u32);
-        let scale = 1.0 / rows as f32;
-        // Pixels travel packed four to a u32 word; real values one f32 per word.
-        let words = if real { d } else { d / 4 } as u32;
-        let gather_mode = cfg.pixels.code(values);
-
-        let gather = |data: &wgpu::Buffer, index: &wgpu::Buffer, n_index: usize| {
-            let p = GatherParams {
-                batch: b as u32,
-                words,
-                n_index: n_index as u32,
-                pixels: gather_mode,
-                seed_lo,
-                seed_hi,
-                ..Default::default()
-            };
-            Dispatch::new(
-                &ctx,
-                &k.gather,
-                0,
-                &p,
-                &[(1, &state), (2, data), (3, index), (4, &a.x)],
-                grid_1d(b * words as usize, 64),
-            )
-        };
-        let latent = |stream: u32| LatentParams::new(&cfg.model, rows, b, stream, cfg.seed, scale);
-        let latent_forward = |stream: u32| {
-            Dispatch::new(
-                &ctx,
-                &k.latent_forward,
-                0,
-                &latent(stream),
-                &[
-                    (1, &state),
-                    (2, &a.encoder.out),
-                    (3, &a.z),
-                    (4, &a.eps),
-                    (5, &a.prior_minus_q),
-                ],
-                grid_1d(rows, 64),
-            )
-        };
-        let forward = |gather: Dispatch, noise: u32| -> Vec<Dispatch> {
-            // IWAE: the rows' gradients with weight −1, scaled by ŵ_r/B in `backward`.
-            let row_scale = if iwae { -1.0 } else { -scale };
-            let lp = LikelihoodParams::new(spec, rows, b, row_scale, false);
-            let sum = LossParams {
-                rows: rows as u32,
-                batch: b as u32,
-                _pad: [0; 2],
-            };
-            let mut v = vec![gather];
-            v.extend(rec.forward(&lay.encoder, spec.activation, &a.x, b, &a.encoder));
-            v.push(latent_forward(noise));
-            v.extend(rec.forward(&lay.decoder, spec.activation, &a.z, rows, &a.decoder));
-            v.push(Dispatch::new(
-                &ctx,
-                &k.log_prob_rows,
-                0,
-                &lp,
-                &[
-                    (1, &a.x),
-                    (2, &a.x),
-                    (3, &a.decoder.out),
-                    (4, &params),
-                    (5, &a.d_outputs),
-                    (6, &a.d_free),
-                    (7, &a.loglik),
-                ],
-                grid_1d(rows, 1),
-            ));
-            v.push(Dispatch::new(
-                &ctx,
-                &k.elbo_sum,
-                5,
-                &sum,
-                &[
-                    (6, &state),
-                    (7, &a.loglik),
-                    (8, &a.prior_minus_q),
-                    (9, &elbo_sums),
-                ],
-                [1, 1, 1],
-            ));
-            v
-        };
-        let backward = || -> Vec<Dispatch> {
-            let mut v = Vec::new();
-            if iwae {
-                let ip = IwaeParams {
-                    batch: b as u32,
-                    samples: cfg.samples as u32,
-                    _pad: [0; 2],
-                };
-                v.push(Dispatch::new(
-                    &ctx,
-                    &k.iwae_weights,
-                    0,
-                    &ip,
-                    &[(1, &a.loglik), (2, &a.prior_minus_q), (3, &a.row_weights)],
-                    grid_1d(b, 64),
-                ));
-                let mut targets = vec![(&a.d_outputs, lay.decoder_out().out)];
-                if lay.free.is_some() {
-                    targets.push((&a.d_free, d));
-                }
-                for (target, width) in targets {
-                    let sp = ScaleRowsParams {
-                        rows: rows as u32,
-                        width: width as u32,
-                        _pad: [0; 2],
-                    };
-                    v.push(Dispatch::new(
-                        &ctx,
-                        &k.scale_rows,
-                        4,
-                        &sp,
-                        &[(5, &a.row_weights), (6, target)],
-                        grid_1d(rows * width, 64),
-                    ));
-                }
-            }
-            v.extend(rec.backward(
-                &lay.decoder,
-                spec.activation,
-                &a.z,
-                rows,
-                &a.decoder,
-                &a.d_outputs,
-                Some(&grads),
-                Some(&a.dz),
-            ));
-            if let Some(f) = lay.free {
-                // Per pixel: sum over rows; shared: one sum over every (row, pixel).
-                let (off, n) = (f.offset, f.len);
-                v.push(rec.colsum(&a.d_free, rows * d / n, n, 1, off, &grads));
-            }
-            let backward_params = LatentParams {
-                per_row: iwae as u32,
-                ..latent(stream::TRAIN_NOISE)
-            };
-            v.push(Dispatch::new(
-                &ctx,
-                &k.latent_backward,
-                0,
-                &backward_params,
-                &[
-                    (2, &a.encoder.out),
-                    (3, &a.z),
-                    (4, &a.eps),
-                    (6, &a.dz),
-                    (7, &a.denc),
-                    (8, &a.row_weights),
-                ],
-                grid_1d(b * dz, 64),
-            ));
-            v.extend(rec.backward(
-                &lay.encoder,
-                spec.activation,
-                &a.x,
-                b,
-                &a.encoder,
-                &a.denc,
-                Some(&grads),
-                None,
-            ));
-            v
-        };
-        let advance = |count_step: bool| {
-            let p = AdvanceParams {
-                count_step: count_step as u32,
-                _pad: [0; 3],
-            };
-            Dispatch::new(&ctx, &k.advance, 0, &p, &[(1, &state)], [1, 1, 1])
+        let step_buffers = StepBuffers::new(&ctx, cfg, &lay);
+        let step = StepRecorder {
+            rec: Recorder {
+                ctx: &ctx,
+                kernels: &k,
+                params: &params,
+            },
+            cfg,
+            lay: &lay,
+            a: &step_buffers,
+            r: Resident {
+                state: &state,
+                grads: &grads,
+                moment1: &moment1,
+                moment2: &moment2,
+                elbo_sums: &elbo_sums,
+            },
+            // Pixels travel packed four to a u32 word; real values one f32 per word.
+            words: if real { d } else { d / 4 } as u32,
+            pixels: cfg.pixels.code(values),
         };
         let mut train_data = None;
         let mut device_splits = Vec::new();
@@ -345,48 +162,15 @@ impl GpuBackend {
             let data = storage_init(&ctx, "data rows", set.values.device_bytes());
             let identity: Vec<u32> = (0..set.len() as u32).collect();
             let index = storage_init(&ctx, "eval index", cast_slice(&identity));
-            let mut eval = forward(gather(&data, &index, set.len()), stream::EVAL_NOISE);
-            eval.push(advance(false));
+            let eval = step.eval_step(&data, &index, set.len());
             device_splits.push((split, DeviceSplit { n: set.len(), eval }));
             if split == Split::Train {
                 train_data = Some(data);
             }
         }
         let train_data = train_data.ok_or_else(|| Error::Usage("empty training split".into()))?;
-        let mut train_step_no_update =
-            forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
-        train_step_no_update.extend(backward());
-        let mut train_step_device_update =
-            forward(gather(&train_data, &perm, n_train), stream::TRAIN_NOISE);
-        train_step_device_update.extend(backward());
-        let optimizer_params = OptimizerParams::new(&cfg.optimizer, n_params);
-        let update = match cfg.optimizer {
-            OptimizerConfig::Adam(_) => Dispatch::new(
-                &ctx,
-                &k.adam,
-                0,
-                &optimizer_params,
-                &[
-                    (1, &state),
-                    (2, &params),
-                    (3, &grads),
-                    (4, &moment1),
-                    (5, &moment2),
-                ],
-                grid_1d(n_params, 256),
-            ),
-            OptimizerConfig::Adagrad(_) => Dispatch::new(
-                &ctx,
-                &k.adagrad,
-                0,
-                &optimizer_params,
-                &[(2, &params), (3, &grads), (5, &moment2)],
-                grid_1d(n_params, 256),
-            ),
-        };
-        train_step_device_update.push(update);
-        train_step_device_update.push(advance(true));
-        train_step_no_update.push(advance(true));
+        let train_step_no_update = step.train_step(&train_data, &perm, n_train, false);
+        let train_step_device_update = step.train_step(&train_data, &perm, n_train, true);
         ctx.check_errors()?;
         Ok(Self {
             host_optimizer: Optimizer::new(cfg.optimizer, n_params),

@@ -14,7 +14,6 @@ use crate::cpu::reference::{decode, decoder_loglik_grad, encode, free_params};
 use crate::cpu::{gemm, View};
 use crate::error::{Error, Result};
 use crate::family::likelihood::{log_prob_rows, masked_stats, natural_rows, Rows};
-use crate::gpu::DeviceKind;
 use crate::spec::ModelSpec;
 
 pub trait ModelOps {
@@ -181,15 +180,5 @@ impl ModelOps for CpuModel {
     fn loglik_grad(&mut self, z: &[f32], x: &[f32], mask: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
         let r = paired_rows(&self.spec, z, x, mask)?;
         Ok(decoder_loglik_grad(&self.spec, &self.params, z, x, mask, r))
-    }
-}
-
-/// The model on `kind` (`auto` resolved as for training: hardware GPU, else CPU).
-pub fn model_ops(kind: DeviceKind, spec: &ModelSpec, params: &[f32]) -> Result<Box<dyn ModelOps>> {
-    match crate::training::resolve_device(kind) {
-        DeviceKind::Cpu => Ok(Box::new(CpuModel::new(spec, params))),
-        k => Ok(Box::new(crate::gpu::inference::GpuModel::new(
-            k, spec, params,
-        )?)),
     }
 }

@@ -110,50 +110,48 @@ impl Shape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn describe(&self) -> String {
-        match *self {
-            Shape::Flat(n) => n.to_string(),
-            Shape::Image([c, h, w]) => format!("{c}×{h}×{w}"),
-        }
-    }
 }
 
-/// A (transposed) convolution placed in a network: the two sides of the equivalent `Conv2d`.
+/// A (transposed) convolution placed in a network, as the two sides of the equivalent `Conv2d`:
 ///
-/// A `Conv2d` maps its `image` side (the larger) to its `result` side. A `ConvTranspose2d` is the
-/// same operator run backwards: it maps a `result`-shaped input to an `image`-shaped output, with
-/// its `[in, out, k, k]` weight lying in memory exactly like the `[out, in, k, k]` weight of that
-/// `Conv2d`. So both layers need the same three kernels — gather (image → result), scatter
-/// (result → image) and the weight gradient — with the roles of input and output swapped.
+/// - `full`: the side a `Conv2d` reads in k×k windows — a `Conv2d`'s input, a
+///   `ConvTranspose2d`'s output;
+/// - `reduced`: one value per window position, `conv2d(full)` — a `Conv2d`'s output, a
+///   `ConvTranspose2d`'s input. With 2·padding < kernel (every architecture here) it is no larger
+///   than `full` along either axis.
+///
+/// A `ConvTranspose2d` is the `Conv2d` operator run backwards, from `reduced` to `full`, with its
+/// `[in, out, k, k]` weight lying in memory exactly like the `[out, in, k, k]` weight of that
+/// `Conv2d`. So both layers need the same three kernels — gather (full → reduced), scatter
+/// (reduced → full) and the weight gradient — with the roles of input and output swapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
-    /// `[channels, height, width]` of the larger side.
-    pub image: [usize; 3],
-    /// `[channels, height, width]` of the smaller side, `conv2d(image)`.
-    pub result: [usize; 3],
+    /// `[channels, height, width]` of the windowed side.
+    pub full: [usize; 3],
+    /// `[channels, height, width]` of the side with one value per window, `conv2d(full)`.
+    pub reduced: [usize; 3],
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
 }
 
 impl ConvGeometry {
-    /// Weights `result channels × image channels × k × k`.
+    /// Weights `reduced channels × full channels × k × k`.
     pub fn weight_len(&self) -> usize {
-        self.result[0] * self.image[0] * self.kernel * self.kernel
+        self.reduced[0] * self.full[0] * self.kernel * self.kernel
     }
 
-    /// The contraction length of the gather: image channels × k × k.
+    /// The contraction length of the gather: full channels × k × k.
     pub fn patch_len(&self) -> usize {
-        self.image[0] * self.kernel * self.kernel
+        self.full[0] * self.kernel * self.kernel
     }
 
-    pub fn image_len(&self) -> usize {
-        self.image.iter().product()
+    pub fn full_len(&self) -> usize {
+        self.full.iter().product()
     }
 
-    pub fn result_len(&self) -> usize {
-        self.result.iter().product()
+    pub fn reduced_len(&self) -> usize {
+        self.reduced.iter().product()
     }
 }
 

@@ -22,9 +22,9 @@ use super::{Init, ModelSpec};
 pub enum LayerKind {
     /// `nn.Linear`: weight `[out, in]`.
     Linear,
-    /// `nn.Conv2d` from `geometry.image` to `geometry.result`: weight `[out, in, k, k]`.
+    /// `nn.Conv2d` from `geometry.full` to `geometry.reduced`: weight `[out, in, k, k]`.
     Conv2d(ConvGeometry),
-    /// `nn.ConvTranspose2d` from `geometry.result` to `geometry.image`: weight `[in, out, k, k]`.
+    /// `nn.ConvTranspose2d` from `geometry.reduced` to `geometry.full`: weight `[in, out, k, k]`.
     ConvTranspose2d(ConvGeometry),
 }
 
@@ -55,8 +55,8 @@ impl Layer {
     pub fn out_channels(&self) -> (usize, usize) {
         match self.kind {
             LayerKind::Linear => (self.out, 1),
-            LayerKind::Conv2d(g) => (g.result[0], g.result[1] * g.result[2]),
-            LayerKind::ConvTranspose2d(g) => (g.image[0], g.image[1] * g.image[2]),
+            LayerKind::Conv2d(g) => (g.reduced[0], g.reduced[1] * g.reduced[2]),
+            LayerKind::ConvTranspose2d(g) => (g.full[0], g.full[1] * g.full[2]),
         }
     }
 
@@ -64,8 +64,8 @@ impl Layer {
     pub fn weight_shape(&self) -> Vec<usize> {
         match self.kind {
             LayerKind::Linear => vec![self.out, self.inp],
-            LayerKind::Conv2d(g) => vec![g.result[0], g.image[0], g.kernel, g.kernel],
-            LayerKind::ConvTranspose2d(g) => vec![g.result[0], g.image[0], g.kernel, g.kernel],
+            LayerKind::Conv2d(g) => vec![g.reduced[0], g.full[0], g.kernel, g.kernel],
+            LayerKind::ConvTranspose2d(g) => vec![g.reduced[0], g.full[0], g.kernel, g.kernel],
         }
     }
 
@@ -78,6 +78,22 @@ impl Layer {
 
     pub fn is_conv(&self) -> bool {
         !matches!(self.kind, LayerKind::Linear)
+    }
+
+    /// The layer in the architecture line: its width, or a convolution's kernel, stride,
+    /// padding and output shape (`conv4 s2 p1 32×14×14`, `convT4 s2 p1 1×28×28`).
+    pub fn describe(&self) -> String {
+        let conv = |name: &str, g: &ConvGeometry, [c, h, w]: [usize; 3]| {
+            format!(
+                "{name}{} s{} p{} {c}×{h}×{w}",
+                g.kernel, g.stride, g.padding
+            )
+        };
+        match &self.kind {
+            LayerKind::Linear => self.out.to_string(),
+            LayerKind::Conv2d(g) => conv("conv", g, g.reduced),
+            LayerKind::ConvTranspose2d(g) => conv("convT", g, g.full),
+        }
     }
 }
 
@@ -123,6 +139,19 @@ pub struct Layout {
     scale_head: &'static str,
 }
 
+/// What one side of the model is joined to, for [`Stacker::side`].
+struct Ends {
+    /// The shape of the side's input row.
+    input: Shape,
+    /// The input is the data (the encoder's), whose image shape the spec may give.
+    input_is_data: bool,
+    /// Features of the side's output row.
+    out: usize,
+    /// The channels of an output `conv_transpose2d` (one without `out` ending the list), if the
+    /// side may end in one: the decoder, whose output is the likelihood's channels per pixel.
+    output_channels: Option<usize>,
+}
+
 /// Places layers one after another in the flat vector, following the row's shape.
 struct Stacker {
     next: usize,
@@ -148,18 +177,12 @@ impl Stacker {
         l
     }
 
-    /// The layers of one side: `input` through `hidden`, then the output layer to `out` features
-    /// (a linear layer, unless the list ends with an output `conv_transpose2d`, whose channels
-    /// are `out_channels`). Errors name the layer as `model.SIDE[i]`.
-    fn side(
-        &mut self,
-        side: &str,
-        input: Shape,
-        hidden: &[LayerSpec],
-        out: usize,
-        out_channels: usize,
-    ) -> Result<Vec<Layer>, String> {
-        let mut shape = input;
+    /// The layers of one side: its input through `hidden`, then the output layer to `ends.out`
+    /// features (a linear layer, unless the list ends with an output `conv_transpose2d` where
+    /// `ends` allows one). Errors name the layer as `model.SIDE[i]`.
+    fn side(&mut self, side: &str, hidden: &[LayerSpec], ends: Ends) -> Result<Vec<Layer>, String> {
+        let out = ends.out;
+        let mut shape = ends.input;
         let mut layers = Vec::new();
         for (i, spec) in hidden.iter().enumerate() {
             let at = format!("model.{side}[{i}]");
@@ -168,7 +191,7 @@ impl Stacker {
                 Shape::Flat(n) => Err(format!(
                     "{at} ({name}) needs an image-shaped input [channels, height, width], but its \
                      input is a flat vector of {n}; put a reshape before it{}",
-                    if side == "encoder" && i == 0 {
+                    if ends.input_is_data && i == 0 {
                         " or give the spec an `image` shape"
                     } else {
                         ""
@@ -204,29 +227,33 @@ impl Stacker {
                             .map_err(|e| format!("{at} (conv2d on {ch}×{h}×{w}), {axis}: {e}"))
                     };
                     let g = ConvGeometry {
-                        image: [ch, h, w],
-                        result: [out_ch, size(h, "height")?, size(w, "width")?],
+                        full: [ch, h, w],
+                        reduced: [out_ch, size(h, "height")?, size(w, "width")?],
                         kernel: c.kernel,
                         stride: c.stride,
                         padding: c.padding,
                     };
                     let l = self.place(
                         LayerKind::Conv2d(g),
-                        g.image_len(),
-                        g.result_len(),
+                        g.full_len(),
+                        g.reduced_len(),
                         g.weight_len(),
                         out_ch,
                     );
                     layers.push(l);
-                    shape = Shape::Image(g.result);
+                    shape = Shape::Image(g.reduced);
                 }
                 LayerSpec::ConvTranspose2d(c) => {
                     let [ch, h, w] = image("conv_transpose2d")?;
-                    let last = i + 1 == hidden.len() && side == "decoder";
-                    let out_ch = match (c.out, last) {
+                    let output_channels = if i + 1 == hidden.len() {
+                        ends.output_channels
+                    } else {
+                        None
+                    };
+                    let out_ch = match (c.out, output_channels) {
                         (Some(n), _) => n,
-                        (None, true) => out_channels,
-                        (None, false) => {
+                        (None, Some(n)) => n,
+                        (None, None) => {
                             return Err(format!(
                                 "{at} (conv_transpose2d) needs `out`: only the decoder's last \
                                  layer may leave it out (it then gives the likelihood's channels)"
@@ -239,14 +266,14 @@ impl Stacker {
                         })
                     };
                     let g = ConvGeometry {
-                        image: [out_ch, size(h, "height")?, size(w, "width")?],
-                        result: [ch, h, w],
+                        full: [out_ch, size(h, "height")?, size(w, "width")?],
+                        reduced: [ch, h, w],
                         kernel: c.kernel,
                         stride: c.stride,
                         padding: c.padding,
                     };
                     // A conv2d over the output must step back onto the input exactly.
-                    for (axis, n, m) in [("height", g.image[1], h), ("width", g.image[2], w)] {
+                    for (axis, n, m) in [("height", g.full[1], h), ("width", g.full[2], w)] {
                         if conv_out(n, c.kernel, c.stride, c.padding) != Ok(m) {
                             return Err(format!(
                                 "{at} (conv_transpose2d on {ch}×{h}×{w}), {axis}: no conv2d \
@@ -256,22 +283,23 @@ impl Stacker {
                     }
                     let l = self.place(
                         LayerKind::ConvTranspose2d(g),
-                        g.result_len(),
-                        g.image_len(),
+                        g.reduced_len(),
+                        g.full_len(),
                         g.weight_len(),
                         out_ch,
                     );
                     layers.push(l);
-                    shape = Shape::Image(g.image);
-                    if last && c.out.is_none() {
-                        if g.image_len() != out {
+                    shape = Shape::Image(g.full);
+                    if c.out.is_none() {
+                        // The output layer: out_ch is the likelihood's channels.
+                        if g.full_len() != out {
                             return Err(format!(
                                 "{at} (conv_transpose2d, the output layer) gives {out_ch}×{}×{} \
-                                 = {} values per row, but the likelihood needs {out} ({out_channels} \
+                                 = {} values per row, but the likelihood needs {out} ({out_ch} \
                                  channels of the data's shape)",
-                                g.image[1],
-                                g.image[2],
-                                g.image_len()
+                                g.full[1],
+                                g.full[2],
+                                g.full_len()
                             ));
                         }
                         return Ok(layers);
@@ -300,14 +328,26 @@ impl Layout {
             None => Shape::Flat(s.input),
         };
         let channels = s.likelihood.channels();
-        let encoder = stack.side("encoder", input, &s.encoder, 2 * s.latent, 0)?;
+        let encoder = stack.side(
+            "encoder",
+            &s.encoder,
+            Ends {
+                input,
+                input_is_data: true,
+                out: 2 * s.latent,
+                output_channels: None,
+            },
+        )?;
         let image_channels = s.image.map_or(1, |i| i[0]);
         let decoder = stack.side(
             "decoder",
-            Shape::Flat(s.latent),
             &s.decoder,
-            channels * s.input,
-            channels * image_channels,
+            Ends {
+                input: Shape::Flat(s.latent),
+                input_is_data: false,
+                out: channels * s.input,
+                output_channels: Some(channels * image_channels),
+            },
         )?;
         let len = s.likelihood.free_parameters(s.input);
         let free = (len > 0).then(|| {
@@ -330,12 +370,6 @@ impl Layout {
 
     pub fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.encoder.iter().chain(&self.decoder)
-    }
-
-    pub fn encoder_out(&self) -> &Layer {
-        self.encoder
-            .last()
-            .expect("the encoder has an output layer")
     }
 
     pub fn decoder_out(&self) -> &Layer {

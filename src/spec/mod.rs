@@ -31,7 +31,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The code of this activation in the matmul epilogue (`shaders/matmul.wgsl`).
+    /// The code of this activation in the GEMM epilogue (`shaders/tile.wgsl`).
     pub fn code(self) -> u32 {
         match self {
             Activation::Tanh => 1,
@@ -420,19 +420,7 @@ impl ModelSpec {
         let layout = self.layout();
         let side = |start: String, layers: &[Layer]| {
             let mut parts = vec![start];
-            for l in layers {
-                parts.push(match l.kind {
-                    LayerKind::Linear => l.out.to_string(),
-                    LayerKind::Conv2d(g) => format!(
-                        "conv{} s{} p{} {}×{}×{}",
-                        g.kernel, g.stride, g.padding, g.result[0], g.result[1], g.result[2]
-                    ),
-                    LayerKind::ConvTranspose2d(g) => format!(
-                        "convT{} s{} p{} {}×{}×{}",
-                        g.kernel, g.stride, g.padding, g.image[0], g.image[1], g.image[2]
-                    ),
-                });
-            }
+            parts.extend(layers.iter().map(Layer::describe));
             parts.join(" → ")
         };
         let input = match self.image {

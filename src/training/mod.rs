@@ -10,17 +10,13 @@ pub mod optim;
 pub mod run_dir;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cpu::trainer::CpuBackend;
 use crate::data::batch::epoch_permutation;
 use crate::data::Corpus;
 use crate::error::{Error, Result};
-use crate::gpu::trainer::{GpuBackend, OptimizerOn};
-use crate::gpu::DeviceKind;
 use crate::training::backend::{Backend, Split, Splits, TrainConfig};
 use crate::training::run_dir::RunDir;
 use checkpoint::Checkpoint;
@@ -51,43 +47,6 @@ pub fn make_splits(
         val,
         test: data.test.slice(0, test_size),
     })
-}
-
-/// Resolves `--device auto`: a hardware adapter if there is one; otherwise the CPU reference path,
-/// which beats a software Vulkan rasterizer (lavapipe) at this model size. Explicit backends are
-/// taken as asked.
-pub fn resolve_device(kind: DeviceKind) -> DeviceKind {
-    if kind != DeviceKind::Auto {
-        return kind;
-    }
-    let hardware = crate::gpu::list_adapters_on(wgpu::Backends::PRIMARY)
-        .iter()
-        .any(|a| {
-            matches!(
-                a.device_type,
-                wgpu::DeviceType::DiscreteGpu
-                    | wgpu::DeviceType::IntegratedGpu
-                    | wgpu::DeviceType::VirtualGpu
-            )
-        });
-    if hardware {
-        DeviceKind::Auto
-    } else {
-        eprintln!("note: no hardware GPU adapter found; --device auto uses the CPU reference path");
-        DeviceKind::Cpu
-    }
-}
-
-pub fn make_backend(
-    kind: DeviceKind,
-    placement: OptimizerOn,
-    cfg: &TrainConfig,
-    splits: Arc<Splits>,
-) -> Result<Box<dyn Backend>> {
-    match kind {
-        DeviceKind::Cpu => Ok(Box::new(CpuBackend::new(cfg, splits))),
-        k => Ok(Box::new(GpuBackend::new(k, cfg, &splits, placement)?)),
-    }
 }
 
 /// One line of `metrics.jsonl`.

@@ -4,11 +4,12 @@
 pub mod cli;
 
 use rand::{RngExt, SeedableRng};
-use vae_gpu::gpu::{DeviceKind, GpuContext};
+use vae_gpu::device::{gpu_context, DeviceKind};
+use vae_gpu::gpu::GpuContext;
 
 /// The adapter the GPU tests run on. No adapter is a test failure, never a skip.
 pub fn gpu() -> GpuContext {
-    match GpuContext::new(DeviceKind::Auto) {
+    match gpu_context(DeviceKind::Auto) {
         Ok(ctx) => ctx,
         Err(e) => panic!(
             "GPU tests need a Vulkan/Metal/DX12 adapter and found none ({e}). On Linux without a GPU \

@@ -1,0 +1,83 @@
+//! The layer kinds on the reference path, one file each: a kind supplies its three products
+//! (forward, input gradient, weight gradient) without the bias; the bias, the activation and the
+//! bias gradient are common to every kind and applied here, as the kernels' epilogues do on the
+//! GPU. GPU twins: `gpu::layers`.
+//!
+//! A new kind is its `spec::layout::LayerKind` entry, a file here implementing [`LayerOps`] with
+//! its arm in [`ops`], and the same two on the GPU side.
+
+pub mod conv;
+pub mod linear;
+
+use super::Scalar;
+use crate::family::activation::activate;
+use crate::spec::{Activation, Layer, LayerKind};
+
+/// A layer kind's products over `rows` rows; `weights` is the layer's weight alone, in its
+/// PyTorch layout, and `l` the layer as placed (its widths on each side).
+pub trait LayerOps<T: Scalar> {
+    /// Y[rows, out] = the layer's product of X[rows, in] with `weights` (no bias).
+    fn forward(&self, l: &Layer, weights: &[T], x: &[T], rows: usize, y: &mut [T]);
+
+    /// dX[rows, in] = the adjoint product of dY[rows, out] with `weights`.
+    fn input_grad(&self, l: &Layer, weights: &[T], dy: &[T], rows: usize, dx: &mut [T]);
+
+    /// dW, in the weight's layout, from the layer's input X and dY.
+    fn weight_grad(&self, l: &Layer, x: &[T], dy: &[T], rows: usize, dw: &mut [T]);
+}
+
+/// The implementation of a layer kind: the one `match` over kinds on the CPU side.
+pub fn ops<T: Scalar>(kind: &LayerKind) -> Box<dyn LayerOps<T>> {
+    match *kind {
+        LayerKind::Linear => Box::new(linear::Linear),
+        LayerKind::Conv2d(g) => Box::new(conv::Conv2d(g)),
+        LayerKind::ConvTranspose2d(g) => Box::new(conv::ConvTranspose2d(g)),
+    }
+}
+
+/// Y[rows, out] = the layer applied to X[rows, in], plus the bias, then the activation if given
+/// (matmul.wgsl or conv.wgsl with their bias and activation epilogue).
+pub fn forward<T: Scalar>(
+    l: &Layer,
+    params: &[T],
+    x: &[T],
+    rows: usize,
+    y: &mut [T],
+    act: Option<Activation>,
+) {
+    ops(&l.kind).forward(l, &params[l.w..l.b], x, rows, y);
+    let (channels, inner) = l.out_channels();
+    let bias = &params[l.b..l.b + channels];
+    for (i, v) in y[..rows * l.out].iter_mut().enumerate() {
+        *v += bias[i / inner % channels];
+        if let Some(a) = act {
+            *v = activate(a, *v);
+        }
+    }
+}
+
+/// dX from dY: dY·W for a linear layer, the other direction of the convolution for the others.
+pub fn input_grad<T: Scalar>(l: &Layer, params: &[T], dy: &[T], rows: usize, dx: &mut [T]) {
+    ops(&l.kind).input_grad(l, &params[l.w..l.b], dy, rows, dx);
+}
+
+/// dW into grads (the layer's weight, in its layout) and db = the per-channel sum of dY.
+pub fn param_grads<T: Scalar>(l: &Layer, x: &[T], dy: &[T], rows: usize, grads: &mut [T]) {
+    ops(&l.kind).weight_grad(l, x, dy, rows, &mut grads[l.w..l.b]);
+    let (channels, inner) = l.out_channels();
+    colsum(dy, rows, channels, inner, &mut grads[l.b..l.b + channels]);
+}
+
+/// Bias gradient: out[c] = Σ over rows r and positions s of dY[r, c, s] for a gradient of
+/// `channels` × `inner` values per row (`inner` = 1 for a linear layer's columns, H·W for a
+/// convolution's channels). Twin of `colsum` (inner = 1) and `channel_sum` in reduce.wgsl.
+pub fn colsum<T: Scalar>(dy: &[T], rows: usize, channels: usize, inner: usize, out: &mut [T]) {
+    out[..channels].iter_mut().for_each(|v| *v = T::zero());
+    for row in dy[..rows * channels * inner].chunks(channels * inner) {
+        for (o, values) in out.iter_mut().zip(row.chunks(inner)) {
+            for &v in values {
+                *o += v;
+            }
+        }
+    }
+}
