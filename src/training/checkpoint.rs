@@ -50,19 +50,39 @@ pub struct Checkpoint {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, an fsync and a
 /// rename, so a crash or a full disk never leaves a half-written file under the final name.
+///
+/// The temporary file is created exclusively (`O_EXCL`) under an unpredictable name by
+/// `tempfile`, so nothing planted in the directory beforehand — a symbolic link under a guessed
+/// name — is ever opened or written through; the rename replaces a link at `path` itself rather
+/// than the file it points to. Permissions are the usual ones for a new file (0666 less the
+/// umask). Checkpoints, metrics and every figure and table are written through here.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| io_err(path, e))?;
+    // On any error below, dropping `tmp` removes the temporary file.
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| io_err(path, e))?;
+    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
+    // The rename is on disk once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     Ok(())
 }
@@ -258,6 +278,58 @@ mod tests {
         upgrade(&mut c);
         assert_eq!(c.pixels, Representation::Midpoint);
         assert!(c.check().is_ok());
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("vae-gpu-ck-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A symbolic link planted under the temporary name the writer used to use
+    /// (`.NAME.tmp-<pid>`), or under the final name, is never written through: the file it
+    /// points to keeps its bytes and the result is a regular file of the new bytes.
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_never_follows_a_planted_link() {
+        let d = scratch("planted");
+        let (out, outside) = (d.join("out"), d.join("outside"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = out.join("checkpoint.safetensors");
+        let planted = out.join(format!(
+            ".checkpoint.safetensors.tmp-{}",
+            std::process::id()
+        ));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&path, b"new bytes").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file(), "{path:?} is a link");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new bytes");
+        // A link at the final name is replaced, not followed.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"again").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        // Nothing but the planted link and the result is left in the directory.
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // And a new file gets the usual permissions, as `File::create` gives them.
+        use std::os::unix::fs::PermissionsExt;
+        let plain = out.join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+        std::fs::remove_dir_all(&d).ok();
     }
 
     #[test]
