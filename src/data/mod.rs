@@ -7,11 +7,13 @@
 //! rebuild the same data without being told again.
 //!
 //! [`batch`]: the epoch order and the CPU gather of a minibatch; [`representation`]: how pixels
-//! become data values.
+//! become data values; [`input`]: reading a user's files (regular files only, sizes capped before
+//! reading).
 
 pub mod batch;
 pub mod circle;
 pub mod files;
+pub mod input;
 pub mod mnist;
 pub mod representation;
 

@@ -20,6 +20,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::data::input::{self, InputError};
 use crate::error::{io_err, Error, Result};
 use crate::training::checkpoint::{self, Checkpoint};
 
@@ -28,6 +29,8 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const BEST: &str = "best.safetensors";
 pub const METRICS: &str = "metrics.jsonl";
 const LOCK: &str = ".vae-gpu.lock";
+/// Largest `metrics.jsonl` read (a line is a few hundred bytes: a million epochs).
+pub const MAX_METRICS_BYTES: u64 = 256 << 20;
 
 /// How a run begins.
 pub enum Start<'a> {
@@ -128,12 +131,22 @@ fn line_epoch(line: &str) -> Option<u32> {
     v.get("epoch")?.as_u64().map(|e| e as u32)
 }
 
+/// The text of a metrics file: a regular file of at most [`MAX_METRICS_BYTES`].
+fn read_metrics_text(path: &Path) -> Result<String> {
+    input::read_text(path, MAX_METRICS_BYTES).map_err(|e| match e {
+        InputError::Io(e) => io_err(path, e),
+        e => Error::Data(format!("{}: {e}", path.display())),
+    })
+}
+
 fn read_lines(path: &Path) -> Result<Vec<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(s.lines().map(str::to_string).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io_err(path, e)),
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(Vec::new());
     }
+    Ok(read_metrics_text(path)?
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -313,7 +326,7 @@ impl RunDir {
 /// Reads a `metrics.jsonl` and checks that it is one run's history: epochs strictly increasing
 /// and a single run id. Figures drawn from a file that mixes runs would be silently wrong.
 pub fn read_history(path: &Path) -> Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let text = read_metrics_text(path)?;
     let mut out: Vec<serde_json::Value> = Vec::new();
     for (i, line) in text
         .lines()
