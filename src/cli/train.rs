@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{check_range, load_data, print_units, DataArgs, DataSetArgs};
+use super::{check_range, print_units, read_data, DataArgs, DataSetArgs};
 use crate::data::batch::Representation;
 use crate::data::{Corpus, DataSource};
 use crate::error::{Error, Result};
@@ -109,7 +109,7 @@ fn check_resume_flags(
     }
     if a.dataset.given() {
         let given = a.dataset.source()?;
-        if given != c.data {
+        if given != c.data.unchecked() {
             differs.push(format!(
                 "the data set {} (the run has {})",
                 given.describe(),
@@ -274,10 +274,15 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         Some(ck) => ck.config.data.clone(),
         None => a.dataset.source()?,
     };
-    let data = load_data(&source, &a.data.data)?;
+    // What was read, with its content hash, is what the checkpoints record; a resumed run's data
+    // must be what it was trained on (a checkpoint older than the hashes gains one here).
+    let (data, read) = read_data(&source, &a.data.data)?;
     let cfg = match &resumed {
-        Some(ck) => ck.config.clone(),
-        None => train_config(a, source, data.train.dim)?,
+        Some(ck) => TrainConfig {
+            data: read,
+            ..ck.config.clone()
+        },
+        None => train_config(a, read, data.train.dim)?,
     };
     if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
