@@ -295,10 +295,9 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         (Some(ck), Some(path)) => Start::Resume { path, ck },
         _ => Start::Fresh,
     };
+    // Nothing in --out changes until the first epoch is written (the notes say what then
+    // changed), so a run refused below or diverging at once leaves it as it was.
     let mut run = RunDir::open(&a.out, start, a.force)?;
-    for note in &run.notes {
-        eprintln!("note: {note}");
-    }
     let sizes = split_sizes(a, resumed.as_ref(), &data);
     let splits = make_splits(data, sizes.train, sizes.val, sizes.test).map_err(|e| match e {
         Error::Usage(m) if resumed.is_none() => {
@@ -366,7 +365,7 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         }),
         eval_train: a.eval_train,
     };
-    let s = train(backend.as_mut(), &cfg, &splits, &run, &opts)?;
+    let s = train(backend.as_mut(), &cfg, &splits, &mut run, &opts)?;
     println!("epochs: {}", s.epochs_done);
     if let Stop::Early { epoch } = s.stop {
         println!(
