@@ -216,22 +216,290 @@ fn kill_9_during_training_never_loses_an_epoch() {
     );
 }
 
+/// The lock is an advisory lock on `.vae-gpu.lock`, held while a run writes: a second run is kept
+/// out while it is held, and a lock file nobody holds — left by a killed run, even one naming a
+/// live process (the pid file it replaced refused those forever: pids are reused) — is taken over.
 #[test]
-fn a_live_lock_keeps_a_second_run_out_and_a_stale_one_is_taken_over() {
+fn a_held_lock_keeps_a_second_run_out_and_a_leftover_one_is_taken_over() {
     let out = tmp("lock");
-    // This test process is alive: its pid in the lock means a run is in progress.
-    std::fs::write(out.join(".vae-gpu.lock"), std::process::id().to_string()).expect("lock");
+    let path = out.join(".vae-gpu.lock");
+    // This test process plays the run in progress.
+    std::fs::write(&path, "12345").expect("lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    held.lock().expect("flock");
     let o = tiny(&out, "1", &[]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("another vae-gpu run"), "{}", text(&o));
-    // A pid that cannot exist: left behind by a killed run.
-    std::fs::write(out.join(".vae-gpu.lock"), "4294967295").expect("lock");
+    assert!(
+        text(&o).contains("another vae-gpu run (pid 12345)"),
+        "{}",
+        text(&o)
+    );
+    drop(held);
+    // Not held, though it names this live process.
+    std::fs::write(&path, std::process::id().to_string()).expect("lock");
     let o = tiny(&out, "1", &[]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(!path.exists(), "the lock is released at exit");
+    // A symbolic link in its place is refused, not written through.
+    let victim = tmp("lock-victim").join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    std::os::unix::fs::symlink(&victim, &path).expect("symlink");
+    let o = resume(&out, &ckpt(&out), "1", &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+/// Four runs started at once into one new directory: exactly one trains, the others are kept
+/// out (by the lock, or by the run already there), and the directory holds that one run.
+#[test]
+fn racing_writers_into_one_directory_leave_one_run() {
+    let out = tmp("race").join("run");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(BIN)
+                .args(["train", "--device", "cpu", "--epochs", "2", "--out"])
+                .arg(&out)
+                .args(SMALL)
+                .output_async()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait()).collect();
+    let ok = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "{:?}", outputs.iter().map(text).collect::<Vec<_>>());
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        let t = text(o);
+        assert!(
+            t.contains("another vae-gpu run") || t.contains("already holds a training run"),
+            "{t}"
+        );
+    }
+    assert_eq!(epochs(&out), [1, 2]);
+    assert_eq!(checkpoint::load(&ckpt(&out)).expect("load").epoch, 2);
+}
+
+trait OutputAsync {
+    fn output_async(&mut self) -> Pending;
+}
+struct Pending(std::process::Child);
+impl OutputAsync for std::process::Command {
+    fn output_async(&mut self) -> Pending {
+        Pending(
+            self.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        )
+    }
+}
+impl Pending {
+    fn wait(self) -> std::process::Output {
+        self.0.wait_with_output().expect("wait")
+    }
+}
+
+/// Row 3: a symbolic link planted at the checkpoint's temporary name (`.checkpoint.safetensors.
+/// tmp-<pid>`, predictable from the pid) made the run overwrite the file it points to and leave
+/// `checkpoint.safetensors` as that link; one planted at `metrics.jsonl` sent the metrics outside.
+#[test]
+fn planted_links_are_never_written_through() {
+    let out = tmp("planted");
+    let victim = tmp("planted-victim").join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    let child = std::process::Command::new(BIN)
+        .args(["train", "--device", "cpu", "--epochs", "1", "--out"])
+        .arg(&out)
+        .args(SMALL)
+        .output_async();
+    // Planted while the run is still loading its data.
+    let planted = out.join(format!(".checkpoint.safetensors.tmp-{}", child.0.id()));
+    std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+    let o = child.wait();
+    assert!(o.status.success(), "{}", text(&o));
     assert!(
-        !out.join(".vae-gpu.lock").exists(),
-        "the lock is released at exit"
+        std::fs::read(&victim).unwrap() == b"precious",
+        "the file the planted link points to was overwritten"
     );
+    let meta = std::fs::symlink_metadata(ckpt(&out)).expect("checkpoint");
+    assert!(meta.file_type().is_file(), "the checkpoint is a link");
+    assert_eq!(checkpoint::load(&ckpt(&out)).expect("load").epoch, 1);
+
+    // A dangling link at metrics.jsonl is something in the directory: a fresh run refuses it,
+    // --force removes the link itself, and nothing is created where it pointed.
+    let out = tmp("planted-metrics");
+    let target = tmp("planted-target").join("created-outside");
+    std::os::unix::fs::symlink(&target, out.join("metrics.jsonl")).expect("symlink");
+    let o = tiny(&out, "1", &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already holds"), "{}", text(&o));
+    let o = tiny(&out, "1", &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!target.exists(), "metrics were written through the link");
+    assert_eq!(epochs(&out), [1]);
+}
+
+/// Row 6: run A's checkpoint copied into run B's directory and resumed there appended A's epochs
+/// to B's metrics with no note, and `curves` then refused the file as mixing runs. Now the resume
+/// is refused (both run ids named) and B is untouched; with --force the directory becomes A's run
+/// alone, which `curves` draws.
+#[test]
+fn a_checkpoint_copied_into_another_runs_directory_is_not_mixed_with_it() {
+    let (a, b) = (tmp("copied-a"), tmp("copied-b"));
+    assert!(tiny(&a, "2", &[]).status.success());
+    assert!(tiny(&b, "3", &["--seed", "7"]).status.success());
+    let id = |dir: &Path| {
+        checkpoint::load(&ckpt(dir))
+            .expect("load")
+            .run_id
+            .expect("run id")
+    };
+    let (id_a, id_b) = (id(&a), id(&b));
+    assert_ne!(id_a, id_b);
+    std::fs::copy(ckpt(&a), ckpt(&b)).expect("copy");
+    let metrics_b = std::fs::read(b.join("metrics.jsonl")).expect("metrics");
+    let o = resume(&b, &ckpt(&b), "1", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&id_a) && t.contains(&id_b) && t.contains("--force"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read(b.join("metrics.jsonl")).unwrap(), metrics_b);
+    let o = resume(&b, &ckpt(&b), "1", &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("of another run"), "{}", text(&o));
+    let history = vae_gpu::training::run_dir::read_history(&b.join("metrics.jsonl")).unwrap();
+    assert!(history.iter().all(|v| v["run_id"] == id_a.as_str()));
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| v["epoch"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let o = run(&[
+        "curves",
+        "--metrics",
+        b.join("metrics.jsonl").to_str().unwrap(),
+        "--out",
+        b.join("figs").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Resumed into a new directory, the copy's history is A's own lines only.
+    let c = tmp("copied-c").join("run");
+    std::fs::copy(ckpt(&a), b.join("a-copy.safetensors")).expect("copy");
+    let o = resume(&c, &b.join("a-copy.safetensors"), "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let history = vae_gpu::training::run_dir::read_history(&c.join("metrics.jsonl")).unwrap();
+    assert!(history.iter().all(|v| v["run_id"] == id_a.as_str()));
+}
+
+/// Row 11: `train --resume DIR/best.safetensors --force --out DIR` deleted best.safetensors (the
+/// checkpoint being resumed) and then named it as the best epoch. The resumed file is kept: the
+/// run continues from its best epoch, and the best checkpoint is still there.
+#[test]
+fn resuming_the_best_checkpoint_into_its_own_directory_keeps_it() {
+    let out = tmp("resume-best");
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        "200",
+        "--train-size",
+        "100",
+        "--val-size",
+        "200",
+        "--test-size",
+        "100",
+        "--hidden",
+        "200",
+        "--batch-size",
+        "20",
+        "--lr",
+        "3e-3",
+        "--early-stop",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let best = out.join("best.safetensors");
+    let b = checkpoint::load(&best).expect("best").epoch;
+    assert_eq!(checkpoint::load(&ckpt(&out)).unwrap().epoch, b + 3);
+    let o = resume(&out, &best, "1", &[]);
+    assert!(!o.status.success(), "without --force it would mix");
+    let o = resume(&out, &best, "1", &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&format!("at epoch {b} ({})", best.display())),
+        "{t}"
+    );
+    assert_eq!(checkpoint::load(&best).expect("best kept").epoch, b);
+    assert_eq!(checkpoint::load(&ckpt(&out)).unwrap().epoch, b + 1);
+    assert_eq!(epochs(&out), (1..=b as u64 + 1).collect::<Vec<_>>());
+}
+
+/// Row 12: a run refused after its directory was claimed (--early-stop without --val-size, a
+/// --val-size larger than the data, a first epoch that diverges) left an empty --out behind, and
+/// `--force` deleted the run it was to replace before being refused. Now nothing changes.
+#[test]
+fn a_refused_or_diverged_run_leaves_nothing_behind() {
+    let root = tmp("nothing-left");
+    let fresh = |name: &str| root.join(name).join("run");
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--early-stop",
+        "2",
+        "--out",
+        fresh("a").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("no validation split"));
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--val-size",
+        "60000",
+        "--out",
+        fresh("b").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("validation split of 60000"));
+    // A first epoch that diverges (huge parameters), resumed into a new directory.
+    let good = root.join("good");
+    assert!(tiny(&good, "2", &[]).status.success());
+    let mut bad = checkpoint::load(&ckpt(&good)).expect("load");
+    bad.state.params.iter_mut().for_each(|p| *p = 1e30);
+    let huge = root.join("huge.safetensors");
+    checkpoint::save(&huge, &bad).expect("save");
+    let o = resume(&fresh("c"), &huge, "1", &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("diverged"),
+        "{}",
+        text(&o)
+    );
+    for d in ["a", "b", "c"] {
+        assert!(!root.join(d).exists(), "{d}/ left behind");
+    }
+    // --force on a run that is then refused leaves the run it was to replace as it was.
+    let before = std::fs::read(ckpt(&good)).expect("ck");
+    let o = tiny(&good, "1", &["--force", "--early-stop", "2"]);
+    assert!(!o.status.success() && text(&o).contains("no validation split"));
+    assert_eq!(std::fs::read(ckpt(&good)).expect("ck"), before);
+    assert_eq!(epochs(&good), [1, 2]);
+    // A directory that existed stays, and is left empty as it was.
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let o = tiny(&empty, "1", &["--early-stop", "2"]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_dir(&empty).expect("dir").count(), 0);
 }
 
 #[test]

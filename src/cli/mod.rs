@@ -242,15 +242,21 @@ fn session(a: &ModelArgs) -> Result<Session> {
     })
 }
 
-/// The data of `source`, with `--data DIR` standing in for MNIST's directory.
+/// The data of `source`, with `--data DIR` standing in for MNIST's directory. A run's recorded
+/// source must read back the content it was trained on (see `DataSource::read`).
 fn load_data(source: &DataSource, mnist_dir: &Option<PathBuf>) -> Result<Corpus> {
+    read_data(source, mnist_dir).map(|(corpus, _)| corpus)
+}
+
+/// [`load_data`], with what was read (the source and its content hash) for a checkpoint.
+fn read_data(source: &DataSource, mnist_dir: &Option<PathBuf>) -> Result<(Corpus, DataSource)> {
     if mnist_dir.is_some() && !source.is_mnist() {
         return Err(Error::Usage(format!(
             "--data DIR is an MNIST directory, but the data set is {}; drop --data",
             source.describe()
         )));
     }
-    Ok(source.load(mnist_dir.as_deref())?)
+    Ok(source.read(mnist_dir.as_deref())?)
 }
 
 fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{check_range, load_data, print_units, DataArgs, DataSetArgs};
+use super::{check_range, load_data, print_units, read_data, DataArgs, DataSetArgs};
 use crate::data::batch::Representation;
 use crate::data::{Corpus, DataSource};
 use crate::device::DeviceKind;
@@ -108,7 +108,7 @@ fn check_resume_flags(
     }
     if a.dataset.given() {
         let given = a.dataset.source()?;
-        if given != c.data {
+        if given != c.data.unchecked() {
             differs.push(format!(
                 "the data set {} (the run has {})",
                 given.describe(),
@@ -297,10 +297,15 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         Some(ck) => ck.config.data.clone(),
         None => a.dataset.source()?,
     };
-    let data = load_data(&source, &a.data.data)?;
+    // What was read, with its content hash, is what the checkpoints record; a resumed run's data
+    // must be what it was trained on (a checkpoint older than the hashes gains one here).
+    let (data, read) = read_data(&source, &a.data.data)?;
     let cfg = match &resumed {
-        Some(ck) => ck.config.clone(),
-        None => train_config(a, source, data.train.dim)?,
+        Some(ck) => TrainConfig {
+            data: read,
+            ..ck.config.clone()
+        },
+        None => train_config(a, read, data.train.dim)?,
     };
     if a.data.device == DeviceKind::Cpu && a.optimizer_on == Some(OptimizerOn::Gpu) {
         return Err(Error::Usage(
@@ -313,10 +318,9 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         (Some(ck), Some(path)) => Start::Resume { path, ck },
         _ => Start::Fresh,
     };
+    // Nothing in --out changes until the first epoch is written (the notes say what then
+    // changed), so a run refused below or diverging at once leaves it as it was.
     let mut run = RunDir::open(&a.out, start, a.force)?;
-    for note in &run.notes {
-        eprintln!("note: {note}");
-    }
     let sizes = split_sizes(a, resumed.as_ref(), &data);
     let splits = make_splits(data, sizes.train, sizes.val, sizes.test).map_err(|e| match e {
         Error::Usage(m) if resumed.is_none() => {
@@ -384,7 +388,7 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         }),
         eval_train: a.eval_train,
     };
-    let s = train(backend.as_mut(), &cfg, &splits, &run, &opts)?;
+    let s = train(backend.as_mut(), &cfg, &splits, &mut run, &opts)?;
     println!("epochs: {}", s.epochs_done);
     if let Stop::Early { epoch } = s.stop {
         println!(

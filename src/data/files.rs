@@ -5,46 +5,59 @@
 //! names the file and the place.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Take};
 use std::path::Path;
 
+use super::input::{self, Hashing, InputError};
 use super::{DataError, DataSet};
 
 /// Most values a data file may hold (256 MB of f32).
 pub const MAX_VALUES: usize = 64 << 20;
+/// Largest CSV file read, checked before anything is read (16 bytes for each of `MAX_VALUES`).
+pub const MAX_CSV_BYTES: u64 = 1 << 30;
+/// Largest `.npy` file: `MAX_VALUES` float64 values and a header of up to 1 MiB.
+pub const MAX_NPY_BYTES: u64 = MAX_VALUES as u64 * 8 + (1 << 20);
+/// Largest `.npy` header (NumPy's own are a few hundred bytes).
+const MAX_NPY_HEADER: u64 = 1 << 20;
 
 /// Reads `path` by its extension: `.npy` as NumPy, anything else as CSV.
 pub fn read(path: &Path) -> Result<DataSet, DataError> {
+    read_hashed(path).map(|(set, _)| set)
+}
+
+/// [`read`], with the sha256 of the file's bytes (what `sha256sum` prints for it). Only a regular
+/// file is read, and only if it is no larger than a file of `MAX_VALUES` values can be: a FIFO, a
+/// device or a huge sparse file is refused before any read.
+pub fn read_hashed(path: &Path) -> Result<(DataSet, String), DataError> {
+    let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let (dim, values) = if is_npy {
-        read_npy(path)?
+    let cap = if is_npy { MAX_NPY_BYTES } else { MAX_CSV_BYTES };
+    let (file, len) = input::open(path, cap).map_err(|e| match e {
+        InputError::Io(e) => err(format!("cannot be opened ({e})")),
+        e => err(e.to_string()),
+    })?;
+    let (dim, values, sha) = if is_npy {
+        read_npy(path, file, len)?
     } else {
-        read_csv(path)?
+        read_csv(path, file)?
     };
     check_values(path, dim, &values)?;
-    Ok(DataSet::real(dim, values, Vec::new()))
+    Ok((DataSet::real(dim, values, Vec::new()), sha))
 }
 
-fn open(path: &Path) -> Result<File, DataError> {
-    File::open(path).map_err(|e| {
-        DataError(format!(
-            "--data-file {}: cannot be opened ({e})",
-            path.display()
-        ))
-    })
-}
-
-/// (columns, values) of a CSV file. A first line whose fields are not all numbers is a header.
-fn read_csv(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
+/// (columns, values, sha256) of a CSV file. A first line whose fields are not all numbers is a
+/// header.
+fn read_csv(path: &Path, file: Take<File>) -> Result<(usize, Vec<f32>, String), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
+    let mut hashing = Hashing::text(file);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
-        .from_reader(BufReader::new(open(path)?));
+        .from_reader(BufReader::new(&mut hashing));
     let mut dim = 0;
     let mut values = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -83,13 +96,59 @@ fn read_csv(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
         }
         values.extend(row);
     }
-    Ok((dim, values))
+    drop(reader);
+    let sha = finish(path, hashing, MAX_CSV_BYTES)?;
+    Ok((dim, values, sha))
 }
 
-/// (columns, values) of a C- or Fortran-ordered float array of one or two dimensions.
-fn read_npy(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
+/// The sha256 of the whole file, reading what the parser left; a file that grew past `cap` while
+/// it was read is refused.
+fn finish(path: &Path, hashing: Hashing<Take<File>>, cap: u64) -> Result<String, DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
-    let npy = npyz::NpyFile::new(BufReader::new(open(path)?))
+    let (sha, len) = hashing
+        .finish()
+        .map_err(|e| err(format!("cannot be read ({e})")))?;
+    if len > cap {
+        return Err(err(format!(
+            "grew past {} while it was read",
+            input::size(cap)
+        )));
+    }
+    Ok(sha)
+}
+
+/// (columns, values, sha256) of a C- or Fortran-ordered float array of one or two dimensions.
+/// The header's own length and the array's size are checked against the file's length `len`
+/// before anything is allocated for them.
+fn read_npy(
+    path: &Path,
+    file: Take<File>,
+    len: u64,
+) -> Result<(usize, Vec<f32>, String), DataError> {
+    let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
+    let read_err = |e: std::io::Error| err(format!("the array data cannot be read ({e})"));
+    let mut hashing = Hashing::new(file);
+    // The magic string, the version and the header length (2 bytes in version 1, 4 after).
+    let mut pre = Vec::with_capacity(12);
+    (&mut hashing)
+        .take(12)
+        .read_to_end(&mut pre)
+        .map_err(|e| err(format!("cannot be read ({e})")))?;
+    if pre.len() == 12 && pre.starts_with(b"\x93NUMPY") {
+        let (header, start) = match pre[6] {
+            1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10),
+            _ => (
+                u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64,
+                12,
+            ),
+        };
+        if header > MAX_NPY_HEADER || start + header > len {
+            return Err(err(format!(
+                "not a NumPy .npy file (its header claims {header} bytes; the file has {len})"
+            )));
+        }
+    }
+    let npy = npyz::NpyFile::new(std::io::Cursor::new(pre).chain(&mut hashing))
         .map_err(|e| err(format!("not a NumPy .npy file ({e})")))?;
     let shape = npy.shape().to_vec();
     let (rows, cols) = match shape[..] {
@@ -106,15 +165,10 @@ fn read_npy(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
     }
     let fortran = npy.order() == npyz::Order::Fortran;
     let descr = npy.dtype().descr();
-    let read_err = |e: std::io::Error| err(format!("the array data cannot be read ({e})"));
-    let flat: Vec<f32> = match descr.trim_matches('\'') {
-        "<f4" | ">f4" => npy.into_vec::<f32>().map_err(read_err)?,
-        "<f8" | ">f8" => npy
-            .into_vec::<f64>()
-            .map_err(read_err)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
+    let descr = descr.trim_matches('\'');
+    let width: u64 = match descr {
+        "<f4" | ">f4" => 4,
+        "<f8" | ">f8" => 8,
         other => {
             return Err(err(format!(
                 "an array of dtype {other}; save it as float32 or float64 \
@@ -122,8 +176,25 @@ fn read_npy(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
             )))
         }
     };
+    let need = (rows * cols) as u64 * width;
+    if need > len {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{rows} × {cols} values need {need} bytes; the file has {len}"),
+        )));
+    }
+    let flat: Vec<f32> = if width == 4 {
+        npy.into_vec::<f32>().map_err(read_err)?
+    } else {
+        npy.into_vec::<f64>()
+            .map_err(read_err)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    };
+    let sha = finish(path, hashing, MAX_NPY_BYTES)?;
     if !fortran {
-        return Ok((cols, flat));
+        return Ok((cols, flat, sha));
     }
     let mut values = vec![0.0; flat.len()];
     for r in 0..rows {
@@ -131,7 +202,7 @@ fn read_npy(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
             values[r * cols + c] = flat[c * rows + r];
         }
     }
-    Ok((cols, values))
+    Ok((cols, values, sha))
 }
 
 fn check_values(path: &Path, dim: usize, values: &[f32]) -> Result<(), DataError> {
@@ -260,5 +331,61 @@ mod tests {
         assert!(error("nan.npy", &npy("<f4", false, "(1,)", &nan)).contains("NaN"));
         let m = read(Path::new("/nonexistent/x.csv")).unwrap_err().0;
         assert!(m.contains("cannot be opened"), "{m}");
+    }
+
+    /// The hash is the file's sha256 (what `sha256sum` prints), whatever the format.
+    #[test]
+    fn the_hash_is_the_files_sha256() {
+        let bytes = b"x,y\n1,2\n3,4\n";
+        let t = Temp::new("h.csv", bytes);
+        let (set, sha) = read_hashed(&t.0).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(sha, input::sha256_of(&[bytes]));
+        let f32s: Vec<u8> = [1f32, 2.].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let b = npy("<f4", false, "(2,)", &f32s);
+        let t = Temp::new("h.npy", &b);
+        assert_eq!(read_hashed(&t.0).unwrap().1, input::sha256_of(&[&b]));
+    }
+
+    /// Devices, FIFOs, huge sparse files and headers that claim more than the file holds are
+    /// refused at once, before any large allocation or endless read.
+    #[test]
+    fn what_is_not_a_data_file_is_refused_at_once() {
+        let t0 = std::time::Instant::now();
+        let m = read(Path::new("/dev/zero")).unwrap_err().0;
+        assert!(m.contains("character device"), "{m}");
+        let t = Temp::new("sparse.csv", b"");
+        File::options()
+            .write(true)
+            .open(&t.0)
+            .unwrap()
+            .set_len(20 << 30)
+            .unwrap();
+        let m = read(&t.0).unwrap_err().0;
+        assert!(m.contains("20 GiB") && m.contains("1 GiB"), "{m}");
+        // Within the cap, a sparse (all-NUL) file stops at its first byte.
+        File::options()
+            .write(true)
+            .open(&t.0)
+            .unwrap()
+            .set_len(900 << 20)
+            .unwrap();
+        let m = read(&t.0).unwrap_err().0;
+        assert!(m.contains("byte 1 is NUL"), "{m}");
+        let mut b = npy("<f4", false, "(2,)", &[0; 8]);
+        b[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
+        let m = error("header.npy", &b);
+        assert!(m.contains("its header claims 65535 bytes"), "{m}");
+        let mut b = npy("<f4", false, "(2,)", &[0; 8]);
+        b[6] = 2;
+        b.splice(8..10, [0xff, 0xff, 0xff, 0xff]);
+        let m = error("header2.npy", &b);
+        assert!(m.contains("its header claims 4294967295 bytes"), "{m}");
+        let m = error("big.npy", &npy("<f8", false, "(4000000, 16)", &[0; 8]));
+        assert!(
+            m.contains("cannot be read") && m.contains("need 512000000 bytes"),
+            "{m}"
+        );
+        assert!(t0.elapsed().as_secs() < 3, "{:?}", t0.elapsed());
     }
 }

@@ -5,12 +5,13 @@
 //! returns a [`DataError`] instead of panicking: a bad data directory is a user
 //! mistake and deserves a message that says which file and how to fix it.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
+use super::input::{self, InputError};
 use super::{Corpus, DataError, DataSet};
 
 /// Side length of an MNIST image in pixels.
@@ -60,8 +61,17 @@ const EMBEDDED: [(&str, &[u8]); 4] = [
 ];
 
 /// Largest decompressed IDX file read from a user's directory (the real training images are
-/// 47 MB): a bound on memory for a file whose header lies.
+/// 47 MB): a bound on memory for a file whose header lies. Also the largest file (compressed or
+/// raw) opened there, checked before it is read.
 const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// The sha256 of the built-in copy's content: its four files decompressed and read one after
+/// another (train images, train labels, test images, test labels), what
+/// `zcat train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz
+/// t10k-labels-idx1-ubyte.gz | sha256sum` prints in `data/mnist`. A `--data DIR` holding the same
+/// images (compressed or raw) hashes the same; a test checks the constant against the embedded
+/// bytes.
+pub const BUILTIN_SHA256: &str = "b2d8f5bf39174ee5ffeefa97e42d673c35432b411bb5d1f74fbbeddae7f1690a";
 
 /// The copy compiled into the binary: exactly 60 000 training and 10 000 test images.
 pub fn embedded() -> Result<Corpus, DataError> {
@@ -106,11 +116,16 @@ pub fn embedded() -> Result<Corpus, DataError> {
 /// labels ≤ 9 and gzip integrity. Any number of images is accepted (a subset of MNIST, or
 /// another set of 28×28 digits); the run's split sizes are checked against what is there.
 pub fn load(dir: &Path) -> Result<Corpus, DataError> {
+    load_hashed(dir).map(|(corpus, _)| corpus)
+}
+
+/// [`load`], with the sha256 of the content read (see [`BUILTIN_SHA256`] for what it covers).
+pub fn load_hashed(dir: &Path) -> Result<(Corpus, String), DataError> {
     check_readable_dir(dir)?;
-    Ok(Corpus {
-        train: load_set(dir, TRAIN_IMAGES, TRAIN_LABELS)?,
-        test: load_set(dir, TEST_IMAGES, TEST_LABELS)?,
-    })
+    let mut hash = Sha256::new();
+    let train = load_set(dir, TRAIN_IMAGES, TRAIN_LABELS, &mut hash)?;
+    let test = load_set(dir, TEST_IMAGES, TEST_LABELS, &mut hash)?;
+    Ok((Corpus { train, test }, input::hex(&hash.finalize())))
 }
 
 /// `--data DIR` when given, else the embedded copy.
@@ -216,11 +231,19 @@ pub fn binarize_threshold(pixel: u8) -> f32 {
     }
 }
 
-/// Loads and cross-validates one images/labels pair.
-fn load_set(dir: &Path, images_name: &str, labels_name: &str) -> Result<DataSet, DataError> {
+/// Loads and cross-validates one images/labels pair; `hash` takes the decompressed bytes of both
+/// files, images first.
+fn load_set(
+    dir: &Path,
+    images_name: &str,
+    labels_name: &str,
+    hash: &mut Sha256,
+) -> Result<DataSet, DataError> {
     let (img_path, img_bytes) = read_maybe_gz(dir, images_name, MAX_FILE_BYTES)?;
+    hash.update(&img_bytes);
     parse_set(&img_bytes, &img_path.display().to_string(), || {
         let (path, bytes) = read_maybe_gz(dir, labels_name, MAX_FILE_BYTES)?;
+        hash.update(&bytes);
         Ok((bytes, path.display().to_string()))
     })
     .map_err(with_hint)
@@ -261,9 +284,11 @@ fn check_image_shape(what: &str, count: usize, rows: usize, cols: usize) -> Resu
 fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>), DataError> {
     let gz_path = dir.join(format!("{name}.gz"));
     let raw_path = dir.join(name);
-    let (path, gz) = if gz_path.is_file() {
+    // Whatever is there under either name is opened, so that a FIFO or a device in its place is
+    // reported as what it is rather than as a missing file.
+    let (path, gz) = if std::fs::metadata(&gz_path).is_ok() {
         (gz_path, true)
-    } else if raw_path.is_file() {
+    } else if std::fs::metadata(&raw_path).is_ok() {
         (raw_path, false)
     } else {
         return Err(DataError(format!(
@@ -272,7 +297,15 @@ fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>
             raw_path.display()
         )));
     };
-    let file = File::open(&path).map_err(|e| open_error(&path, e))?;
+    // A raw file longer than the limit is refused by its length, before anything is read.
+    let cap = if gz { MAX_FILE_BYTES } else { limit };
+    let (file, _) = input::open(&path, cap).map_err(|e| match e {
+        InputError::Io(e) => open_error(&path, e),
+        e => DataError(format!(
+            "{}: {e}; pass --data DIR holding the four MNIST IDX files (.gz or raw)",
+            path.display()
+        )),
+    })?;
     let mut bytes = Vec::new();
     if gz {
         // The whole compressed file is small (<10 MB); buffered streaming through the decoder
@@ -448,7 +481,7 @@ mod tests {
         let t = TempDir::new("trunc");
         let full = idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]);
         t.write("t10k-images-idx3-ubyte", &full[..full.len() - 1]);
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, &mut Sha256::new()));
         assert!(
             m.contains("t10k-images-idx3-ubyte") && m.contains("truncated"),
             "{m}"
@@ -495,7 +528,7 @@ mod tests {
             "t10k-images-idx3-ubyte.gz",
             &gzip(&idx_images(10_000, 27, 29, &vec![0; 10_000 * 27 * 29])),
         );
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, &mut Sha256::new()));
         assert!(m.contains("27x29"), "{m}");
     }
 
@@ -539,14 +572,14 @@ mod tests {
             &idx_images(10_000, 28, 28, &vec![0; 10_000 * PIXELS]),
         );
         t.write("t10k-labels-idx1-ubyte", &idx_labels(&[1; 9_999]));
-        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS));
+        let m = err_msg(load_set(&t.0, TEST_IMAGES, TEST_LABELS, &mut Sha256::new()));
         assert!(
             m.contains("9999 labels") && m.contains("10000 images"),
             "{m}"
         );
         // And the valid pair loads, from raw files.
         t.write("t10k-labels-idx1-ubyte", &idx_labels(&[7; 10_000]));
-        let set = load_set(&t.0, TEST_IMAGES, TEST_LABELS).unwrap();
+        let set = load_set(&t.0, TEST_IMAGES, TEST_LABELS, &mut Sha256::new()).unwrap();
         assert_eq!(set.len(), 10_000);
     }
 
@@ -644,6 +677,62 @@ mod tests {
         assert_eq!(binarize_threshold(127), 0.0);
         assert_eq!(binarize_threshold(128), 1.0);
         assert_eq!(binarize_threshold(255), 1.0);
+    }
+
+    /// The constant the checkpoints record for the built-in copy is the hash of its content, and
+    /// a directory holding the same files hashes the same, raw or compressed.
+    #[test]
+    fn the_builtin_hash_is_its_contents_and_a_copy_hashes_the_same() {
+        let parts: Vec<Vec<u8>> = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+            .iter()
+            .map(|name| {
+                let (_, gz) = EMBEDDED.iter().find(|(n, _)| n == name).unwrap();
+                let mut b = Vec::new();
+                MultiGzDecoder::new(*gz).read_to_end(&mut b).unwrap();
+                b
+            })
+            .collect();
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        assert_eq!(input::sha256_of(&refs), BUILTIN_SHA256);
+        let t = TempDir::new("copy");
+        for (i, name) in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+            .iter()
+            .enumerate()
+        {
+            // Two raw, two compressed.
+            if i % 2 == 0 {
+                t.write(name, &parts[i]);
+            } else {
+                t.write(&format!("{name}.gz"), &gzip(&parts[i]));
+            }
+        }
+        let (corpus, sha) = load_hashed(&t.0).unwrap();
+        assert_eq!(sha, BUILTIN_SHA256);
+        assert_eq!(corpus.test.len(), TEST_COUNT);
+        // One changed pixel is another data set.
+        let mut changed = parts[2].clone();
+        changed[IMAGES_HEADER + 400] ^= 1;
+        t.write(TEST_IMAGES, &changed);
+        assert_ne!(load_hashed(&t.0).unwrap().1, BUILTIN_SHA256);
+    }
+
+    /// A FIFO or a device under an IDX file's name is reported as such at once (a FIFO used to
+    /// block the open until a writer came; /dev/zero was read up to the 1 GiB limit).
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_device_in_place_of_a_file_is_refused_at_once() {
+        let t = TempDir::new("fifo");
+        let p = t.0.join("train-images-idx3-ubyte");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let m = err_msg(load(&t.0));
+        assert!(m.contains("FIFO") && m.contains("train-images"), "{m}");
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        let t0 = std::time::Instant::now();
+        let m = err_msg(load(&t.0));
+        assert!(m.contains("character device"), "{m}");
+        assert!(t0.elapsed().as_secs() < 2);
     }
 
     #[test]

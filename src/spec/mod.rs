@@ -286,7 +286,9 @@ impl ModelSpec {
     /// A spec from a JSON file (`train --model-file`), checked; errors name the file and say what
     /// was wrong in it.
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        // A specification is a few hundred bytes; only a regular file of at most 1 MiB is read
+        // (not /dev/zero, a FIFO or a huge file).
+        let text = crate::data::input::read_text(path, 1 << 20)
             .map_err(|e| format!("--model-file {}: {e}", path.display()))?;
         let spec: Self = serde_json::from_str(&text)
             .map_err(|e| format!("--model-file {}: {e}", path.display()))?;

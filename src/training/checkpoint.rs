@@ -24,6 +24,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
+use crate::data::input::{self, InputError};
 use crate::error::{io_err, Error, Result};
 use crate::training::backend::{TrainConfig, TrainState};
 
@@ -50,19 +51,39 @@ pub struct Checkpoint {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, an fsync and a
 /// rename, so a crash or a full disk never leaves a half-written file under the final name.
+///
+/// The temporary file is created exclusively (`O_EXCL`) under an unpredictable name by
+/// `tempfile`, so nothing planted in the directory beforehand — a symbolic link under a guessed
+/// name — is ever opened or written through; the rename replaces a link at `path` itself rather
+/// than the file it points to. Permissions are the usual ones for a new file (0666 less the
+/// umask). Checkpoints, metrics and every figure and table are written through here.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| io_err(path, e))?;
+    // On any error below, dropping `tmp` removes the temporary file.
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| io_err(path, e))?;
+    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
+    // The rename is on disk once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     Ok(())
 }
@@ -146,12 +167,66 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     write_atomic(path, &encode(&tensors, &meta))
 }
 
+/// Largest safetensors header read (the format's own limit).
+const MAX_HEADER: u64 = 100 << 20;
+/// Tensor bytes a checkpoint may hold beyond those its model needs (tensors a user added).
+const SPARE_TENSOR_BYTES: u64 = 16 << 20;
+
+/// Reads a checkpoint: a regular file (a FIFO or device is refused before any read) whose
+/// header is read first, so that its configuration fixes how many tensor bytes there may be
+/// before they are read (a huge sparse file or a lying header is refused without allocating
+/// for it).
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    use std::io::Read;
     let bad = |what: String| Error::Checkpoint(format!("{}: {what}", path.display()));
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
+    let (mut file, len) = input::open(path, u64::MAX - 1).map_err(|e| match e {
+        InputError::Io(e) => io_err(path, e),
+        e => bad(e.to_string()),
+    })?;
+    let read_err = |e: std::io::Error| io_err(path, e);
+    let mut n8 = [0u8; 8];
+    if len < 8 {
+        return Err(bad(format!(
+            "not a safetensors file ({len} bytes, shorter than its 8-byte header length)"
+        )));
+    }
+    file.read_exact(&mut n8).map_err(read_err)?;
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_HEADER || n > len - 8 {
+        return Err(bad(format!(
+            "not a safetensors file (its header claims {n} bytes; the file has {len})"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(8 + n as usize);
+    bytes.extend_from_slice(&n8);
+    (&mut file)
+        .take(n)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..])
+        .map_err(|e| {
+            bad(format!(
+                "not a safetensors file (its header is not JSON: {e})"
+            ))
+        })?;
+    let meta: std::collections::HashMap<String, String> = match header.get("__metadata__") {
+        Some(m) => serde_json::from_value(m.clone())
+            .map_err(|e| bad(format!("not a safetensors file (bad __metadata__: {e})")))?,
+        None => Default::default(),
+    };
+    let data_end = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    if data_end != len - 8 - n {
+        return Err(bad(format!(
+            "not a safetensors file (its header describes {data_end} bytes of tensors; the file \
+             holds {})",
+            len - 8 - n
+        )));
+    }
     let get = |k: &str| {
         meta.get(k)
             .ok_or_else(|| bad(format!("metadata has no `{k}`; not written by vae-gpu?")))
@@ -186,9 +261,29 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     if step > u32::MAX as u64 || epoch > u32::MAX as u64 {
         return Err(bad(format!("epoch {epoch} / step {step} out of range")));
     }
+    let layout = config.model.layout();
+    let slots = 2 + config.optimizer.state_prefixes().0.is_some() as u64;
+    let needed = layout.total as u64 * 4 * slots;
+    if data_end > needed + SPARE_TENSOR_BYTES {
+        return Err(bad(format!(
+            "holds {} of tensors; its model and optimizer need {}",
+            input::size(data_end),
+            input::size(needed)
+        )));
+    }
+    bytes.reserve_exact(data_end as usize);
+    file.take(data_end)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 != len {
+        return Err(bad(format!(
+            "changed while it was read ({} bytes, then {})",
+            len,
+            bytes.len()
+        )));
+    }
     let st =
         SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
-    let layout = config.model.layout();
     let mut state = TrainState {
         params: vec![0.0; layout.total],
         m: vec![0.0; layout.total],
@@ -258,6 +353,90 @@ mod tests {
         upgrade(&mut c);
         assert_eq!(c.pixels, Representation::Midpoint);
         assert!(c.check().is_ok());
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("vae-gpu-ck-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A symbolic link planted under the temporary name the writer used to use
+    /// (`.NAME.tmp-<pid>`), or under the final name, is never written through: the file it
+    /// points to keeps its bytes and the result is a regular file of the new bytes.
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_never_follows_a_planted_link() {
+        let d = scratch("planted");
+        let (out, outside) = (d.join("out"), d.join("outside"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = out.join("checkpoint.safetensors");
+        let planted = out.join(format!(
+            ".checkpoint.safetensors.tmp-{}",
+            std::process::id()
+        ));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&path, b"new bytes").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file(), "{path:?} is a link");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new bytes");
+        // A link at the final name is replaced, not followed.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"again").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        // Nothing but the planted link and the result is left in the directory.
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // And a new file gets the usual permissions, as `File::create` gives them.
+        use std::os::unix::fs::PermissionsExt;
+        let plain = out.join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    /// What is not a checkpoint file is refused at once: a device, a FIFO, a huge sparse file,
+    /// a header that claims more than the file holds.
+    #[test]
+    fn load_refuses_what_is_not_a_checkpoint_file_at_once() {
+        let d = scratch("notfile");
+        let t0 = std::time::Instant::now();
+        let m = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(m.contains("character device"), "{m}");
+        #[cfg(unix)]
+        {
+            let fifo = d.join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let m = load(&fifo).unwrap_err().to_string();
+            assert!(m.contains("FIFO"), "{m}");
+        }
+        let sparse = d.join("sparse.safetensors");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(20 << 30)
+            .unwrap();
+        let m = load(&sparse).unwrap_err().to_string();
+        assert!(m.contains("not a safetensors file"), "{m}");
+        let mut lying = (1u64 << 40).to_le_bytes().to_vec();
+        lying.extend_from_slice(b"{}");
+        std::fs::write(&sparse, &lying).unwrap();
+        let m = load(&sparse).unwrap_err().to_string();
+        assert!(m.contains("its header claims 1099511627776 bytes"), "{m}");
+        assert!(t0.elapsed().as_secs() < 2, "{:?}", t0.elapsed());
+        std::fs::remove_dir_all(&d).ok();
     }
 
     #[test]

@@ -144,15 +144,13 @@ pub struct Summary {
     pub best: Option<Progress>,
 }
 
-/// The validation ELBOs of the epochs already in `metrics` (a resumed run's history).
-fn validation_history(metrics: &std::path::Path) -> Result<Vec<(u32, f64)>> {
-    if !metrics.exists() {
-        return Ok(Vec::new());
-    }
-    Ok(run_dir::read_history(metrics)?
+/// The validation ELBOs of a resumed run's history (its metrics lines).
+fn validation_history(lines: &[String]) -> Vec<(u32, f64)> {
+    lines
         .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| Some((v["epoch"].as_u64()? as u32, v["val_elbo"].as_f64()?)))
-        .collect())
+        .collect()
 }
 
 fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar {
@@ -171,13 +169,14 @@ fn progress_bar(steps: usize, epoch: u32, show: bool) -> indicatif::ProgressBar 
 
 /// Trains `opts.epochs` epochs, writing after every epoch the checkpoint (atomically, carrying the
 /// epoch's metrics line) and then the line itself into `run`'s `metrics.jsonl` (see `run_dir` for
-/// why in that order). On a NaN/inf loss it stops with `Error::Diverged`, leaving the last good
-/// checkpoint in place.
+/// why in that order). The run directory is prepared ([`RunDir::begin`]) only once the first
+/// epoch has a checkpoint to write. On a NaN/inf loss it stops with `Error::Diverged`, leaving
+/// the last good checkpoint in place (and, in its first epoch, the directory as it was).
 pub fn train(
     backend: &mut dyn Backend,
     cfg: &TrainConfig,
     splits: &Splits,
-    run: &RunDir,
+    run: &mut RunDir,
     opts: &RunOptions,
 ) -> Result<Summary> {
     let ckpt_path = run.checkpoint.clone();
@@ -187,7 +186,7 @@ pub fn train(
     let device = backend.describe();
     let mut last_test = f64::NAN;
     let min_delta = opts.early_stop.map_or(0.0, |e| e.min_delta);
-    let mut best = Progress::replay(&validation_history(&metrics_path)?, min_delta);
+    let mut best = Progress::replay(&validation_history(run.history()), min_delta);
     if let (Some(rule), Some(b)) = (opts.early_stop, best) {
         if b.epochs_since >= rule.patience {
             return Err(Error::Usage(format!(
@@ -270,6 +269,9 @@ pub fn train(
             run_id: Some(run.run_id.clone()),
             metrics: Some(stored),
         };
+        for note in run.begin()? {
+            eprintln!("note: {note}");
+        }
         checkpoint::save(&ckpt_path, &ck)?;
         if let Some(v) = val_elbo {
             let now = Progress::after(best, epoch, v, min_delta);
