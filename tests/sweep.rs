@@ -245,3 +245,71 @@ fn bad_grids_are_one_error_before_any_run() {
     o(&["--grid", &seeds], "more than 1000");
     assert!(!out.exists(), "a refused sweep left {}", out.display());
 }
+
+/// kill -9 of a sweep in the middle of its points, then a re-run: the grid is complete, every
+/// point holds exactly its epochs 1..E once (resumed, not restarted), and nothing is left
+/// running after the kill (the child runs die with the sweep).
+#[test]
+fn a_killed_sweep_completes_on_re_run_with_no_point_run_twice() {
+    let out = tmp("sweep-kill");
+    let bin = env!("CARGO_BIN_EXE_vae-gpu");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "sweep",
+            "--grid",
+            "seed=0,1,2,3",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "--train-size",
+            "3000",
+            "--test-size",
+            "500",
+            "--hidden",
+            "64",
+            "--device",
+            "cpu",
+            "--epochs",
+            "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut child = Command::new(bin)
+        .args(args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the first point has a checkpoint (so some point is cut off mid-way).
+    let first = out.join("seed-0").join("checkpoint.safetensors");
+    let t0 = std::time::Instant::now();
+    while !first.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = Command::new(bin).args(args(&[])).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("0 failed"), "{t}");
+    for s in 0..4 {
+        let dir = out.join(format!("seed-{s}"));
+        let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = metrics
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let epochs: Vec<u64> = lines.iter().map(|v| v["epoch"].as_u64().unwrap()).collect();
+        assert_eq!(epochs, [1, 2, 3], "seed {s}: {metrics}");
+        let ids: std::collections::HashSet<&str> = lines
+            .iter()
+            .map(|v| v["run_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 1, "seed {s} mixes runs: {metrics}");
+    }
+}

@@ -244,6 +244,27 @@ pub(super) fn cmd_sweep(a: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
+/// A killed sweep (kill -9, a lost node) takes its child runs with it, so none is left holding a
+/// point's lock or writing after the sweep is gone; the re-run resumes them from their last
+/// checkpoint. Linux only (prctl); elsewhere a child finishes its point on its own.
+fn die_with_parent(child: &mut Process) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only this (forked) process.
+        unsafe {
+            child.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = child;
+}
+
 /// Runs what a point needs as a child `vae-gpu train`, its output into `logs/NAME.log`.
 fn run_point(
     p: &Planned,
@@ -255,10 +276,13 @@ fn run_point(
         return Ok("already finished".into());
     };
     let log = logs.join(format!("{}.log", p.point.name));
-    let out = Process::new(exe)
+    let mut child = Process::new(exe);
+    child
         .args(&flags)
         .arg("--quiet")
-        .env("MATMUL_NUM_THREADS", threads)
+        .env("MATMUL_NUM_THREADS", threads);
+    die_with_parent(&mut child);
+    let out = child
         .output()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     let mut text = out.stdout.clone();
