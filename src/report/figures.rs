@@ -63,11 +63,16 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
             images: &pairs,
         }],
     )?;
-    let (real, _) = s.test_images(100);
+    // A data directory may hold fewer than 100 test images: as many as there are.
+    let (real, labels) = s.test_images(100);
     let p2 = out.join("sample_grid.png");
     plot::image_panels(
         &p2,
-        "100 samples from the model beside 100 test digits",
+        &format!(
+            "100 samples from the model beside {} test digit{}",
+            labels.len(),
+            if labels.len() == 1 { "" } else { "s" }
+        ),
         &[
             Panel {
                 caption: "samples x ~ p(x|z), z ~ p(z)",
@@ -75,16 +80,15 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
                 cols: 10,
                 images: &samples,
             },
-            Panel {
-                caption: if s.ck.config.pixels.binary() {
+            Panel::fill(
+                if s.ck.config.pixels.binary() {
                     "binarized test digits"
                 } else {
                     "test digits (grayscale)"
                 },
-                rows: 10,
-                cols: 10,
-                images: &real,
-            },
+                10,
+                &real,
+            ),
         ],
     )?;
     Ok(vec![p1, p2])
@@ -96,38 +100,30 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     if !s.is_image() {
         return crate::report::vectors::reconstructions(s, out);
     }
-    let (x, _) = s.test_images(32);
+    // Up to 32 test images (fewer when the data have fewer), the first 10 in the rows figure.
+    let (x, labels) = s.test_images(32);
+    let n = labels.len();
     let enc = s.ops.encode(&x)?;
     let z = s.sample_q(&enc, 2);
     let means = s.decode_means(&z)?;
     let samples = s.decode_samples(&z, 2)?;
     let p1 = out.join("reconstructions.png");
-    let rows = interleave(&[
-        &x[..10 * PIXELS],
-        &means[..10 * PIXELS],
-        &samples[..10 * PIXELS],
-    ]);
+    let shown = 10.min(n) * PIXELS;
+    let rows = interleave(&[&x[..shown], &means[..shown], &samples[..shown]]);
     plot::image_panels(
         &p1,
         "Reconstructions through q(z|x)",
-        &[Panel {
-            caption: "input | p(x|z) mean | sample",
-            rows: 10,
-            cols: 3,
-            images: &rows,
-        }],
+        &[Panel::fill("input | p(x|z) mean | sample", 3, &rows)],
     )?;
     let p2 = out.join("reconstruction_grid.png");
     let grid = interleave(&[&x, &means]);
     plot::image_panels(
         &p2,
-        "First 32 test digits, each followed by its reconstruction",
-        &[Panel {
-            caption: "input, reconstruction, input, ...",
-            rows: 8,
-            cols: 8,
-            images: &grid,
-        }],
+        &format!(
+            "First {n} test digit{}, each followed by its reconstruction",
+            if n == 1 { "" } else { "s" }
+        ),
+        &[Panel::fill("input, reconstruction, input, ...", 8, &grid)],
     )?;
     Ok(vec![p1, p2])
 }
@@ -252,6 +248,14 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
             pairs.push((i, j));
         }
         i += 7;
+    }
+    if pairs.is_empty() {
+        return Err(Error::Usage(format!(
+            "interpolation needs two test images of different digits, and the {} test image(s) \
+             of the data are all {}",
+            labels.len(),
+            labels.first().map_or("-".into(), |&l| label_text(l))
+        )));
     }
     let dz = s.latent();
     let enc = s.ops.encode(&x)?;

@@ -1,0 +1,168 @@
+//! What the attack report found: inputs at the edges of the analysis commands (grid bounds past
+//! any count, a data directory with a handful of images, PCA of two images), flags with negative
+//! or underflowing values, and what the output says about them. Each must end in one clear error
+//! or in output that is true, never in a panic or a silent "ok".
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::cli::*;
+
+/// One epoch of a small model (CPU) with `extra` flags; returns the checkpoint.
+fn model(name: &str, extra: &[&str]) -> PathBuf {
+    let out = tmp(name);
+    let o = train_small(&out, "cpu", "1", extra);
+    assert!(o.status.success(), "{}", text(&o));
+    out.join("checkpoint.safetensors")
+}
+
+/// Writes the IDX files of the first `train` training and `test` test images of the embedded
+/// MNIST into `dir` (raw, not gzipped).
+fn write_mnist_subset(dir: &Path, train: usize, test: usize) {
+    let corpus = vae_gpu::data::mnist::embedded().expect("embedded MNIST");
+    for (set, n, prefix) in [
+        (&corpus.train, train, "train"),
+        (&corpus.test, test, "t10k"),
+    ] {
+        let mut images = vec![0, 0, 8, 3];
+        for v in [n as u32, 28, 28] {
+            images.extend(v.to_be_bytes());
+        }
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend((n as u32).to_be_bytes());
+        for i in 0..n {
+            images.extend_from_slice(set.image(i));
+            labels.push(set.labels[i]);
+        }
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+/// Row 4: `--lower=-1e18 --upper 1e18` overflowed the point count to an empty grid and
+/// panicked in `chunks(0)`; in every command and latent size it is one error line.
+#[test]
+fn grid_bounds_past_any_point_count_are_one_error() {
+    let two = model("h-grid2", &[]);
+    let one = model("h-grid1", &["--latent-dim", "1"]);
+    let out = tmp("h-grid-out");
+    for ck in [&two, &one] {
+        for cmd in ["grid-posterior", "report"] {
+            for centre in [false, true] {
+                let mut args = vec![
+                    cmd,
+                    "--checkpoint",
+                    ck.to_str().unwrap(),
+                    "--device",
+                    "cpu",
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--lower=-1e18",
+                    "--upper",
+                    "1e18",
+                ];
+                if centre {
+                    args.push("--centre-on-q");
+                }
+                let o = run(&args);
+                let t = text(&o);
+                assert!(
+                    !o.status.success() && !t.contains("panicked"),
+                    "{args:?}:\n{t}"
+                );
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                assert_eq!(stderr.lines().count(), 1, "{args:?}:\n{stderr}");
+                assert!(stderr.contains("points per axis"), "{stderr}");
+            }
+        }
+    }
+}
+
+/// Row 5: a data directory with 5 test images (the README: any number of images) draws as many
+/// panels as there are, in `samples`, `reconstructions` and `report`.
+#[test]
+fn five_test_images_draw_five_panels() {
+    let data = tmp("h-five-data");
+    write_mnist_subset(&data, 300, 5);
+    let d = data.to_str().unwrap();
+    let run_dir = tmp("h-five-run");
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--data",
+        d,
+        "--train-size",
+        "200",
+        "--test-size",
+        "5",
+        "--batch-size",
+        "50",
+        "--hidden",
+        "16",
+        "--quiet",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = run_dir.join("checkpoint.safetensors");
+    let out = tmp("h-five-out");
+    for cmd in ["samples", "reconstructions", "report"] {
+        let o = run(&[
+            cmd,
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--data",
+            d,
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let t = text(&o);
+        assert!(o.status.success() && !t.contains("panicked"), "{cmd}:\n{t}");
+    }
+    for f in [
+        "sample_grid.png",
+        "reconstructions.png",
+        "reconstruction_grid.png",
+        "index.html",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
+
+/// Rows 8 and 10: PCA of two images is sorted and finite (it printed "0.00%" and a NaN MSE),
+/// PPCA of them refuses with the minimum, and ten test images draw ten panels.
+#[test]
+fn pca_and_ppca_on_few_rows_are_finite_or_refused() {
+    let out = tmp("h-pca");
+    let o = dir_run(&["pca", "--components", "1", "--train-size", "2"], &out);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("100.00%") && !t.contains("NaN"), "{t}");
+    let csv = std::fs::read_to_string(out.join("pca_eigenvalues.csv")).unwrap();
+    let ev: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(ev.windows(2).all(|w| w[0] >= w[1]), "{:?}", &ev[..3]);
+    let o = dir_run(&["ppca", "--components", "1", "--train-size", "2"], &out);
+    let t = text(&o);
+    assert!(!o.status.success() && !t.contains("NaN"), "{t}");
+    assert!(t.contains("at least 3 training rows"), "{t}");
+    let o = dir_run(&["pca", "--train-size", "1000", "--test-size", "10"], &out);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("pca_reconstructions.png").exists());
+}
+
+fn dir_run(args: &[&str], out: &Path) -> std::process::Output {
+    let mut a = args.to_vec();
+    a.extend(["--out", out.to_str().unwrap()]);
+    let o = run(&a);
+    assert!(!text(&o).contains("panicked"), "{a:?}:\n{}", text(&o));
+    o
+}
