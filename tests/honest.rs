@@ -166,3 +166,44 @@ fn dir_run(args: &[&str], out: &Path) -> std::process::Output {
     assert!(!text(&o).contains("panicked"), "{a:?}:\n{}", text(&o));
     o
 }
+
+/// Row 9: a grid that cuts off part of a posterior. `grid-posterior` warned, `report` said
+/// nothing and its table read "ok"; now both warn, and the page shows the warning and "edge".
+#[test]
+fn report_says_when_the_grid_cuts_a_posterior() {
+    let ck = model("h-cut", &[]);
+    let out = tmp("h-cut-out");
+    for cmd in ["grid-posterior", "report"] {
+        let o = run(&[
+            cmd,
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+            "--lower=-0.4",
+            "--upper",
+            "0.4",
+            "--spacing",
+            "0.02",
+            "--images",
+            "4",
+            "--plot-images",
+            "1",
+            "--elbo-samples",
+            "50",
+        ]);
+        let t = text(&o);
+        assert!(o.status.success(), "{cmd}: {t}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("warning: more than 0.1%"),
+            "{cmd}: {stderr}"
+        );
+    }
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("Warning:</b> more than 0.1%"), "{html}");
+    let table = &html[html.find("<pre>").unwrap()..];
+    assert!(table.contains(" edge "), "{table}");
+}

@@ -104,9 +104,17 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             seconds,
         } = figures::grid_posterior(s, out, &inp.grid)?;
         let grid = inp.grid.grid.for_latent(latent)?;
+        let warnings = figures::grid_warnings(&rows, &grid);
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let warning_html: String = warnings
+            .iter()
+            .map(|w| format!("<p class=\"warn\"><b>Warning:</b> {}</p>", esc(w)))
+            .collect();
         grid_html = format!(
             "<p>Grid [{:.2}, {:.2}]{}, spacing {}, {} points; ELBO from {} samples of q(z|x); {:.1} s on {}. \
-             <a href=\"{}\">CSV</a></p><pre>{}</pre>",
+             <a href=\"{}\">CSV</a></p>{warning_html}<pre>{}</pre>",
             grid.x_min,
             grid.x_min + (grid.nx - 1) as f64 * grid.dx,
             if latent == 2 { "²" } else { "" },
@@ -123,7 +131,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     let c = &s.ck.config;
     let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>vae-gpu report</title>\
         <style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}img{max-width:100%;border:1px solid #ccc;margin:4px 0}\
-        table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>");
+        table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}.warn{background:#fff3cd;border:1px solid #e0a800;padding:6px 10px}</style></head><body>");
     html += "<h1>vae-gpu report</h1><h2>Model</h2><table>";
     for (k, v) in [
         ("architecture", c.model.describe()),
