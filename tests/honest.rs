@@ -207,3 +207,67 @@ fn report_says_when_the_grid_cuts_a_posterior() {
     let table = &html[html.find("<pre>").unwrap()..];
     assert!(table.contains(" edge "), "{table}");
 }
+
+/// Row 13: every message names the flag or field and what it takes.
+#[test]
+fn flag_and_field_messages_name_what_is_allowed() {
+    for (args, needle) in [
+        (&["train", "--epochs", "-1"][..], "'-1' for '--epochs"),
+        (
+            &["train", "--epochs", "-1"],
+            "not a whole number from 0 to 4294967295",
+        ),
+        (&["train", "--seed", "-1"], "'--seed"),
+        (&["train", "--lr", "-1"], "`-1` must be a positive number"),
+        (&["train", "--lr", "1e-300"], "outside the f32 range"),
+        (&["train", "--hidden", "-5"], "`-5` is not a layer width"),
+        (&["svi", "--checkpoint", "x", "--lr", "1e-300"], "'--lr"),
+    ] {
+        fails_with(args, needle);
+        assert!(
+            !text(&run(args)).contains("unexpected argument"),
+            "{args:?}"
+        );
+    }
+    let ck = model("h-flags", &[]);
+    fails_with(
+        &[
+            "estimators",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--image",
+            "18446744073709551615",
+        ],
+        "the test set has 10000 images, numbered 0 to 9999",
+    );
+    let dir = tmp("h-model-files");
+    for (json, needle) in [
+        (
+            r#"{"input": 100}"#,
+            "\"input\": 100 but the data have 784 values per row",
+        ),
+        (
+            r#"{"likelihood": {"kind": "gaussian", "varience": {"kind": "learned"}}}"#,
+            "no field `varience`",
+        ),
+        (
+            r#"{"decoder": [16, {"reshape": [4294967296, 4294967296, 1]}]}"#,
+            "4294967296×4294967296×1 has more values",
+        ),
+    ] {
+        let f = dir.join("m.json");
+        std::fs::write(&f, json).unwrap();
+        fails_with(
+            &[
+                "train",
+                "--device",
+                "cpu",
+                "--model-file",
+                f.to_str().unwrap(),
+            ],
+            needle,
+        );
+    }
+}

@@ -25,7 +25,7 @@ pub struct SviArgs {
     #[arg(long, default_value_t = 10)]
     pub samples: usize,
     /// Adam learning rate for μ and log σ
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = super::positive_f32)]
     pub lr: f32,
     /// Stop after this many steps at most
     #[arg(long, default_value_t = 3000)]
@@ -50,8 +50,8 @@ pub struct SviArgs {
 pub struct EstimatorArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Test image index
-    #[arg(long, default_value_t = 0)]
+    /// Test image index (0 is the first)
+    #[arg(long, default_value_t = 0, value_parser = super::whole_usize)]
     pub image: usize,
     /// Samples per gradient estimate (M)
     #[arg(long, default_value_t = 10)]

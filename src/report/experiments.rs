@@ -495,13 +495,16 @@ pub fn estimators(
     reps: usize,
 ) -> Result<(Vec<EstimatorStudy>, Vec<PathBuf>)> {
     let dz = s.ck.config.model.latent;
-    let (x_all, labels) = s.test_images(image + 1);
-    if image >= labels.len() {
+    // Checked before `image + 1`, which wrapped to 0 for usize::MAX ("past the 0 test images").
+    if image >= s.test.len() {
         return Err(Error::Usage(format!(
-            "--image {image} is past the {} test images",
-            labels.len()
+            "--image {image} is past the last test image: the test set has {} images, numbered \
+             0 to {}",
+            s.test.len(),
+            s.test.len().saturating_sub(1)
         )));
     }
+    let (x_all, labels) = s.test_images(image + 1);
     let d = s.dim();
     let x = x_all[image * d..(image + 1) * d].to_vec();
     let mask = vec![1.0f32; d];
