@@ -271,3 +271,178 @@ fn flag_and_field_messages_name_what_is_allowed() {
         );
     }
 }
+
+/// The number after `key` in `text` (e.g. "test ELBO: -190.123").
+fn number_after(text: &str, key: &str) -> f64 {
+    let rest = &text[text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len()..];
+    let num: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '.')
+        .collect();
+    num.parse()
+        .unwrap_or_else(|_| panic!("{key} {num} in {text}"))
+}
+
+/// `eval` and `report` scored all 10,000 test images, not the run's split, so their ELBO
+/// differed from `train`'s; now they use the split the checkpoint records and say so.
+#[test]
+fn eval_and_report_score_the_run_s_test_split() {
+    let out = tmp("h-split");
+    let o = train_small(&out, "cpu", "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let trained = number_after(&text(&o), "test ELBO:");
+    let ck = out.join("checkpoint.safetensors");
+    let o = run(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("the first 100 test images; the run's test split"),
+        "{t}"
+    );
+    assert!(
+        (number_after(&t, "test ELBO:") - trained).abs() < 2e-3,
+        "{t}"
+    );
+    let figs = tmp("h-split-report");
+    let o = run(&[
+        "report",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        figs.to_str().unwrap(),
+        "--images",
+        "2",
+        "--plot-images",
+        "1",
+        "--elbo-samples",
+        "20",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("the first 100 test rows: the run's test split"),
+        "{t}"
+    );
+    assert!(
+        (number_after(&t, "test ELBO") - trained).abs() < 2e-3,
+        "{t}"
+    );
+    let html = std::fs::read_to_string(figs.join("index.html")).unwrap();
+    assert!(html.contains("(100 images)"), "the page names the rows");
+}
+
+/// One row has no standard error: "n/a (one row)", not "± NaN" (PPCA and IWAE).
+#[test]
+fn one_row_has_no_standard_error_rather_than_nan() {
+    let out = tmp("h-one-row");
+    let o = dir_run(&["ppca", "--train-size", "500", "--test-size", "1"], &out);
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("NaN"), "{t}");
+    assert!(t.contains("(s.e. n/a: one row)"), "{t}");
+    let ck = model("h-one-row-model", &[]);
+    let o = dir_run(
+        &[
+            "eval",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--iwae",
+            "20",
+            "--images",
+            "1",
+        ],
+        &out,
+    );
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("NaN"), "{t}");
+    assert!(t.contains("(s.e. n/a: one row)"), "{t}");
+}
+
+/// `svi` on vector data failed with its default `--observe top`; and `--lr 1e-30` reported
+/// "converged" for a q that never moved.
+#[test]
+fn svi_defaults_fit_vector_data_and_a_stuck_q_is_not_converged() {
+    let circle = tmp("h-svi-circle");
+    let o = run(&[
+        "train",
+        "--device",
+        "cpu",
+        "--dataset",
+        "circle",
+        "--n",
+        "2000",
+        "--latent-dim",
+        "1",
+        "--likelihood",
+        "gaussian",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        circle.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = circle.join("checkpoint.safetensors");
+    let out = tmp("h-svi-out");
+    let o = dir_run(
+        &[
+            "svi",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--images",
+            "2",
+            "--max-steps",
+            "200",
+            "--window",
+            "20",
+            "--elbo-samples",
+            "20",
+            "--quiet",
+        ],
+        &out,
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("all values observed"), "{t}");
+    let mnist = model("h-svi-mnist", &[]);
+    let o = dir_run(
+        &[
+            "svi",
+            "--checkpoint",
+            mnist.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--images",
+            "2",
+            "--lr",
+            "1e-30",
+            "--max-steps",
+            "100",
+            "--window",
+            "20",
+            "--elbo-samples",
+            "20",
+            "--quiet",
+        ],
+        &out,
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("stuck") && t.contains("too small for Adam to move it"),
+        "{t}"
+    );
+    assert!(!t.contains(" yes "), "{t}");
+}

@@ -64,7 +64,7 @@ pub enum Command {
     Eval(EvalArgs),
     /// List the GPU adapters wgpu can see.
     Devices,
-    /// log p(x) by numerical integration over a 2-D latent grid vs the ELBO, with posterior contours.
+    /// log p(x) by numerical integration over a 1-D or 2-D latent grid vs the ELBO, with the posteriors drawn.
     #[command(allow_negative_numbers = true)]
     GridPosterior(GridArgs),
     /// Ancestral samples: p(x|z) means and samples for z ~ p(z), beside real digits.
@@ -147,7 +147,7 @@ pub struct DataArgs {
     /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy compiled into the binary]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Use the first N test images for the test ELBO [default: all of them; train --resume: the run's]
+    /// Use the first N test images for the test ELBO [default: train: all of them; eval and train --resume: the run's test split]
     #[arg(long)]
     pub test_size: Option<usize>,
     /// Where to run: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`

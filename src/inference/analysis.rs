@@ -323,6 +323,20 @@ impl Estimate {
     }
 }
 
+impl Estimate {
+    /// "mean ± s.e." with `decimals` places, or "mean (s.e. n/a: one row)" where a single
+    /// sample has no standard error (it printed "± NaN").
+    pub fn pm(&self, decimals: usize) -> String {
+        if self.std_err.is_finite() {
+            format!("{:.*} ± {:.*}", decimals, self.mean, decimals, self.std_err)
+        } else if self.samples == 1 {
+            format!("{:.*} (s.e. n/a: one row)", decimals, self.mean)
+        } else {
+            format!("{:.*} (s.e. n/a)", decimals, self.mean)
+        }
+    }
+}
+
 /// The importance log-weights log w_k = log p(x_obs|z_k) + log p(z_k) − log q(z_k) of `samples`
 /// draws z_k ~ q for one image, q = `family`(μ, scale head `head`) per dimension (the encoder's q
 /// uses the spec's posterior and its head; SVI's q is Gaussian with head log σ²). ε comes from

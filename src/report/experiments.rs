@@ -130,6 +130,9 @@ pub struct SviRow {
     pub observe: String,
     pub steps: usize,
     pub converged: bool,
+    /// q moved less than [`MIN_MOVE`](crate::inference::svi::MIN_MOVE) from its start: the
+    /// learning rate is too small to fit anything (then `converged` is false).
+    pub stalled: bool,
     /// Learning-rate drops the fit took (`--lr-drops`).
     pub lr_drops: usize,
     /// ELBO of the observed pixels under the fitted q (Monte Carlo, `elbo_samples` draws).
@@ -294,6 +297,7 @@ pub fn svi(
             observe: run.observe.name(),
             steps: f.steps,
             converged: f.converged,
+            stalled: f.stalled(),
             lr_drops: f.lr_drops,
             elbo: e.mean,
             elbo_std_err: e.std_err,
