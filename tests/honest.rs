@@ -446,3 +446,15 @@ fn svi_defaults_fit_vector_data_and_a_stuck_q_is_not_converged() {
     );
     assert!(!t.contains(" yes "), "{t}");
 }
+
+/// `--bins 256` on 200 images peaked at 4 GB and wrote a 1.2 GB checkpoint without warning:
+/// the help says so up front.
+#[test]
+fn bins_help_states_the_size_of_a_large_categorical() {
+    let o = run(&["train", "--help"]);
+    let t = text(&o);
+    assert!(
+        t.contains("1.2 GB checkpoint") && t.contains("4 GB of memory"),
+        "{t}"
+    );
+}

@@ -56,8 +56,15 @@ pub enum Init {
     /// PyTorch's `nn.Linear` default: weights and biases uniform in ±1/√fan_in.
     #[default]
     Pytorch,
-    /// Weights N(0, std²), biases 0 (STATS271 HW6 uses std = 0.01).
-    Normal { std: f32 },
+    /// Weights N(0, std²), biases 0 (STATS271 HW6 uses std = 0.01, the default in a file).
+    Normal {
+        #[serde(default = "default_init_std")]
+        std: f32,
+    },
+}
+
+fn default_init_std() -> f32 {
+    0.01
 }
 
 /// A family of latent distributions, as the posterior q(z|x) or the prior p(z). Each is a
@@ -624,6 +631,8 @@ mod tests {
         assert_eq!(bare.likelihood, Likelihood::Categorical { bins: 4 });
         let prior: ModelSpec = serde_json::from_str(r#"{"prior": {"family": "laplace"}}"#).unwrap();
         assert_eq!(prior.prior.scale, 1.0);
+        let init: ModelSpec = serde_json::from_str(r#"{"init": {"kind": "normal"}}"#).unwrap();
+        assert_eq!(init.init, Init::Normal { std: 0.01 });
         let typo = serde_json::from_str::<ModelSpec>(
             r#"{"likelihood": {"kind": "gaussian", "varience": {"kind": "learned"}}}"#,
         )
