@@ -458,3 +458,33 @@ fn bins_help_states_the_size_of_a_large_categorical() {
         "{t}"
     );
 }
+
+/// A latent scatter titled "10,000 test images" for a run trained on 200 read as if the run
+/// had used them: titles say which rows were drawn and the run's sizes.
+#[test]
+fn figure_titles_say_which_rows_were_drawn() {
+    use vae_gpu::report::session::Session;
+    let ck_path = model("h-titles", &[]);
+    let ck = vae_gpu::training::checkpoint::load(&ck_path).unwrap();
+    let corpus = vae_gpu::data::mnist::embedded().unwrap();
+    let ops = vae_gpu::inference::model_ops(
+        vae_gpu::gpu::DeviceKind::Cpu,
+        &ck.config.model,
+        &ck.state.params,
+    )
+    .unwrap();
+    let s = Session {
+        ck,
+        test: corpus.test,
+        ops,
+        seed: 0,
+    };
+    assert_eq!(
+        s.rows_note(10_000),
+        "the first 10000 of 10000 test images (the run trained on 200, tested on 100)"
+    );
+    assert_eq!(
+        s.rows_note(100),
+        "the 100 test images of the run's split (the run trained on 200)"
+    );
+}

@@ -171,7 +171,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
     if s.is_image() {
         plot::class_scatter(
             &path,
-            &format!("Means of q(z|x) for {} test images", labels.len()),
+            &format!("Means of q(z|x) for {}", s.rows_note(labels.len())),
             xl,
             yl,
             &pts,
@@ -181,7 +181,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
         let (values, what) = crate::report::vectors::colouring(&s.test, pts.len());
         plot::value_scatter(
             &path,
-            &format!("Means of q(z|x) for {} test rows", pts.len()),
+            &format!("Means of q(z|x) for {}", s.rows_note(pts.len())),
             xl,
             yl,
             &pts,
@@ -344,30 +344,81 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
         .iter()
         .filter_map(|v| Some((v["epoch"].as_u64()? as u32, v["val_elbo"].as_f64()?)))
         .collect();
+    let (y_range, notes) = curve_range(&series);
+    let mut opts = plot::LineOptions {
+        y_range,
+        notes,
+        ..Default::default()
+    };
     if let Some(best) = crate::training::Progress::replay(&validation, 0.0) {
-        let ys = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-            (a.min(y), b.max(y))
-        });
         let x = best.best_epoch as f64;
-        series.push((
-            format!("best validation epoch ({})", best.best_epoch),
-            vec![(x, lo), (x, hi)],
+        let val = validation
+            .iter()
+            .find(|(e, _)| *e == best.best_epoch)
+            .map(|v| v.1);
+        opts.vline = Some((
+            x,
+            format!(
+                "best validation epoch ({}{})",
+                best.best_epoch,
+                val.map_or(String::new(), |v| format!(", {v:.2}"))
+            ),
         ));
+        opts.ring = val.map(|v| (x, v));
     }
     let named: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
         .map(|(n, p)| (n.as_str(), p.clone()))
         .collect();
     let path = out.join("training_curves.png");
-    plot::line_chart(
+    plot::line_chart_with(
         &path,
         "ELBO per epoch",
         "epoch",
         "ELBO (nats per image or row)",
         &named,
+        &opts,
     )?;
     Ok(path)
+}
+
+/// The y range of the training curves: the span of every value after the first epoch, padded by
+/// a tenth of it, taking in first-epoch values within one span of it. The first epoch's running
+/// mean starts at the untrained model (−392 against a −165…−175 band) and would squash the band
+/// that matters; it is clipped, and a note says where it went. `None` (the data's own range)
+/// when there is nothing after the first epoch.
+fn curve_range(series: &[(String, Vec<(f64, f64)>)]) -> (Option<(f64, f64)>, Vec<String>) {
+    let first = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(f64::INFINITY, f64::min);
+    let later: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().filter(|q| q.0 > first).map(|q| q.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    let Some((mut lo, mut hi)) = later.iter().fold(None, |acc: Option<(f64, f64)>, &v| {
+        Some(acc.map_or((v, v), |(a, b)| (a.min(v), b.max(v))))
+    }) else {
+        return (None, vec![]);
+    };
+    let span = (hi - lo).max(1e-3 * hi.abs()).max(1e-9);
+    let (reach_lo, reach_hi) = (lo - span, hi + span);
+    let mut notes = Vec::new();
+    for (name, pts) in series {
+        for &(x, y) in pts.iter().filter(|q| q.0 == first && q.1.is_finite()) {
+            if (reach_lo..=reach_hi).contains(&y) {
+                lo = lo.min(y);
+                hi = hi.max(y);
+            } else {
+                let side = if y < reach_lo { "below" } else { "above" };
+                let short = name.split(" (").next().unwrap_or(name);
+                notes.push(format!("epoch {x}: {short} {y:.1}, {side} the axis"));
+            }
+        }
+    }
+    let pad = 0.1 * (hi - lo).max(span);
+    (Some((lo - pad, hi + pad)), notes)
 }
 
 /// Options of `grid-posterior`.
@@ -618,11 +669,15 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
         })
         .collect();
     let mut figures = Vec::new();
+    let title = format!(
+        "True posterior p(z|x) (grid) and q(z|x){}",
+        crate::report::vectors::truth_note(&s.test)
+    );
     let mut variants = vec![(
         &post,
         &full,
         "posterior.png",
-        "True posterior p(z|x) (grid) and q(z|x)",
+        title.as_str(),
         "p(z|x) (grid)",
     )];
     if let Some(post_top) = &post_top {
@@ -754,4 +809,34 @@ pub fn format_grid_table(rows: &[GridRow]) -> String {
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first epoch's running mean (the untrained model) sets no range: the curves' range
+    /// is the later epochs' band, and a note says where the clipped value went.
+    #[test]
+    fn curves_range_over_the_later_epochs_and_note_what_is_clipped() {
+        let series = vec![
+            (
+                "train ELBO (running mean over the epoch)".to_string(),
+                vec![(1.0, -392.0), (2.0, -175.0), (3.0, -170.0), (4.0, -166.0)],
+            ),
+            (
+                "test ELBO".to_string(),
+                vec![(1.0, -180.0), (2.0, -174.0), (3.0, -171.0), (4.0, -169.0)],
+            ),
+        ];
+        let (range, notes) = curve_range(&series);
+        let (lo, hi) = range.expect("a range");
+        assert!(
+            lo > -200.0 && lo <= -180.0 && hi >= -166.0 && hi < -160.0,
+            "{lo}..{hi}"
+        );
+        assert_eq!(notes, ["epoch 1: train ELBO -392.0, below the axis"]);
+        // One epoch: the data's own range.
+        assert_eq!(curve_range(&[("t".into(), vec![(1.0, -392.0)])]).0, None);
+    }
 }

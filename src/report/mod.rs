@@ -21,12 +21,43 @@ use crate::training::checkpoint::write_atomic;
 use figures::{format_grid_table, GridOptions, GridResult};
 use session::Session;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn significant_figures_read_alike_across_magnitudes() {
+        let s = super::significant;
+        assert_eq!(s(29434.95, 3), "2.94e4");
+        assert_eq!(s(29.43495, 3), "29.4");
+        assert_eq!(s(0.012345, 3), "0.0123");
+        assert_eq!(s(1.2e-5, 3), "1.20e-5");
+        assert_eq!(s(-512.0, 3), "-512");
+        assert_eq!(s(0.0, 3), "0");
+    }
+}
+
 pub struct ReportInputs {
     pub metrics: Option<PathBuf>,
     pub train_elbo: f64,
     pub test_elbo: f64,
     pub device: String,
     pub grid: GridOptions,
+}
+
+/// `v` to `digits` significant figures: plain between 0.001 and 10,000 (29.4, 0.0123), in
+/// scientific notation outside (2.94e4, 1.20e-5), so variances spanning orders of magnitude
+/// read alike ("29434.950" hid that it is 3e4).
+pub fn significant(v: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if !v.is_finite() || v == 0.0 {
+        return format!("{v}");
+    }
+    let exp = v.abs().log10().floor() as i32;
+    if (-3..4).contains(&exp) {
+        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.*e}", digits - 1)
+    }
 }
 
 fn esc(s: &str) -> String {
