@@ -382,19 +382,27 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The y range of the training curves: the span of every value after the first epoch, padded by
-/// a tenth of it, taking in first-epoch values within one span of it. The first epoch's running
-/// mean starts at the untrained model (−392 against a −165…−175 band) and would squash the band
-/// that matters; it is clipped, and a note says where it went. `None` (the data's own range)
-/// when there is nothing after the first epoch.
+/// The y range of the training curves: the span of the values after the first tenth of the
+/// epochs (at least the first epoch), padded by a tenth of it, taking in earlier values within
+/// one span of it. The first epoch's running mean starts at the untrained model (−392 against a
+/// −165…−175 band) and would squash the band that matters; earlier values outside are clipped,
+/// and a note per series says which epochs and how far. `None` (the data's own range) when
+/// there is nothing after the first epoch.
 fn curve_range(series: &[(String, Vec<(f64, f64)>)]) -> (Option<(f64, f64)>, Vec<String>) {
-    let first = series
+    let mut epochs: Vec<f64> = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.0))
-        .fold(f64::INFINITY, f64::min);
+        .filter(|e| e.is_finite())
+        .collect();
+    epochs.sort_by(f64::total_cmp);
+    epochs.dedup();
+    let skip = (epochs.len() / 10).max(1);
+    let Some(&start) = epochs.get(skip) else {
+        return (None, vec![]);
+    };
     let later: Vec<f64> = series
         .iter()
-        .flat_map(|(_, p)| p.iter().filter(|q| q.0 > first).map(|q| q.1))
+        .flat_map(|(_, p)| p.iter().filter(|q| q.0 >= start).map(|q| q.1))
         .filter(|v| v.is_finite())
         .collect();
     let Some((mut lo, mut hi)) = later.iter().fold(None, |acc: Option<(f64, f64)>, &v| {
@@ -404,18 +412,42 @@ fn curve_range(series: &[(String, Vec<(f64, f64)>)]) -> (Option<(f64, f64)>, Vec
     };
     let span = (hi - lo).max(1e-3 * hi.abs()).max(1e-9);
     let (reach_lo, reach_hi) = (lo - span, hi + span);
-    let mut notes = Vec::new();
-    for (name, pts) in series {
-        for &(x, y) in pts.iter().filter(|q| q.0 == first && q.1.is_finite()) {
+    for (_, pts) in series {
+        for &(_, y) in pts.iter().filter(|q| q.0 < start) {
             if (reach_lo..=reach_hi).contains(&y) {
                 lo = lo.min(y);
                 hi = hi.max(y);
-            } else {
-                let side = if y < reach_lo { "below" } else { "above" };
-                let short = name.split(" (").next().unwrap_or(name);
-                notes.push(format!("epoch {x}: {short} {y:.1}, {side} the axis"));
             }
         }
+    }
+    let mut notes = Vec::new();
+    for (name, pts) in series {
+        let out: Vec<(f64, f64)> = pts
+            .iter()
+            .copied()
+            .filter(|q| q.0 < start && q.1.is_finite() && !(reach_lo..=reach_hi).contains(&q.1))
+            .collect();
+        let (Some(a), Some(b)) = (out.first(), out.last()) else {
+            continue;
+        };
+        let short = name.split(" (").next().unwrap_or(name);
+        let which = if out.len() == 1 {
+            format!("epoch {}", a.0)
+        } else {
+            format!("epochs {}–{}", a.0, b.0)
+        };
+        let (side, extreme) = if a.1 < reach_lo {
+            (
+                "below",
+                out.iter().map(|q| q.1).fold(f64::INFINITY, f64::min),
+            )
+        } else {
+            (
+                "above",
+                out.iter().map(|q| q.1).fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        notes.push(format!("{short}: {which} {side} the axis ({extreme:.1})"));
     }
     let pad = 0.1 * (hi - lo).max(span);
     (Some((lo - pad, hi + pad)), notes)
@@ -835,7 +867,24 @@ mod tests {
             lo > -200.0 && lo <= -180.0 && hi >= -166.0 && hi < -160.0,
             "{lo}..{hi}"
         );
-        assert_eq!(notes, ["epoch 1: train ELBO -392.0, below the axis"]);
+        assert_eq!(notes, ["train ELBO: epoch 1 below the axis (-392.0)"]);
+        // A long run: the range starts after its first tenth, the early climb is one note.
+        let climb: Vec<(f64, f64)> = (1..=50)
+            .map(|e| {
+                (
+                    e as f64,
+                    -140.0 - 50.0 * (-(e as f64) / 3.0).exp() - 0.01 * e as f64,
+                )
+            })
+            .collect();
+        let (range, notes) = curve_range(&[("validation ELBO".into(), climb)]);
+        let (lo, hi) = range.unwrap();
+        assert!(lo > -160.0 && hi < -138.0, "{lo}..{hi}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("validation ELBO: epochs 1–"),
+            "{notes:?}"
+        );
         // One epoch: the data's own range.
         assert_eq!(curve_range(&[("t".into(), vec![(1.0, -392.0)])]).0, None);
     }
