@@ -864,7 +864,7 @@ mod tests {
         let (range, notes) = curve_range(&series);
         let (lo, hi) = range.expect("a range");
         assert!(
-            lo > -200.0 && lo <= -180.0 && hi >= -166.0 && hi < -160.0,
+            (-200.0..=-180.0).contains(&lo) && (-166.0..-160.0).contains(&hi),
             "{lo}..{hi}"
         );
         assert_eq!(notes, ["train ELBO: epoch 1 below the axis (-392.0)"]);

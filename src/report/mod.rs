@@ -21,20 +21,6 @@ use crate::training::checkpoint::write_atomic;
 use figures::{format_grid_table, GridOptions, GridResult};
 use session::Session;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn significant_figures_read_alike_across_magnitudes() {
-        let s = super::significant;
-        assert_eq!(s(29434.95, 3), "2.94e4");
-        assert_eq!(s(29.43495, 3), "29.4");
-        assert_eq!(s(0.012345, 3), "0.0123");
-        assert_eq!(s(1.2e-5, 3), "1.20e-5");
-        assert_eq!(s(-512.0, 3), "-512");
-        assert_eq!(s(0.0, 3), "0");
-    }
-}
-
 pub struct ReportInputs {
     pub metrics: Option<PathBuf>,
     pub train_elbo: f64,
@@ -223,4 +209,18 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     let path = out.join("index.html");
     write_atomic(&path, html.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn significant_figures_read_alike_across_magnitudes() {
+        let s = super::significant;
+        assert_eq!(s(29434.95, 3), "2.94e4");
+        assert_eq!(s(29.43495, 3), "29.4");
+        assert_eq!(s(0.012345, 3), "0.0123");
+        assert_eq!(s(1.2e-5, 3), "1.20e-5");
+        assert_eq!(s(-512.0, 3), "-512");
+        assert_eq!(s(0.0, 3), "0");
+    }
 }
