@@ -217,3 +217,62 @@ fn ppca_recovers_a_known_model_and_its_likelihood_is_exact() {
     assert!(Ppca::from_pca(&few, 2).is_err());
     assert!(Ppca::from_pca(&few, 0).is_err() && Ppca::from_pca(&few, 6).is_err());
 }
+
+/// Bounds so wide that (upper − lower)/spacing passes usize: the point count must not wrap to an
+/// empty grid (which panicked later in `chunks(0)`), but be one error naming the flags.
+#[test]
+fn grids_too_wide_to_count_are_refused() {
+    for g in [
+        LatentGrid::square(-1e18, 1e18, 0.1),
+        LatentGrid::line(-1e18, 1e18, 0.01),
+        LatentGrid::square(-1e300, 1e300, 1e-300),
+    ] {
+        let e = g.expect_err("refused").to_string();
+        assert!(
+            e.contains("--spacing") && e.contains("points per axis"),
+            "{e}"
+        );
+    }
+}
+
+/// Two MNIST images span one direction: PCA must find it first with a finite, sorted spectrum
+/// (nalgebra's QR gave NaN eigenpairs on the full 784×784 covariance, sorted first as 0), and
+/// PPCA must refuse, saying how many rows it needs.
+#[test]
+fn pca_of_a_few_images_is_sorted_and_finite() {
+    use vae_gpu::inference::linear::{Pca, Ppca};
+    let corpus = vae_gpu::data::mnist::embedded().expect("embedded MNIST");
+    for n in [2, 5, 10] {
+        let x = vae_gpu::report::linear_models::real_rows(&corpus.train.slice(0, n));
+        let pca = Pca::fit(&x, 784).expect("fit");
+        let ev = &pca.eigenvalues;
+        assert!(ev.iter().all(|v| v.is_finite() && *v >= 0.0), "n = {n}");
+        assert!(
+            ev.windows(2).all(|w| w[0] >= w[1]),
+            "n = {n}: {:?}",
+            &ev[..4]
+        );
+        assert!(
+            ev[0] > 1.0 && ev[n - 1] < 1e-9 * ev[0],
+            "n = {n}: {:?}",
+            &ev[..n]
+        );
+        assert!(pca.components.iter().flatten().all(|v| v.is_finite()));
+        assert!((pca.explained(n - 1) - 1.0).abs() < 1e-9, "n = {n}");
+        let r = pca.reconstruct(&pca.project(&x[..784], n - 1));
+        let err: f64 = r
+            .iter()
+            .zip(&x[..784])
+            .map(|(a, &b)| (a - b as f64).powi(2))
+            .sum();
+        assert!(
+            err < 1e-9,
+            "n = {n}: the rows lie in their span, error {err}"
+        );
+    }
+    let two = vae_gpu::report::linear_models::real_rows(&corpus.train.slice(0, 2));
+    let e = Ppca::from_pca(&Pca::fit(&two, 784).unwrap(), 1)
+        .expect_err("no variance outside one component")
+        .to_string();
+    assert!(e.contains("at least 3 training rows"), "{e}");
+}

@@ -42,7 +42,13 @@ pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
     }
     let ck = checkpoint::load(&a.checkpoint)?;
     let data = load_data(&ck.config.data, &a.data.data)?;
-    let test_size = a.data.test_size.unwrap_or(data.test.len());
+    // The run's test split unless --test-size says otherwise, so the ELBO is the one `train`
+    // printed; checkpoints that do not record it are scored on every test row.
+    let (test_size, which) = match (a.data.test_size, ck.test_size) {
+        (Some(n), _) => (n, "--test-size"),
+        (None, Some(n)) => (n, "the run's test split"),
+        (None, None) => (data.test.len(), "all: the checkpoint records no test split"),
+    };
     let splits = Arc::new(make_splits(data, ck.train_size, ck.val_size, test_size)?);
     let device = resolve_device(a.data.device);
     let mut backend = make_backend(device, OptimizerOn::Gpu, &ck.config, splits.clone())?;
@@ -65,7 +71,7 @@ pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
         println!("val ELBO: {:.3} nats/{unit}", backend.evaluate(Split::Val)?);
     }
     println!(
-        "test ELBO: {test:.3} nats/{unit} ({} {unit}s)",
+        "test ELBO: {test:.3} nats/{unit} (the first {} test {unit}s; {which})",
         splits.test.len()
     );
     print_units(&ck.config, test);
@@ -86,10 +92,9 @@ pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
     let r = experiments::iwae(&mut s, &a.out, k, rows, &mut |i| pb.set_position(i as u64))?;
     pb.finish_and_clear();
     println!(
-        "IWAE log p(x), K = {k}: {:.3} ± {:.3} nats/{unit} over the first {rows} test {unit}s \
+        "IWAE log p(x), K = {k}: {} nats/{unit} over the first {rows} test {unit}s \
          (the same draws' ELBO {:.3}; {:.1} s on {})",
-        r.log_px.mean,
-        r.log_px.std_err,
+        r.log_px.pm(3),
         r.elbo.mean,
         r.seconds,
         s.ops.describe()

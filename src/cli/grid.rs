@@ -79,27 +79,8 @@ pub(super) fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
         r.seconds,
         s.ops.describe()
     );
-    if r.rows.iter().any(|row| row.edge_mass > 1e-3) {
-        eprintln!("warning: more than 0.1% of some posterior's mass lies on the grid's edge; widen --lower/--upper or use --centre-on-q");
-    }
-    // A Gaussian-like posterior of width σ spans about 4π(σ/h)² cells at spacing h, and the
-    // Riemann sum's relative error is about exp(−2π²σ²/h²): below 5 cells (h > 1.6σ) that passes
-    // 1e-3 and grows fast, so the grid is too coarse for this posterior.
-    if let Some(row) = r.rows.iter().find(|row| row.cells_spanned < 3.0) {
-        let finer = opts.grid.dx / 10.0;
-        eprintln!(
-            "warning: the posterior of image {} spans only about {:.1} grid cells: spacing {} is \
-             wider than the posterior, so log p(x) is unreliable; integrate on a finer grid, e.g. \
-             --centre-on-q --lower {} --upper {} --spacing {finer}",
-            row.image,
-            row.cells_spanned,
-            opts.grid.dx,
-            -40.0 * finer,
-            40.0 * finer
-        );
-    }
-    if r.rows.iter().any(|row| !row.bound_holds()) {
-        eprintln!("warning: log p(x) < ELBO beyond 3 standard errors for some image: the grid misses posterior mass");
+    for w in figures::grid_warnings(&r.rows, &opts.grid) {
+        eprintln!("warning: {w}");
     }
     print_paths(&[vec![r.csv], r.figures].concat())
 }

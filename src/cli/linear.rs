@@ -69,9 +69,8 @@ pub(super) fn cmd_linear(a: &LinearArgs, probabilistic: bool) -> Result<()> {
         );
         println!("σ² = {:.6}", r.sigma2);
         println!(
-            "test log-likelihood: {:.3} ± {:.3} nats/row over {test_size} rows ({:.4} bits/dim{})",
-            ll.mean,
-            ll.std_err,
+            "test log-likelihood: {} nats/row over {test_size} rows ({:.4} bits/dim{})",
+            ll.pm(3),
             -ll.mean / (d as f64 * std::f64::consts::LN_2),
             if source.is_mnist() {
                 ": a density of [0, 1] pixels, not of 8-bit values"

@@ -56,38 +56,54 @@ pub struct Cli {
 }
 
 // Parsed once per process: the size of the largest variant (train's flags) costs nothing.
+// Every command with values takes negative numbers as values (`--epochs -1` is "not a whole
+// number" of --epochs, not "unexpected argument '-1'"), as `--lower -4` already was.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a VAE of the family on MNIST (default: Kingma & Welling's Appendix C model).
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Print the train and test ELBO of a checkpoint.
+    #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
     /// List the GPU adapters wgpu can see.
     Devices,
-    /// log p(x) by numerical integration over a 2-D latent grid vs the ELBO, with posterior contours.
+    /// log p(x) by numerical integration over a 1-D or 2-D latent grid vs the ELBO, with the posteriors drawn.
+    #[command(allow_negative_numbers = true)]
     GridPosterior(GridArgs),
     /// Ancestral samples: p(x|z) means and samples for z ~ p(z), beside real digits.
+    #[command(allow_negative_numbers = true)]
     Samples(ModelArgs),
     /// Inputs, reconstruction means and samples through q(z|x).
+    #[command(allow_negative_numbers = true)]
     Reconstructions(ModelArgs),
     /// Scatter of the means of q(z|x) for test images, coloured by digit.
+    #[command(allow_negative_numbers = true)]
     LatentScatter(ScatterArgs),
     /// Decoder means on a lattice of latent points (Fig. 4b of the paper).
+    #[command(allow_negative_numbers = true)]
     Lattice(LatticeArgs),
     /// Decoder along straight lines between the encodings of pairs of test digits.
+    #[command(allow_negative_numbers = true)]
     Interpolate(InterpolateArgs),
     /// Train / validation / test ELBO per epoch from a metrics.jsonl file.
+    #[command(allow_negative_numbers = true)]
     Curves(CurvesArgs),
     /// Every figure and the integration table of one checkpoint, with an index.html.
+    #[command(allow_negative_numbers = true)]
     Report(ReportArgs),
     /// Stochastic variational inference without the encoder: fit q(z) to the observed pixels and complete the image.
+    #[command(allow_negative_numbers = true)]
     Svi(SviArgs),
     /// Variance of reparameterization vs score-function (± baseline) gradient estimators of the ELBO.
+    #[command(allow_negative_numbers = true)]
     Estimators(EstimatorArgs),
     /// PCA of grayscale MNIST: eigenvalues, the test set on two components, k-component reconstructions.
+    #[command(allow_negative_numbers = true)]
     Pca(LinearArgs),
     /// Probabilistic PCA of grayscale MNIST (closed-form maximum likelihood): exact test log-likelihood, samples.
+    #[command(allow_negative_numbers = true)]
     Ppca(LinearArgs),
     /// A grid of train runs (--grid KEY=V1,V2, --config NAME=FLAGS) into one directory: resumable, --jobs, --shard, --list.
     Sweep(SweepArgs),
@@ -133,7 +149,7 @@ pub struct ModelArgs {
     #[arg(long, default_value = "figures")]
     pub out: PathBuf,
     /// Seed of the Monte Carlo draws (prior samples, z ~ q, ELBO estimates)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = whole_u64)]
     pub seed: u64,
 }
 
@@ -142,7 +158,7 @@ pub struct DataArgs {
     /// Directory with the four MNIST IDX files (.gz or raw) [default: the copy compiled into the binary]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Use the first N test images for the test ELBO [default: all of them; train --resume: the run's]
+    /// Use the first N test images for the test ELBO [default: train: all of them; eval and train --resume: the run's test split]
     #[arg(long)]
     pub test_size: Option<usize>,
     /// Where to run: a GPU backend, `auto` (a hardware adapter if there is one, else cpu; never a software one), or `cpu`
@@ -257,6 +273,49 @@ fn read_data(source: &DataSource, mnist_dir: &Option<PathBuf>) -> Result<(Corpus
         )));
     }
     Ok(source.read(mnist_dir.as_deref())?)
+}
+
+/// A whole number from 0 to `max`, or a message saying so (clap's own says "invalid digit
+/// found in string" for `-1`).
+fn whole(s: &str, max: u128) -> std::result::Result<u128, String> {
+    match s.trim().parse::<u128>() {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(format!("`{s}` is not a whole number from 0 to {max}")),
+    }
+}
+
+/// Value parsers of counts and seeds: whole numbers, the range in the message.
+pub(crate) fn whole_u32(s: &str) -> std::result::Result<u32, String> {
+    whole(s, u32::MAX.into()).map(|v| v as u32)
+}
+
+pub(crate) fn whole_u64(s: &str) -> std::result::Result<u64, String> {
+    whole(s, u64::MAX.into()).map(|v| v as u64)
+}
+
+pub(crate) fn whole_usize(s: &str) -> std::result::Result<usize, String> {
+    whole(s, usize::MAX as u128).map(|v| v as usize)
+}
+
+/// A learning rate: a positive number that stays positive and finite as an f32 (`1e-300`
+/// parsed to 0 and was then reported as "--lr 0").
+pub(crate) fn positive_f32(s: &str) -> std::result::Result<f32, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("`{s}` must be a positive number"));
+    }
+    let f = v as f32;
+    if !(f.is_finite() && f >= f32::MIN_POSITIVE) {
+        return Err(format!(
+            "`{s}` is outside the f32 range the optimizer computes in ({:e} to {:e})",
+            f32::MIN_POSITIVE,
+            f32::MAX
+        ));
+    }
+    Ok(f)
 }
 
 fn check_range(name: &str, v: usize, lo: usize, hi: usize) -> Result<()> {

@@ -30,7 +30,9 @@ pub(super) fn cmd_report(a: &ReportArgs) -> Result<()> {
     let ck = checkpoint::load(&a.model.checkpoint)?;
     let opts = grid_options(&a.grid, ck.config.model.latent)?;
     let data = load_data(&ck.config.data, &a.model.data)?;
-    let test_size = data.test.len();
+    // The run's test split, so the test ELBO is the one `train` printed (every test row for
+    // checkpoints that do not record it); the figures draw from the same rows.
+    let test_size = ck.test_size.unwrap_or(data.test.len());
     let splits = Arc::new(make_splits(data, ck.train_size, ck.val_size, test_size)?);
     let mut backend = make_backend(
         resolve_device(a.model.device),
@@ -46,6 +48,7 @@ pub(super) fn cmd_report(a: &ReportArgs) -> Result<()> {
     let device = backend.describe();
     drop(backend);
     let mut s = session(&a.model)?;
+    s.test = s.test.slice(0, test_size);
     let metrics = a
         .metrics
         .clone()
@@ -58,7 +61,16 @@ pub(super) fn cmd_report(a: &ReportArgs) -> Result<()> {
         grid: opts,
     };
     let html = write_report(&mut s, &a.model.out, &inputs)?;
-    println!("train ELBO {train_elbo:.3}, test ELBO {test_elbo:.3}");
+    println!(
+        "train ELBO {train_elbo:.3} ({} rows), test ELBO {test_elbo:.3} (the first {test_size} \
+         test rows: {})",
+        ck.train_size,
+        if ck.test_size.is_some() {
+            "the run's test split"
+        } else {
+            "all; the checkpoint records no test split"
+        }
+    );
     println!("wrote {}", html.display());
     Ok(())
 }

@@ -15,9 +15,9 @@ pub struct SviArgs {
     /// Number of test images (the first N), fitted together
     #[arg(long, default_value_t = 5)]
     pub images: usize,
-    /// Observed pixels: all, top (top 14 rows), left (left 14 columns), or a 28×28 PNG mask (white = observed)
-    #[arg(long, default_value = "top")]
-    pub observe: String,
+    /// Observed pixels: all, top (top 14 rows), left (left 14 columns), or a 28×28 PNG mask (white = observed) [default: top for 28×28 images, all for other data]
+    #[arg(long)]
+    pub observe: Option<String>,
     /// Starting point of q: the prior N(0, I) or the encoder's q for the observed pixels
     #[arg(long, value_enum, default_value_t = SviInit::Prior)]
     pub init: SviInit,
@@ -25,7 +25,7 @@ pub struct SviArgs {
     #[arg(long, default_value_t = 10)]
     pub samples: usize,
     /// Adam learning rate for μ and log σ
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = super::positive_f32)]
     pub lr: f32,
     /// Stop after this many steps at most
     #[arg(long, default_value_t = 3000)]
@@ -50,8 +50,8 @@ pub struct SviArgs {
 pub struct EstimatorArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Test image index
-    #[arg(long, default_value_t = 0)]
+    /// Test image index (0 is the first)
+    #[arg(long, default_value_t = 0, value_parser = super::whole_usize)]
     pub image: usize,
     /// Samples per gradient estimate (M)
     #[arg(long, default_value_t = 10)]
@@ -86,9 +86,16 @@ pub(super) fn cmd_svi(a: &SviArgs) -> Result<()> {
             "--lr must be positive and --tol non-negative".into(),
         ));
     }
+    let mut s = session(&a.model)?;
+    // Masks of rows and columns cover digits; vector data are observed whole unless told.
+    let observe = match &a.observe {
+        Some(o) => Observe::parse(o),
+        None if s.is_image() => Observe::Top,
+        None => Observe::All,
+    };
     let run = SviRun {
         images: a.images,
-        observe: Observe::parse(&a.observe),
+        observe,
         init: a.init,
         opts: SviOptions {
             samples: a.samples,
@@ -101,7 +108,6 @@ pub(super) fn cmd_svi(a: &SviArgs) -> Result<()> {
         },
         elbo_samples: a.elbo_samples,
     };
-    let mut s = session(&a.model)?;
     run.observe.mask(s.dim())?;
     let pb = if a.quiet {
         indicatif::ProgressBar::hidden()
@@ -122,7 +128,13 @@ pub(super) fn cmd_svi(a: &SviArgs) -> Result<()> {
             row.image,
             row.label.map_or("-".into(), |l| l.to_string()),
             row.steps,
-            row.converged,
+            if row.stalled {
+                "stuck"
+            } else if row.converged {
+                "yes"
+            } else {
+                "no"
+            },
             row.elbo,
             row.elbo_std_err,
             row.encoder_elbo,
@@ -139,6 +151,16 @@ pub(super) fn cmd_svi(a: &SviArgs) -> Result<()> {
         r.seconds,
         s.ops.describe()
     );
+    let stuck = r.rows.iter().filter(|row| row.stalled).count();
+    if stuck > 0 {
+        eprintln!(
+            "warning: for {stuck} image(s) q moved less than {} from where it started: --lr {} \
+             is too small for Adam to move it (its steps are about lr), so these fits are not \
+             converged (\"stuck\"); raise --lr (default 0.05)",
+            crate::inference::svi::MIN_MOVE,
+            a.lr
+        );
+    }
     let far = r
         .rows
         .iter()

@@ -54,10 +54,10 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate [default: 0.001 for adam, 0.01 for adagrad (PyTorch's defaults)]
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_f32)]
     pub lr: Option<f32>,
     /// Epochs to run (after the checkpoint's, with --resume)
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::whole_u32)]
     pub epochs: u32,
     /// Stop once the validation ELBO has not improved (by more than --min-delta) for PATIENCE epochs; needs --val-size. best.safetensors holds the best epoch (written whenever there is a validation split)
     #[arg(long, value_name = "PATIENCE")]
@@ -69,7 +69,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub eval_train: bool,
     /// Seed for initialization, shuffling and noise [default: 0]
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole_u64)]
     pub seed: Option<u64>,
     /// Where the optimizer runs during GPU training [default: gpu]
     #[arg(long, value_enum)]
@@ -99,7 +99,7 @@ fn check_resume_flags(
     let c = &ck.config;
     let mut differs: Vec<String> = Vec::new();
     let base = match &a.model_file {
-        Some(path) => ModelSpec::from_file(path).map_err(Error::Usage)?,
+        Some(path) => ModelSpec::from_file_for(path, c.model.input).map_err(Error::Usage)?,
         None => c.model.clone(),
     };
     match a.model.apply(&base) {
@@ -166,7 +166,7 @@ fn check_resume_flags(
 /// `dim` values per row (the model's input size is the data's).
 fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConfig> {
     let base = match &a.model_file {
-        Some(path) => ModelSpec::from_file(path).map_err(Error::Usage)?,
+        Some(path) => ModelSpec::from_file_for(path, dim).map_err(Error::Usage)?,
         None => ModelSpec::mnist(500, 2),
     };
     let mut model = a.model.apply(&base).map_err(Error::Usage)?;

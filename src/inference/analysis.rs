@@ -61,20 +61,28 @@ impl LatentGrid {
                 "grid spacing {h} must be a positive number"
             )));
         }
-        let count = |a: f64, b: f64| -> Result<usize> {
+        let count = |a: f64, b: f64| -> Result<f64> {
             if !(a.is_finite() && b.is_finite() && b > a) {
                 return Err(Error::Usage(format!(
                     "grid bounds [{a}, {b}] must be finite with lower < upper"
                 )));
             }
-            Ok(((b - a) / h + 1e-9).floor() as usize + 1)
+            // Counted in f64: (b − a)/h can exceed usize (±1e18 at 0.1), where a cast saturates
+            // and the + 1 wrapped to an empty grid.
+            Ok(((b - a) / h + 1e-9).floor() + 1.0)
         };
-        let (nx, ny) = (count(lo[0], hi[0])?, count(lo[1], hi[1])?);
-        if nx.saturating_mul(ny) > MAX_GRID_POINTS {
+        let (fx, fy) = (count(lo[0], hi[0])?, count(lo[1], hi[1])?);
+        if fx * fy > MAX_GRID_POINTS as f64 {
             return Err(Error::Usage(format!(
-                "a {nx}×{ny} grid has more than {MAX_GRID_POINTS} points; use a larger spacing or smaller bounds"
+                "grid bounds [{}, {}] at spacing {h} give {} points per axis, more than the \
+                 {MAX_GRID_POINTS} a grid may have; use a larger --spacing or narrower \
+                 --lower/--upper",
+                lo[0],
+                hi[0],
+                sci(fx)
             )));
         }
+        let (nx, ny) = (fx as usize, fy as usize);
         Ok(Self {
             dims: 2,
             x_min: lo[0],
@@ -153,6 +161,15 @@ impl LatentGrid {
         let (i, j) = (k / self.nx, k % self.nx);
         let end_row = self.dims == 2 && (i == 0 || i + 1 == self.ny);
         end_row || j == 0 || j + 1 == self.nx
+    }
+}
+
+/// A count in words: whole below a million, else in scientific notation (2.0e19).
+fn sci(v: f64) -> String {
+    if v < 1e6 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1e}")
     }
 }
 
@@ -302,6 +319,20 @@ impl Estimate {
             mean,
             std_err: (var / n).sqrt(),
             samples: v.len(),
+        }
+    }
+}
+
+impl Estimate {
+    /// "mean ± s.e." with `decimals` places, or "mean (s.e. n/a: one row)" where a single
+    /// sample has no standard error (it printed "± NaN").
+    pub fn pm(&self, decimals: usize) -> String {
+        if self.std_err.is_finite() {
+            format!("{:.*} ± {:.*}", decimals, self.mean, decimals, self.std_err)
+        } else if self.samples == 1 {
+            format!("{:.*} (s.e. n/a: one row)", decimals, self.mean)
+        } else {
+            format!("{:.*} (s.e. n/a)", decimals, self.mean)
         }
     }
 }

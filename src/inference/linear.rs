@@ -58,17 +58,56 @@ impl Pca {
                 1,
             );
         }
-        let eig = SymmetricEigen::new(DMatrix::from_row_slice(d, d, &cov));
-        let mut order: Vec<usize> = (0..d).collect();
-        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        // Coordinates that never vary (MNIST's border pixels) form an exact zero block of the
+        // covariance: eigenvalue 0 on each unit vector. They are left out of the decomposition,
+        // where they made nalgebra's symmetric QR return NaN eigenpairs for a few rows (2, 5 or
+        // 10 MNIST images), which sorted first and read as "0.00% explained" and NaN errors.
+        let varying: Vec<usize> = (0..d).filter(|&j| cov[j * d + j] > 0.0).collect();
+        if varying.is_empty() {
+            return Err(Error::Usage(format!(
+                "PCA: the {n} rows are all equal; there is no variance to find components of"
+            )));
+        }
+        let m = varying.len();
+        let sub: Vec<f64> = varying
+            .iter()
+            .flat_map(|&i| varying.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| cov[i * d + j])
+            .collect();
+        let eig = SymmetricEigen::new(DMatrix::from_row_slice(m, m, &sub));
+        if eig
+            .eigenvalues
+            .iter()
+            .chain(eig.eigenvectors.iter())
+            .any(|v| !v.is_finite())
+        {
+            return Err(Error::Data(format!(
+                "PCA: the eigen-decomposition of the {m}×{m} covariance of {n} rows gave \
+                 non-finite values; fit on more rows"
+            )));
+        }
+        // (eigenvalue, direction) pairs: the decomposed block's, then a zero per constant
+        // coordinate. Rounding can leave the smallest eigenvalues of a singular covariance at −1e-17.
+        let mut pairs: Vec<(f64, Vec<f64>)> = (0..m)
+            .map(|c| {
+                let mut u = vec![0.0; d];
+                for (r, &j) in varying.iter().enumerate() {
+                    u[j] = eig.eigenvectors[(r, c)];
+                }
+                (eig.eigenvalues[c].max(0.0), u)
+            })
+            .collect();
+        pairs.extend((0..d).filter(|&j| cov[j * d + j] <= 0.0).map(|j| {
+            let mut u = vec![0.0; d];
+            u[j] = 1.0;
+            (0.0, u)
+        }));
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (eigenvalues, components) = pairs.into_iter().unzip();
         Ok(Self {
             mean,
-            // Rounding can leave the smallest eigenvalues of a singular covariance at −1e-17.
-            eigenvalues: order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect(),
-            components: order
-                .iter()
-                .map(|&i| eig.eigenvectors.column(i).iter().copied().collect())
-                .collect(),
+            eigenvalues,
+            components,
         })
     }
 
@@ -131,9 +170,18 @@ impl Ppca {
         let sigma2 = pca.eigenvalues[k..].iter().sum::<f64>() / (d - k) as f64;
         // Below 1e-12 of the largest eigenvalue σ² is rounding: the data lie in the subspace.
         if !(sigma2 > 1e-12 * pca.eigenvalues[0] && sigma2.is_finite()) {
+            let rank = pca
+                .eigenvalues
+                .iter()
+                .filter(|&&l| l > 1e-12 * pca.eigenvalues[0])
+                .count();
             return Err(Error::Usage(format!(
-                "probabilistic PCA with {k} components: the data have no variance outside them \
-                 (σ² = {sigma2}); use fewer components"
+                "probabilistic PCA with {k} component(s): the data vary in only {rank} \
+                 direction(s), so there is no variance outside the components (σ² = {sigma2:.1e}); \
+                 {k} component(s) need data that vary in at least {} directions: fewer \
+                 components, or at least {} training rows (N rows span at most N − 1 directions)",
+                k + 1,
+                k + 2
             )));
         }
         Ok(Self {

@@ -69,6 +69,20 @@ pub struct SviFit {
     window_start: usize,
     /// Per-step ELBO estimates (mean over the M samples of that step).
     pub trace: Vec<f64>,
+    /// Largest distance any of μ, log σ moved from its start.
+    pub moved: f32,
+}
+
+/// A fit whose parameters moved less than this from their start did not fit anything: the
+/// window rule fires on a flat trace when the learning rate is too small to move q (Adam's steps
+/// are about lr, so `--lr 1e-30` "converged" at the prior), and such a fit is not converged.
+pub const MIN_MOVE: f32 = 1e-4;
+
+impl SviFit {
+    /// Whether the window rule fired although q stayed where it started.
+    pub fn stalled(&self) -> bool {
+        self.moved < MIN_MOVE
+    }
 }
 
 impl SviFit {
@@ -144,6 +158,7 @@ pub fn fit(
             lr_drops: 0,
             window_start: 0,
             trace: vec![],
+            moved: 0.0,
         })
         .collect();
     let adam_cfg = OptimizerConfig::new(OptimizerKind::Adam, Some(o.lr));
@@ -224,6 +239,17 @@ pub fn fit(
             }
         }
         progress(step + 1);
+    }
+    for (f, start) in fits.iter_mut().zip(init.chunks(2 * dz)) {
+        f.moved =
+            f.mu.iter()
+                .chain(&f.log_sigma)
+                .zip(start)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+        if f.stalled() {
+            f.converged = false;
+        }
     }
     Ok(fits)
 }

@@ -130,6 +130,9 @@ pub struct SviRow {
     pub observe: String,
     pub steps: usize,
     pub converged: bool,
+    /// q moved less than [`MIN_MOVE`](crate::inference::svi::MIN_MOVE) from its start: the
+    /// learning rate is too small to fit anything (then `converged` is false).
+    pub stalled: bool,
     /// Learning-rate drops the fit took (`--lr-drops`).
     pub lr_drops: usize,
     /// ELBO of the observed pixels under the fitted q (Monte Carlo, `elbo_samples` draws).
@@ -294,6 +297,7 @@ pub fn svi(
             observe: run.observe.name(),
             steps: f.steps,
             converged: f.converged,
+            stalled: f.stalled(),
             lr_drops: f.lr_drops,
             elbo: e.mean,
             elbo_std_err: e.std_err,
@@ -331,12 +335,12 @@ pub fn svi(
             })
             .collect();
         let path = out.join(format!("svi_posterior_{}.png", run.observe.name()));
-        let (title, p_label, q_label) = (
-            "p(z|x_observed) (grid) and the q(z) fitted by SVI",
-            "p(z|x_obs) (grid)",
-            "q(z) fitted by SVI (Gaussian)",
+        let title = format!(
+            "p(z|x_observed) (grid) and the q(z) fitted by SVI{}",
+            crate::report::vectors::truth_note(&s.test)
         );
-        posterior_figure(s.ops.as_mut(), &path, title, p_label, q_label, &specs)?;
+        let (p_label, q_label) = ("p(z|x_obs) (grid)", "q(z) fitted by SVI (Gaussian)");
+        posterior_figure(s.ops.as_mut(), &path, &title, p_label, q_label, &specs)?;
         files.push(path);
     }
     let json = serde_json::to_vec_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?;
@@ -495,13 +499,16 @@ pub fn estimators(
     reps: usize,
 ) -> Result<(Vec<EstimatorStudy>, Vec<PathBuf>)> {
     let dz = s.ck.config.model.latent;
-    let (x_all, labels) = s.test_images(image + 1);
-    if image >= labels.len() {
+    // Checked before `image + 1`, which wrapped to 0 for usize::MAX ("past the 0 test images").
+    if image >= s.test.len() {
         return Err(Error::Usage(format!(
-            "--image {image} is past the {} test images",
-            labels.len()
+            "--image {image} is past the last test image: the test set has {} images, numbered \
+             0 to {}",
+            s.test.len(),
+            s.test.len().saturating_sub(1)
         )));
     }
+    let (x_all, labels) = s.test_images(image + 1);
     let d = s.dim();
     let x = x_all[image * d..(image + 1) * d].to_vec();
     let mask = vec![1.0f32; d];
@@ -531,18 +538,27 @@ pub fn estimators(
         } else {
             format!("test row {image}")
         };
-        let title =
-            format!("∇μ₁ ELBO estimates, {which}, {name}, M = {samples}, {reps} repetitions");
+        let title = format!(
+            "∇μ₁ ELBO estimates, {which}, {name}, M = {samples}, {reps} repetitions (one x scale)"
+        );
         let captions: Vec<String> = est
             .iter()
-            .map(|e| format!("{} (variance {:.3})", e.name, e.variance[0]))
+            .map(|e| {
+                format!(
+                    "{} (variance {})",
+                    e.name,
+                    crate::report::significant(e.variance[0], 3)
+                )
+            })
             .collect();
         let panels: Vec<(&str, &[f64])> = captions
             .iter()
             .zip(&est)
             .map(|(c, e)| (c.as_str(), e.first.as_slice()))
             .collect();
-        plot::histograms(&path, &title, &panels, 40)?;
+        // One x scale and the same bins for the three: on scales of their own the narrow
+        // reparameterization histogram looked as wide as the score function's.
+        plot::histograms_with(&path, &title, &panels, 60, true)?;
         files.push(path);
         studies.push(EstimatorStudy {
             q: name.to_string(),
@@ -571,20 +587,20 @@ pub fn format_estimators(studies: &[EstimatorStudy]) -> String {
             st.q, st.mu, st.sigma, st.samples_per_estimate, st.repetitions
         );
         t += "  estimator                    component        mean ± s.e.        variance\n";
+        let sig = |v: f64| crate::report::significant(v, 3);
         for e in &st.estimators {
             for d in 0..e.mean.len() {
                 t += &format!(
-                    "  {:<27}  {:>9}  {:>10.4} ± {:<8.4}  {:>12.4}\n",
-                    e.name, d, e.mean[d], e.std_err[d], e.variance[d]
+                    "  {:<27}  {:>9}  {:>10.4} ± {:<8.4}  {:>12}\n",
+                    e.name,
+                    d,
+                    e.mean[d],
+                    e.std_err[d],
+                    sig(e.variance[d])
                 );
             }
         }
-        let fmt = |v: &[f64]| {
-            v.iter()
-                .map(|r| format!("{r:.1}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let fmt = |v: &[f64]| v.iter().map(|&r| sig(r)).collect::<Vec<_>>().join(", ");
         t += &format!(
             "  variance ratio score function / reparameterization: {}\n",
             fmt(&st.variance_ratio_sf_over_rp)
@@ -661,4 +677,36 @@ pub fn iwae(
         csv: path,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Variances spanning orders of magnitude in significant figures ("29434.950" hid the 3e4).
+    #[test]
+    fn the_estimator_table_prints_significant_figures() {
+        let stats = |name: &str, v: f64| EstimatorStats {
+            name: name.into(),
+            mean: vec![1.0],
+            variance: vec![v],
+            std_err: vec![0.1],
+            first: vec![],
+        };
+        let t = format_estimators(&[EstimatorStudy {
+            q: "q".into(),
+            mu: vec![0.0],
+            sigma: vec![1.0],
+            samples_per_estimate: 10,
+            repetitions: 100,
+            estimators: vec![stats("rp", 8.1734), stats("sf", 29434.95)],
+            variance_ratio_sf_over_rp: vec![3601.3],
+            variance_ratio_sfb_over_rp: vec![1.874],
+        }]);
+        assert!(
+            t.contains("2.94e4") && t.contains("8.17") && !t.contains("29434"),
+            "{t}"
+        );
+        assert!(t.contains(": 3601\n") && t.contains(": 1.87\n"), "{t}");
+    }
 }

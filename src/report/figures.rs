@@ -63,11 +63,16 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
             images: &pairs,
         }],
     )?;
-    let (real, _) = s.test_images(100);
+    // A data directory may hold fewer than 100 test images: as many as there are.
+    let (real, labels) = s.test_images(100);
     let p2 = out.join("sample_grid.png");
     plot::image_panels(
         &p2,
-        "100 samples from the model beside 100 test digits",
+        &format!(
+            "100 samples from the model beside {} test digit{}",
+            labels.len(),
+            if labels.len() == 1 { "" } else { "s" }
+        ),
         &[
             Panel {
                 caption: "samples x ~ p(x|z), z ~ p(z)",
@@ -75,16 +80,15 @@ pub fn prior_samples(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
                 cols: 10,
                 images: &samples,
             },
-            Panel {
-                caption: if s.ck.config.pixels.binary() {
+            Panel::fill(
+                if s.ck.config.pixels.binary() {
                     "binarized test digits"
                 } else {
                     "test digits (grayscale)"
                 },
-                rows: 10,
-                cols: 10,
-                images: &real,
-            },
+                10,
+                &real,
+            ),
         ],
     )?;
     Ok(vec![p1, p2])
@@ -96,38 +100,30 @@ pub fn reconstructions(s: &mut Session, out: &Path) -> Result<Vec<PathBuf>> {
     if !s.is_image() {
         return crate::report::vectors::reconstructions(s, out);
     }
-    let (x, _) = s.test_images(32);
+    // Up to 32 test images (fewer when the data have fewer), the first 10 in the rows figure.
+    let (x, labels) = s.test_images(32);
+    let n = labels.len();
     let enc = s.ops.encode(&x)?;
     let z = s.sample_q(&enc, 2);
     let means = s.decode_means(&z)?;
     let samples = s.decode_samples(&z, 2)?;
     let p1 = out.join("reconstructions.png");
-    let rows = interleave(&[
-        &x[..10 * PIXELS],
-        &means[..10 * PIXELS],
-        &samples[..10 * PIXELS],
-    ]);
+    let shown = 10.min(n) * PIXELS;
+    let rows = interleave(&[&x[..shown], &means[..shown], &samples[..shown]]);
     plot::image_panels(
         &p1,
         "Reconstructions through q(z|x)",
-        &[Panel {
-            caption: "input | p(x|z) mean | sample",
-            rows: 10,
-            cols: 3,
-            images: &rows,
-        }],
+        &[Panel::fill("input | p(x|z) mean | sample", 3, &rows)],
     )?;
     let p2 = out.join("reconstruction_grid.png");
     let grid = interleave(&[&x, &means]);
     plot::image_panels(
         &p2,
-        "First 32 test digits, each followed by its reconstruction",
-        &[Panel {
-            caption: "input, reconstruction, input, ...",
-            rows: 8,
-            cols: 8,
-            images: &grid,
-        }],
+        &format!(
+            "First {n} test digit{}, each followed by its reconstruction",
+            if n == 1 { "" } else { "s" }
+        ),
+        &[Panel::fill("input, reconstruction, input, ...", 8, &grid)],
     )?;
     Ok(vec![p1, p2])
 }
@@ -175,7 +171,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
     if s.is_image() {
         plot::class_scatter(
             &path,
-            &format!("Means of q(z|x) for {} test images", labels.len()),
+            &format!("Means of q(z|x) for {}", s.rows_note(labels.len())),
             xl,
             yl,
             &pts,
@@ -185,7 +181,7 @@ pub fn latent_scatter(s: &mut Session, out: &Path, n: usize) -> Result<(PathBuf,
         let (values, what) = crate::report::vectors::colouring(&s.test, pts.len());
         plot::value_scatter(
             &path,
-            &format!("Means of q(z|x) for {} test rows", pts.len()),
+            &format!("Means of q(z|x) for {}", s.rows_note(pts.len())),
             xl,
             yl,
             &pts,
@@ -252,6 +248,14 @@ pub fn interpolation(s: &mut Session, out: &Path, steps: usize, sampled: bool) -
             pairs.push((i, j));
         }
         i += 7;
+    }
+    if pairs.is_empty() {
+        return Err(Error::Usage(format!(
+            "interpolation needs two test images of different digits, and the {} test image(s) \
+             of the data are all {}",
+            labels.len(),
+            labels.first().map_or("-".into(), |&l| label_text(l))
+        )));
     }
     let dz = s.latent();
     let enc = s.ops.encode(&x)?;
@@ -340,30 +344,113 @@ pub fn training_curves(metrics: &Path, out: &Path) -> Result<PathBuf> {
         .iter()
         .filter_map(|v| Some((v["epoch"].as_u64()? as u32, v["val_elbo"].as_f64()?)))
         .collect();
+    let (y_range, notes) = curve_range(&series);
+    let mut opts = plot::LineOptions {
+        y_range,
+        notes,
+        ..Default::default()
+    };
     if let Some(best) = crate::training::Progress::replay(&validation, 0.0) {
-        let ys = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-            (a.min(y), b.max(y))
-        });
         let x = best.best_epoch as f64;
-        series.push((
-            format!("best validation epoch ({})", best.best_epoch),
-            vec![(x, lo), (x, hi)],
+        let val = validation
+            .iter()
+            .find(|(e, _)| *e == best.best_epoch)
+            .map(|v| v.1);
+        opts.vline = Some((
+            x,
+            format!(
+                "best validation epoch ({}{})",
+                best.best_epoch,
+                val.map_or(String::new(), |v| format!(", {v:.2}"))
+            ),
         ));
+        opts.ring = val.map(|v| (x, v));
     }
     let named: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
         .map(|(n, p)| (n.as_str(), p.clone()))
         .collect();
     let path = out.join("training_curves.png");
-    plot::line_chart(
+    plot::line_chart_with(
         &path,
         "ELBO per epoch",
         "epoch",
         "ELBO (nats per image or row)",
         &named,
+        &opts,
     )?;
     Ok(path)
+}
+
+/// The y range of the training curves: the span of the values after the first tenth of the
+/// epochs (at least the first epoch), padded by a tenth of it, taking in earlier values within
+/// one span of it. The first epoch's running mean starts at the untrained model (−392 against a
+/// −165…−175 band) and would squash the band that matters; earlier values outside are clipped,
+/// and a note per series says which epochs and how far. `None` (the data's own range) when
+/// there is nothing after the first epoch.
+fn curve_range(series: &[(String, Vec<(f64, f64)>)]) -> (Option<(f64, f64)>, Vec<String>) {
+    let mut epochs: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .filter(|e| e.is_finite())
+        .collect();
+    epochs.sort_by(f64::total_cmp);
+    epochs.dedup();
+    let skip = (epochs.len() / 10).max(1);
+    let Some(&start) = epochs.get(skip) else {
+        return (None, vec![]);
+    };
+    let later: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().filter(|q| q.0 >= start).map(|q| q.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    let Some((mut lo, mut hi)) = later.iter().fold(None, |acc: Option<(f64, f64)>, &v| {
+        Some(acc.map_or((v, v), |(a, b)| (a.min(v), b.max(v))))
+    }) else {
+        return (None, vec![]);
+    };
+    let span = (hi - lo).max(1e-3 * hi.abs()).max(1e-9);
+    let (reach_lo, reach_hi) = (lo - span, hi + span);
+    for (_, pts) in series {
+        for &(_, y) in pts.iter().filter(|q| q.0 < start) {
+            if (reach_lo..=reach_hi).contains(&y) {
+                lo = lo.min(y);
+                hi = hi.max(y);
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    for (name, pts) in series {
+        let out: Vec<(f64, f64)> = pts
+            .iter()
+            .copied()
+            .filter(|q| q.0 < start && q.1.is_finite() && !(reach_lo..=reach_hi).contains(&q.1))
+            .collect();
+        let (Some(a), Some(b)) = (out.first(), out.last()) else {
+            continue;
+        };
+        let short = name.split(" (").next().unwrap_or(name);
+        let which = if out.len() == 1 {
+            format!("epoch {}", a.0)
+        } else {
+            format!("epochs {}–{}", a.0, b.0)
+        };
+        let (side, extreme) = if a.1 < reach_lo {
+            (
+                "below",
+                out.iter().map(|q| q.1).fold(f64::INFINITY, f64::min),
+            )
+        } else {
+            (
+                "above",
+                out.iter().map(|q| q.1).fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        notes.push(format!("{short}: {which} {side} the axis ({extreme:.1})"));
+    }
+    let pad = 0.1 * (hi - lo).max(span);
+    (Some((lo - pad, hi + pad)), notes)
 }
 
 /// Options of `grid-posterior`.
@@ -614,11 +701,15 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
         })
         .collect();
     let mut figures = Vec::new();
+    let title = format!(
+        "True posterior p(z|x) (grid) and q(z|x){}",
+        crate::report::vectors::truth_note(&s.test)
+    );
     let mut variants = vec![(
         &post,
         &full,
         "posterior.png",
-        "True posterior p(z|x) (grid) and q(z|x)",
+        title.as_str(),
         "p(z|x) (grid)",
     )];
     if let Some(post_top) = &post_top {
@@ -668,7 +759,62 @@ pub fn grid_posterior(s: &mut Session, out: &Path, o: &GridOptions) -> Result<Gr
     })
 }
 
-/// The table of `grid_posterior` as aligned text.
+/// Posterior mass on the grid's edge above which a row's log p(x) is not trusted.
+pub const EDGE_MASS_LIMIT: f64 = 1e-3;
+/// Fewest grid cells a posterior may span for its Riemann sum to be trusted.
+pub const MIN_CELLS: f64 = 3.0;
+
+/// What is wrong with a grid's log p(x) values, one sentence per problem (empty when nothing
+/// is): `grid-posterior` and `report` print them, and `report` puts them on its page.
+pub fn grid_warnings(rows: &[GridRow], grid: &LatentGrid) -> Vec<String> {
+    let mut w = Vec::new();
+    let cut: Vec<&GridRow> = rows
+        .iter()
+        .filter(|r| r.edge_mass > EDGE_MASS_LIMIT)
+        .collect();
+    if let Some(worst) = cut
+        .iter()
+        .max_by(|a, b| a.edge_mass.total_cmp(&b.edge_mass))
+    {
+        w.push(format!(
+            "more than 0.1% of the posterior's mass lies on the grid's edge for {} of {} \
+             images (image {}: {:.1}%), so their log p(x) is underestimated; widen \
+             --lower/--upper or use --centre-on-q",
+            cut.len(),
+            rows.len(),
+            worst.image,
+            100.0 * worst.edge_mass
+        ));
+    }
+    // A Gaussian-like posterior of width σ spans about 4π(σ/h)² cells at spacing h, and the
+    // Riemann sum's relative error is about exp(−2π²σ²/h²): below 5 cells (h > 1.6σ) that passes
+    // 1e-3 and grows fast, so the grid is too coarse for this posterior.
+    if let Some(row) = rows.iter().find(|row| row.cells_spanned < MIN_CELLS) {
+        let finer = grid.dx / 10.0;
+        w.push(format!(
+            "the posterior of image {} spans only about {:.1} grid cells: spacing {} is \
+             wider than the posterior, so log p(x) is unreliable; integrate on a finer grid, e.g. \
+             --centre-on-q --lower {} --upper {} --spacing {finer}",
+            row.image,
+            row.cells_spanned,
+            grid.dx,
+            -40.0 * finer,
+            40.0 * finer
+        ));
+    }
+    if rows.iter().any(|row| !row.bound_holds()) {
+        w.push(
+            "log p(x) < ELBO beyond 3 standard errors for some image: the grid misses \
+             posterior mass"
+                .into(),
+        );
+    }
+    w
+}
+
+/// The table of `grid_posterior` as aligned text. The bound column says `ok` only where the
+/// bound holds on a grid that holds the posterior; `edge` or `coarse` where the grid does not
+/// (see [`grid_warnings`]), `FAIL` where log p(x) < ELBO beyond 3 standard errors.
 pub fn format_grid_table(rows: &[GridRow]) -> String {
     let mut t = String::from("image  digit     log p(x)   ELBO ± s.e.          gap    bound  |∫p(z|x)-1|  edge mass  log p(x_top)\n");
     for r in rows {
@@ -680,11 +826,66 @@ pub fn format_grid_table(rows: &[GridRow]) -> String {
             r.elbo.mean,
             r.elbo.std_err,
             r.gap(),
-            if r.bound_holds() { "ok" } else { "FAIL" },
+            if !r.bound_holds() {
+                "FAIL"
+            } else if r.edge_mass > EDGE_MASS_LIMIT {
+                "edge"
+            } else if r.cells_spanned < MIN_CELLS {
+                "coarse"
+            } else {
+                "ok"
+            },
             r.norm_error,
             r.edge_mass,
             r.log_px_top.map_or("-".into(), |v| format!("{v:.3}"))
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first epoch's running mean (the untrained model) sets no range: the curves' range
+    /// is the later epochs' band, and a note says where the clipped value went.
+    #[test]
+    fn curves_range_over_the_later_epochs_and_note_what_is_clipped() {
+        let series = vec![
+            (
+                "train ELBO (running mean over the epoch)".to_string(),
+                vec![(1.0, -392.0), (2.0, -175.0), (3.0, -170.0), (4.0, -166.0)],
+            ),
+            (
+                "test ELBO".to_string(),
+                vec![(1.0, -180.0), (2.0, -174.0), (3.0, -171.0), (4.0, -169.0)],
+            ),
+        ];
+        let (range, notes) = curve_range(&series);
+        let (lo, hi) = range.expect("a range");
+        assert!(
+            (-200.0..=-180.0).contains(&lo) && (-166.0..-160.0).contains(&hi),
+            "{lo}..{hi}"
+        );
+        assert_eq!(notes, ["train ELBO: epoch 1 below the axis (-392.0)"]);
+        // A long run: the range starts after its first tenth, the early climb is one note.
+        let climb: Vec<(f64, f64)> = (1..=50)
+            .map(|e| {
+                (
+                    e as f64,
+                    -140.0 - 50.0 * (-(e as f64) / 3.0).exp() - 0.01 * e as f64,
+                )
+            })
+            .collect();
+        let (range, notes) = curve_range(&[("validation ELBO".into(), climb)]);
+        let (lo, hi) = range.unwrap();
+        assert!(lo > -160.0 && hi < -138.0, "{lo}..{hi}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("validation ELBO: epochs 1–"),
+            "{notes:?}"
+        );
+        // One epoch: the data's own range.
+        assert_eq!(curve_range(&[("t".into(), vec![(1.0, -392.0)])]).0, None);
+    }
 }

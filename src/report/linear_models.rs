@@ -89,18 +89,8 @@ pub fn pca_report(train: &DataSet, test: &DataSet, k: usize, out: &Path) -> Resu
             &figure,
             &format!("PCA with {k} components: test digits and their reconstructions"),
             &[
-                Panel {
-                    caption: "test digits",
-                    rows: 4,
-                    cols: 8,
-                    images: &x[..shown * d],
-                },
-                Panel {
-                    caption: &caption,
-                    rows: 4,
-                    cols: 8,
-                    images: &recon[..shown * d],
-                },
+                Panel::fill("test digits", 8, &x[..shown * d]),
+                Panel::fill(&caption, 8, &recon[..shown * d]),
             ],
         )?;
         files.push(figure);

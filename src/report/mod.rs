@@ -30,6 +30,23 @@ pub struct ReportInputs {
     pub grid: GridOptions,
 }
 
+/// `v` to `digits` significant figures: plain between 0.001 and 10,000 (29.4, 0.0123), in
+/// scientific notation outside (2.94e4, 1.20e-5), so variances spanning orders of magnitude
+/// read alike ("29434.950" hid that it is 3e4).
+pub fn significant(v: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if !v.is_finite() || v == 0.0 {
+        return format!("{v}");
+    }
+    let exp = v.abs().log10().floor() as i32;
+    if (-3..4).contains(&exp) {
+        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.*e}", digits - 1)
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -105,9 +122,17 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
             seconds,
         } = figures::grid_posterior(s, out, &inp.grid)?;
         let grid = inp.grid.grid.for_latent(latent)?;
+        let warnings = figures::grid_warnings(&rows, &grid);
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let warning_html: String = warnings
+            .iter()
+            .map(|w| format!("<p class=\"warn\"><b>Warning:</b> {}</p>", esc(w)))
+            .collect();
         grid_html = format!(
             "<p>Grid [{:.2}, {:.2}]{}, spacing {}, {} points; ELBO from {} samples of q(z|x); {:.1} s on {}. \
-             <a href=\"{}\">CSV</a></p><pre>{}</pre>",
+             <a href=\"{}\">CSV</a></p>{warning_html}<pre>{}</pre>",
             grid.x_min,
             grid.x_min + (grid.nx - 1) as f64 * grid.dx,
             if latent == 2 { "²" } else { "" },
@@ -124,7 +149,7 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     let c = &s.ck.config;
     let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>vae-gpu report</title>\
         <style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}img{max-width:100%;border:1px solid #ccc;margin:4px 0}\
-        table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>");
+        table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto}.warn{background:#fff3cd;border:1px solid #e0a800;padding:6px 10px}</style></head><body>");
     html += "<h1>vae-gpu report</h1><h2>Model</h2><table>";
     for (k, v) in [
         ("architecture", c.model.describe()),
@@ -185,4 +210,18 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     let path = out.join("index.html");
     write_atomic(&path, html.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn significant_figures_read_alike_across_magnitudes() {
+        let s = super::significant;
+        assert_eq!(s(29434.95, 3), "2.94e4");
+        assert_eq!(s(29.43495, 3), "29.4");
+        assert_eq!(s(0.012345, 3), "0.0123");
+        assert_eq!(s(1.2e-5, 3), "1.20e-5");
+        assert_eq!(s(-512.0, 3), "-512");
+        assert_eq!(s(0.0, 3), "0");
+    }
 }

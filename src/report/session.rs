@@ -42,6 +42,27 @@ impl Session {
         (x, labels)
     }
 
+    /// `n` drawn test rows in words, for titles: the run's test split, or the first `n` of the
+    /// loaded test set, with the run's own sizes ("a scatter of 10,000 images" of a run trained
+    /// on 200 read as if the run had seen them).
+    pub fn rows_note(&self, n: usize) -> String {
+        let unit = self.ck.config.data.row_name();
+        let trained = format!("trained on {}", self.ck.train_size);
+        match self.ck.test_size {
+            Some(t) if t == n && n <= self.test.len() => {
+                format!("the {n} test {unit}s of the run's split (the run {trained})")
+            }
+            Some(t) => format!(
+                "the first {n} of {} test {unit}s (the run {trained}, tested on {t})",
+                self.test.len()
+            ),
+            None => format!(
+                "the first {n} of {} test {unit}s (the run {trained})",
+                self.test.len()
+            ),
+        }
+    }
+
     /// Values per data row (784 for MNIST, 2 for the circle).
     pub fn dim(&self) -> usize {
         self.ck.config.model.input

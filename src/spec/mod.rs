@@ -56,8 +56,15 @@ pub enum Init {
     /// PyTorch's `nn.Linear` default: weights and biases uniform in ±1/√fan_in.
     #[default]
     Pytorch,
-    /// Weights N(0, std²), biases 0 (STATS271 HW6 uses std = 0.01).
-    Normal { std: f32 },
+    /// Weights N(0, std²), biases 0 (STATS271 HW6 uses std = 0.01, the default in a file).
+    Normal {
+        #[serde(default = "default_init_std")]
+        std: f32,
+    },
+}
+
+fn default_init_std() -> f32 {
+    0.01
 }
 
 /// A family of latent distributions, as the posterior q(z|x) or the prior p(z). Each is a
@@ -93,6 +100,7 @@ impl LatentFamily {
 /// The prior p(z): a centred member of a latent family, N(0, scale²·I) or Laplace(0, scale)
 /// per dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Prior {
     pub family: LatentFamily,
     pub scale: f32,
@@ -180,10 +188,72 @@ struct SpecRepr {
     prior: Prior,
     #[serde(default)]
     kl: KlMode,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "likelihood_with_defaults")]
     likelihood: Likelihood,
     #[serde(default)]
     init: Init,
+}
+
+/// A likelihood object of a spec: its `kind`, and any of the member's options, the rest taken
+/// from the member's defaults (those of `--likelihood NAME`, from [`MEMBERS`]). A field the
+/// member does not have is an error naming it and the member's fields, so a misspelt
+/// `varience` is not reported as a missing `mean`.
+///
+/// [`MEMBERS`]: crate::family::likelihood::MEMBERS
+fn likelihood_with_defaults<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Likelihood, D::Error> {
+    use serde::de::Error as _;
+    use serde_json::Value;
+    let value = Value::deserialize(d)?;
+    let Value::Object(mut given) = value else {
+        return Likelihood::deserialize(value).map_err(D::Error::custom);
+    };
+    let members: Vec<serde_json::Map<String, Value>> = crate::family::likelihood::MEMBERS
+        .iter()
+        .filter_map(|m| match serde_json::to_value(m) {
+            Ok(Value::Object(o)) => Some(o),
+            _ => None,
+        })
+        .collect();
+    let kinds: Vec<&str> = members
+        .iter()
+        .filter_map(|m| m.get("kind").and_then(Value::as_str))
+        .collect();
+    let Some(kind) = given.get("kind").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(D::Error::custom(format!(
+            "the likelihood needs a \"kind\": one of {}",
+            kinds.join(", ")
+        )));
+    };
+    let Some(defaults) = members
+        .iter()
+        .find(|m| m.get("kind").and_then(Value::as_str) == Some(kind.as_str()))
+    else {
+        return Err(D::Error::custom(format!(
+            "the likelihood kind `{kind}` is not one of {}",
+            kinds.join(", ")
+        )));
+    };
+    if let Some(bad) = given.keys().find(|k| !defaults.contains_key(*k)) {
+        let fields: Vec<&str> = defaults
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "kind")
+            .collect();
+        return Err(D::Error::custom(format!(
+            "the {kind} likelihood has no field `{bad}`; {}",
+            if fields.is_empty() {
+                "it takes no options".to_string()
+            } else {
+                format!("its fields are {}", fields.join(", "))
+            }
+        )));
+    }
+    for (k, v) in defaults {
+        given.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Likelihood::deserialize(Value::Object(given)).map_err(D::Error::custom)
 }
 
 fn default_input() -> usize {
@@ -297,6 +367,26 @@ impl ModelSpec {
         Ok(spec)
     }
 
+    /// [`from_file`](Self::from_file) for data with `dim` values per row: the input size is the
+    /// data's, so an `input` the file gives must be that (it was silently replaced).
+    pub fn from_file_for(path: &std::path::Path, dim: usize) -> Result<Self, String> {
+        let spec = Self::from_file(path)?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--model-file {}: {e}", path.display()))?;
+        let given = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("input").cloned());
+        if given.is_some() && spec.input != dim {
+            return Err(format!(
+                "--model-file {}: \"input\": {} but the data have {dim} values per row; the \
+                 input size is the data's, so drop the field or make it {dim}",
+                path.display(),
+                spec.input
+            ));
+        }
+        Ok(spec)
+    }
+
     /// Rejects what cannot be trained, naming the field: impossible combinations and values a
     /// hand-edited checkpoint could bring in.
     pub fn check(&self) -> Result<(), String> {
@@ -313,7 +403,10 @@ impl ModelSpec {
             ));
         }
         if let Some(shape) = self.image {
-            let n: usize = shape.iter().product();
+            let n = shape
+                .iter()
+                .try_fold(1usize, |a, &b| a.checked_mul(b))
+                .unwrap_or(usize::MAX);
             if n != self.input {
                 return Err(format!(
                     "model.image {}×{}×{} has {n} values but model.input is {}",
@@ -373,10 +466,15 @@ impl ModelSpec {
             Init::Pytorch => "PyTorch default init".to_string(),
             Init::Normal { std } => format!("weights N(0, {std}²), biases 0"),
         };
+        // Without hidden layers no activation is applied: the maps are linear.
+        let units = if self.encoder.is_empty() && self.decoder.is_empty() {
+            "no hidden layers (linear maps)".to_string()
+        } else {
+            format!("{} hidden units", self.activation.name())
+        };
         format!(
-            "{}, {} hidden units; {} q(z|x), {}, {} KL; {}; {init}",
+            "{}, {units}; {} q(z|x), {}, {} KL; {}; {init}",
             self.describe_layers(),
-            self.activation.name(),
             match self.posterior {
                 LatentFamily::Gaussian => "Gaussian",
                 LatentFamily::Laplace => "Laplace",
@@ -462,6 +560,17 @@ fn check_layer(layer: &LayerSpec) -> Result<(), String> {
             Ok(())
         }
         LayerSpec::Reshape(s) if s.contains(&0) => Err("a reshape to an empty shape".into()),
+        // Before the layout multiplies them: 2³²×2³²×1 wrapped to "= 0" in its message.
+        LayerSpec::Reshape(s)
+            if s.iter()
+                .try_fold(1usize, |a, &b| a.checked_mul(b))
+                .is_none_or(|n| n > MAX_FEATURES) =>
+        {
+            Err(format!(
+                "a reshape to {}×{}×{} has more values than the {MAX_FEATURES} a layer may give",
+                s[0], s[1], s[2]
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -492,6 +601,80 @@ mod tests {
         }
     }
 
+    /// "Any field may be left out": a Gaussian with only its variance, a prior with only its
+    /// family; a field the member does not have is named (`varience` read as "missing `mean`").
+    #[test]
+    fn spec_files_may_leave_out_options_and_name_a_misspelt_one() {
+        let fixed: ModelSpec = serde_json::from_str(
+            r#"{"likelihood": {"kind": "gaussian", "variance": {"kind": "fixed", "sigma": 0.1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            fixed.likelihood,
+            Likelihood::Gaussian {
+                mean: GaussianMean::Identity,
+                variance: Variance::Fixed { sigma: 0.1 }
+            }
+        );
+        let bare: ModelSpec =
+            serde_json::from_str(r#"{"likelihood": {"kind": "categorical"}}"#).unwrap();
+        assert_eq!(bare.likelihood, Likelihood::Categorical { bins: 4 });
+        let prior: ModelSpec = serde_json::from_str(r#"{"prior": {"family": "laplace"}}"#).unwrap();
+        assert_eq!(prior.prior.scale, 1.0);
+        let init: ModelSpec = serde_json::from_str(r#"{"init": {"kind": "normal"}}"#).unwrap();
+        assert_eq!(init.init, Init::Normal { std: 0.01 });
+        let typo = serde_json::from_str::<ModelSpec>(
+            r#"{"likelihood": {"kind": "gaussian", "varience": {"kind": "learned"}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            typo.contains("no field `varience`") && typo.contains("its fields are mean, variance"),
+            "{typo}"
+        );
+        let beta =
+            serde_json::from_str::<ModelSpec>(r#"{"likelihood": {"kind": "beta", "bins": 4}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(beta.contains("takes no options"), "{beta}");
+        let kind = serde_json::from_str::<ModelSpec>(r#"{"likelihood": {"kind": "poisson"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(kind.contains("`poisson` is not one of bernoulli"), "{kind}");
+        assert!(serde_json::from_str::<ModelSpec>(r#"{"prior": {"famly": "laplace"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_model_file_s_input_must_be_the_data_s() {
+        let dir = std::env::temp_dir().join(format!("vae-spec-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.json");
+        std::fs::write(&path, r#"{"input": 100}"#).unwrap();
+        let e = ModelSpec::from_file_for(&path, 784).unwrap_err();
+        assert!(e.contains("\"input\": 100") && e.contains("784"), "{e}");
+        assert_eq!(ModelSpec::from_file_for(&path, 100).unwrap().input, 100);
+        std::fs::write(&path, r#"{"latent": 3}"#).unwrap();
+        assert_eq!(ModelSpec::from_file_for(&path, 2).unwrap().latent, 3);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn linear_maps_are_not_described_as_tanh_units() {
+        let linear = ModelSpec {
+            encoder: vec![],
+            decoder: vec![],
+            ..ModelSpec::mnist(500, 2)
+        };
+        let d = linear.describe();
+        assert!(
+            d.contains("no hidden layers (linear maps)") && !d.contains("tanh"),
+            "{d}"
+        );
+        assert!(ModelSpec::mnist(500, 2)
+            .describe()
+            .contains("tanh hidden units"));
+    }
+
     #[test]
     fn impossible_specs_are_rejected_with_the_field_named() {
         let bad = |f: &dyn Fn(&mut ModelSpec)| {
@@ -518,5 +701,15 @@ mod tests {
         })
         .contains("no elementary closed form"));
         assert!(bad(&|s| s.prior.scale = 0.0).contains("prior's scale"));
+        // A reshape whose size overflows usize: named with its numbers, not "= 0".
+        let huge = bad(&|s| s.decoder = vec![LayerSpec::Reshape([1 << 32, 1 << 32, 1])]);
+        assert!(
+            huge.contains("model.decoder[0]") && huge.contains("4294967296×4294967296×1 has more"),
+            "{huge}"
+        );
+        assert!(bad(&|s| {
+            s.image = Some([1 << 32, 1 << 32, 1]);
+        })
+        .contains("model.image"));
     }
 }

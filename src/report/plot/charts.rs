@@ -88,6 +88,69 @@ pub fn line_chart(
     y_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<()> {
+    line_chart_with(
+        path,
+        title,
+        x_label,
+        y_label,
+        series,
+        &LineOptions::default(),
+    )
+}
+
+/// What a line chart may add to its series.
+#[derive(Clone, Debug, Default)]
+pub struct LineOptions {
+    /// The y range shown, instead of the data's: lines are clipped at its edges and points
+    /// outside it are not marked (say so in `notes`).
+    pub y_range: Option<(f64, f64)>,
+    /// A vertical dashed grey line at this x, across the whole plot, with its legend label.
+    pub vline: Option<(f64, String)>,
+    /// A black ring around this point (drawn when inside the range), legended with `vline`.
+    pub ring: Option<(f64, f64)>,
+    /// Grey lines of text under the legend.
+    pub notes: Vec<String>,
+}
+
+/// The part of the segment a–b with y in [lo, hi], if any.
+fn clip_segment(a: (f64, f64), b: (f64, f64), lo: f64, hi: f64) -> Option<[(f64, f64); 2]> {
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    let dy = b.1 - a.1;
+    for (edge, inside_above) in [(lo, true), (hi, false)] {
+        if dy == 0.0 {
+            let inside = if inside_above {
+                a.1 >= edge
+            } else {
+                a.1 <= edge
+            };
+            if !inside {
+                return None;
+            }
+            continue;
+        }
+        let t = (edge - a.1) / dy;
+        // Entering the half-plane when moving towards it.
+        if (dy > 0.0) == inside_above {
+            t0 = t0.max(t);
+        } else {
+            t1 = t1.min(t);
+        }
+    }
+    (t0 <= t1).then(|| {
+        let at = |t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * dy);
+        [at(t0), at(t1)]
+    })
+}
+
+/// [`line_chart`] with a fixed y range, a marked x position and notes ([`LineOptions`]).
+pub fn line_chart_with(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    opts: &LineOptions,
+) -> Result<()> {
     const FIG: &str = "line_chart";
     let clean: Vec<Vec<(f64, f64)>> = series
         .iter()
@@ -106,15 +169,28 @@ pub fn line_chart(
     }
     let all = || clean.iter().flatten();
     let xr = finite_min_max(all().map(|p| p.0)).map_or((-1.0, 1.0), |(a, b)| axis_range(a, b));
-    let yr = finite_min_max(all().map(|p| p.1)).map_or((-1.0, 1.0), |(a, b)| axis_range(a, b));
+    let yr = match opts.y_range {
+        Some((a, b)) if a.is_finite() && b.is_finite() && a < b => (a, b),
+        _ => finite_min_max(all().map(|p| p.1)).map_or((-1.0, 1.0), |(a, b)| axis_range(a, b)),
+    };
     let color = |k: usize| TAB10.get(k % TAB10.len()).copied().unwrap_or(BLACK);
-    let entries: Vec<(String, Mark)> = series
+    let mut entries: Vec<(String, Mark)> = series
         .iter()
         .enumerate()
         .map(|(k, (name, _))| (name.to_string(), Mark::Line(color(k))))
         .collect();
+    const MARKER: RGBColor = RGBColor(60, 60, 60);
+    if let Some((_, label)) = &opts.vline {
+        entries.push((label.clone(), Mark::Dashed(MARKER)));
+    }
     let (lw, _) = legend_box_size(None, &entries);
-    let lw = lw.min(400);
+    let notes_w = opts
+        .notes
+        .iter()
+        .map(|n| super::text::text_width(n, super::legend::NOTE_SIZE))
+        .max()
+        .unwrap_or(0);
+    let lw = lw.max(notes_w).min(400);
     let w = (860 + px_i(lw) + 24).max(title_width(title));
     let h = 580;
     render(path, FIG, w, h, |c| {
@@ -132,15 +208,52 @@ pub fn line_chart(
         let y = Axis::auto(yr, 8, y_label);
         let mut chart = build_chart(&area, &x, &y, (6, 16))?;
         draw_axes(c, &chart, &x, &y, true)?;
+        let (ylo, yhi) = yr;
+        let inside = |p: &(f64, f64)| p.1 >= ylo && p.1 <= yhi;
+        if let Some((vx, _)) = &opts.vline {
+            // Dashes of 8 px with gaps of 5, in data units of the y axis.
+            let (_, pyr) = chart.plotting_area().get_pixel_range();
+            let per_px = (yhi - ylo) / f64::from((pyr.end - pyr.start).max(1));
+            let (dash, gap) = (8.0 * per_px, 5.0 * per_px);
+            let mut y0 = ylo;
+            while y0 < yhi {
+                let y1 = (y0 + dash).min(yhi);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(*vx, y0), (*vx, y1)],
+                    MARKER.stroke_width(2),
+                )))?;
+                y0 = y1 + gap;
+            }
+        }
         for (k, pts) in clean.iter().enumerate() {
             let c = color(k);
-            chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?;
-            if pts.len() <= 60 {
-                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+            for w in pts.windows(2) {
+                if let Some(seg) = clip_segment(w[0], w[1], ylo, yhi) {
+                    chart.draw_series(LineSeries::new(seg, c.stroke_width(2)))?;
+                }
             }
+            if pts.len() <= 60 {
+                chart.draw_series(
+                    pts.iter()
+                        .filter(|p| inside(p))
+                        .map(|p| Circle::new(*p, 3, c.filled())),
+                )?;
+            }
+        }
+        if let Some(p) = opts.ring.filter(|p| inside(p)) {
+            chart.draw_series(std::iter::once(Circle::new(p, 7, MARKER.stroke_width(2))))?;
         }
         let (pxr, pyr) = chart.plotting_area().get_pixel_range();
         draw_legend(c, (pxr.end + 12, pyr.start), None, &entries)?;
+        let (_, legend_h) = legend_box_size(None, &entries);
+        let t = Txt::new(super::legend::NOTE_SIZE, Align::Left, Valign::Top).color(TEXT_GRAY);
+        for (i, note) in opts.notes.iter().enumerate() {
+            c.text(
+                note,
+                (pxr.end + 14, pyr.start + legend_h + 8 + 17 * i as i32),
+                t,
+            );
+        }
         Ok(())
     })
 }
@@ -152,6 +265,19 @@ pub fn line_chart(
 /// small range around its value; a panel with no finite data shows empty axes and says so.
 /// Errors: no panels, or `bins` outside 1..=10000.
 pub fn histograms(path: &Path, title: &str, panels: &[(&str, &[f64])], bins: usize) -> Result<()> {
+    histograms_with(path, title, panels, bins, false)
+}
+
+/// [`histograms`], with `shared_x` one x range and the same bins for every panel (the range of
+/// all their finite values together), so spreads can be compared by eye: estimators of one
+/// gradient drawn each on its own scale hide the very variance gap the figure is about.
+pub fn histograms_with(
+    path: &Path,
+    title: &str,
+    panels: &[(&str, &[f64])],
+    bins: usize,
+    shared_x: bool,
+) -> Result<()> {
     const FIG: &str = "histograms";
     if panels.is_empty() {
         return Err(Error::Usage(format!("{FIG}: no panels to draw")));
@@ -169,6 +295,13 @@ pub fn histograms(path: &Path, title: &str, panels: &[(&str, &[f64])], bins: usi
         .saturating_add(20)
         .max(title_width(title));
     let h = panel_h + TITLE_H + 8;
+    let shared = shared_x
+        .then(|| {
+            let all = panels.iter().flat_map(|(_, d)| d.iter().copied());
+            finite_min_max(all.map(|v| v.clamp(-HUGE, HUGE)))
+        })
+        .flatten()
+        .map(|(a, b)| bin_range(a, b, bins));
     render(path, FIG, w, h, |c| {
         draw_title(c, title, w);
         let x_off = w.saturating_sub(n.saturating_mul(panel_w)) / 2;
@@ -177,10 +310,24 @@ pub fn histograms(path: &Path, title: &str, panels: &[(&str, &[f64])], bins: usi
                 ((x_off + px(k) * panel_w) as i32, TITLE_H as i32),
                 (panel_w as i32, panel_h as i32),
             );
-            histogram_panel(c, &area, caption, data, bins)?;
+            histogram_panel(c, &area, caption, data, bins, shared)?;
         }
         Ok(())
     })
+}
+
+/// Bins span the data exactly; a constant (or numerically constant) sample gets a small range
+/// around it from `axis_range`, shifted so the value sits mid-bin.
+fn bin_range(a: f64, b: f64, bins: usize) -> (f64, f64) {
+    let (r0, r1) = axis_range(a, b);
+    if b > a && (b - a) >= 0.5 * (r1 - r0) {
+        (a, b)
+    } else if bins.is_multiple_of(2) {
+        let half_bin = 0.5 * (r1 - r0) / bins as f64;
+        (r0 - half_bin, r1 - half_bin)
+    } else {
+        (r0, r1)
+    }
 }
 
 fn histogram_panel<'b>(
@@ -189,6 +336,7 @@ fn histogram_panel<'b>(
     caption: &str,
     data: &[f64],
     bins: usize,
+    range: Option<(f64, f64)>,
 ) -> DrawResult<()> {
     let finite: Vec<f64> = data
         .iter()
@@ -196,20 +344,9 @@ fn histogram_panel<'b>(
         .filter(|v| v.is_finite())
         .map(|v| v.clamp(-HUGE, HUGE))
         .collect();
-    // Bins span the data exactly; a constant (or numerically constant) sample gets a small
-    // range around it from `axis_range`, shifted so the value sits mid-bin.
-    let (lo, hi) = match finite_min_max(finite.iter().copied()) {
-        Some((a, b)) => {
-            let (r0, r1) = axis_range(a, b);
-            if b > a && (b - a) >= 0.5 * (r1 - r0) {
-                (a, b)
-            } else if bins.is_multiple_of(2) {
-                let half_bin = 0.5 * (r1 - r0) / bins as f64;
-                (r0 - half_bin, r1 - half_bin)
-            } else {
-                (r0, r1)
-            }
-        }
+    let (lo, hi) = match range.or_else(|| finite_min_max(finite.iter().copied())) {
+        Some(r) if range.is_some() => r,
+        Some((a, b)) => bin_range(a, b, bins),
         None => (0.0, 1.0),
     };
     let mut counts = vec![0u64; bins];
@@ -351,6 +488,37 @@ mod tests {
     }
 
     #[test]
+    fn segments_are_clipped_to_the_range() {
+        assert_eq!(
+            clip_segment((1.0, -300.0), (2.0, -200.0), -250.0, -150.0),
+            Some([(1.5, -250.0), (2.0, -200.0)])
+        );
+        assert_eq!(clip_segment((0.0, 5.0), (1.0, 6.0), 0.0, 1.0), None);
+        assert_eq!(
+            clip_segment((0.0, 0.5), (1.0, 0.5), 0.0, 1.0),
+            Some([(0.0, 0.5), (1.0, 0.5)])
+        );
+        let dir = test_dir("lines-range");
+        let path = dir.join("lines.png");
+        line_chart_with(
+            &path,
+            "ELBO",
+            "epoch",
+            "ELBO",
+            &[("train", vec![(1.0, -300.0), (2.0, -180.0), (3.0, -170.0)])],
+            &LineOptions {
+                y_range: Some((-185.0, -165.0)),
+                vline: Some((3.0, "best epoch (3)".into())),
+                ring: Some((3.0, -170.0)),
+                notes: vec!["epoch 1 below the axis".into()],
+            },
+        )
+        .unwrap();
+        check_png(&path);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn histograms_write_png() {
         let dir = test_dir("hist");
         let path = dir.join("hist.png");
@@ -370,6 +538,16 @@ mod tests {
         assert!(histograms(&path, "h", &[("a", &a)], 0).is_err());
         assert!(histograms(&path, "h", &[], 10).is_err());
         histograms(&path, "h", &[("a", &a)], 1).unwrap();
+        check_png(&path);
+        let wide: Vec<f64> = a.iter().map(|v| 100.0 * v).collect();
+        histograms_with(
+            &path,
+            "shared",
+            &[("a", &a), ("wide", &wide), ("c", &c)],
+            40,
+            true,
+        )
+        .unwrap();
         check_png(&path);
         std::fs::remove_dir_all(&dir).ok();
     }

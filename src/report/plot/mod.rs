@@ -39,7 +39,9 @@ mod tests;
 
 use plotters::style::RGBColor;
 
-pub use charts::{class_scatter, histograms, line_chart};
+pub use charts::{
+    class_scatter, histograms, histograms_with, line_chart, line_chart_with, LineOptions,
+};
 pub use contour::contour_segments;
 pub use fields::{field_map, value_scatter, FieldGrid};
 pub use posterior::{density_panels, posterior_contours, DensityPanel, PosteriorPanel};

@@ -18,7 +18,22 @@ pub struct Panel<'a> {
     pub images: &'a [f32],
 }
 
-/// Panels side by side (left to right) under an overall title; each tile scaled up (e.g. 2–3 px per pixel) with a 1–2 px gap. Returns an error if a panel's images.len() != rows*cols*784.
+impl<'a> Panel<'a> {
+    /// `images` (784 values each) in rows of `cols` tiles, the last row partly filled when their
+    /// number is not a multiple of `cols`; fewer images than `cols` make a single, shorter row.
+    pub fn fill(caption: &'a str, cols: usize, images: &'a [f32]) -> Self {
+        let n = images.len() / PIXELS;
+        let cols = cols.clamp(1, n.max(1));
+        Self {
+            caption,
+            rows: n.div_ceil(cols),
+            cols,
+            images,
+        }
+    }
+}
+
+/// Panels side by side (left to right) under an overall title; each tile scaled up (e.g. 2–3 px per pixel) with a 1–2 px gap. Returns an error unless a panel's images fill its rows × cols tiles, the last row possibly in part (whole 784-value images, more than (rows − 1)·cols of them).
 ///
 /// Tiles are white ink on black on a white page. The scale (3, 2 or 1 px per digit pixel) is
 /// the largest that keeps the figure within about 1600 × 1400 px, so large grids stay a
@@ -32,9 +47,12 @@ pub fn image_panels(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     }
     for (k, p) in panels.iter().enumerate() {
         let want = checked_len(p.rows, p.cols, PIXELS, FIG)?;
-        if p.images.len() != want {
+        let fewest = want.saturating_sub(p.cols.saturating_mul(PIXELS)) + PIXELS;
+        let whole = p.images.len().is_multiple_of(PIXELS);
+        if !(whole && p.images.len() <= want && (p.images.len() >= fewest || want == 0)) {
             return Err(Error::Usage(format!(
-                "{FIG}: panel {k} ('{}') has {} values, expected {}×{}×784 = {want}",
+                "{FIG}: panel {k} ('{}') has {} values, expected {}×{}×784 = {want} (the last \
+                 row may be short)",
                 p.caption,
                 p.images.len(),
                 p.rows,
@@ -267,6 +285,20 @@ mod tests {
             images: &imgs,
         }];
         assert!(image_panels(&path, "x", &huge).is_err());
+        // Five images in rows of three: a short last row; fewer than a row: one shorter row.
+        let five = Panel::fill("five", 3, &imgs[..5 * PIXELS]);
+        assert_eq!((five.rows, five.cols), (2, 3));
+        let two = Panel::fill("two", 8, &imgs[..2 * PIXELS]);
+        assert_eq!((two.rows, two.cols), (1, 2));
+        image_panels(&path, "short rows", &[five, two]).unwrap();
+        check_png(&path);
+        let short = [Panel {
+            caption: "a whole row missing",
+            rows: 3,
+            cols: 2,
+            images: &imgs[..4 * PIXELS],
+        }];
+        assert!(image_panels(&path, "x", &short).is_err());
         assert!(image_panels(&path, "x", &[]).is_err());
         let empty = [Panel {
             caption: "empty",
