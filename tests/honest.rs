@@ -467,8 +467,8 @@ fn figure_titles_say_which_rows_were_drawn() {
     let ck_path = model("h-titles", &[]);
     let ck = vae_gpu::training::checkpoint::load(&ck_path).unwrap();
     let corpus = vae_gpu::data::mnist::embedded().unwrap();
-    let ops = vae_gpu::inference::model_ops(
-        vae_gpu::gpu::DeviceKind::Cpu,
+    let ops = vae_gpu::device::model_ops(
+        vae_gpu::device::DeviceKind::Cpu,
         &ck.config.model,
         &ck.state.params,
     )
