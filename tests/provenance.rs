@@ -328,7 +328,7 @@ fn a_changed_data_file_is_an_error_naming_both_hashes() {
     );
     let o = eval(&ck_path, &[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("(100 rows)"), "{}", text(&o));
+    assert!(text(&o).contains("the first 100 test rows"), "{}", text(&o));
 
     let longer = rows(800, 1.0);
     std::fs::write(&file, &longer).unwrap();
