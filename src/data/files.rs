@@ -5,7 +5,7 @@
 //! names the file and the place.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::{DataError, DataSet};
@@ -15,13 +15,19 @@ pub const MAX_VALUES: usize = 64 << 20;
 
 /// Reads `path` by its extension: `.npy` as NumPy, anything else as CSV.
 pub fn read(path: &Path) -> Result<DataSet, DataError> {
+    parse(path, BufReader::new(open(path)?))
+}
+
+/// The data set in `reader`, read as [`read`] reads the file `path`: the path gives the format
+/// (by its extension) and names the file in errors.
+pub fn parse(path: &Path, reader: impl Read) -> Result<DataSet, DataError> {
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let (dim, values) = if is_npy {
-        read_npy(path)?
+        read_npy(path, reader)?
     } else {
-        read_csv(path)?
+        read_csv(path, reader)?
     };
     check_values(path, dim, &values)?;
     Ok(DataSet::real(dim, values, Vec::new()))
@@ -37,14 +43,14 @@ fn open(path: &Path) -> Result<File, DataError> {
 }
 
 /// (columns, values) of a CSV file. A first line whose fields are not all numbers is a header.
-fn read_csv(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
+fn read_csv(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
-        .from_reader(BufReader::new(open(path)?));
+        .from_reader(reader);
     let mut dim = 0;
     let mut values = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -87,9 +93,9 @@ fn read_csv(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
 }
 
 /// (columns, values) of a C- or Fortran-ordered float array of one or two dimensions.
-fn read_npy(path: &Path) -> Result<(usize, Vec<f32>), DataError> {
+fn read_npy(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
-    let npy = npyz::NpyFile::new(BufReader::new(open(path)?))
+    let npy = npyz::NpyFile::new(reader)
         .map_err(|e| err(format!("not a NumPy .npy file ({e})")))?;
     let shape = npy.shape().to_vec();
     let (rows, cols) = match shape[..] {

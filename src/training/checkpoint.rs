@@ -148,8 +148,13 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
 
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    from_bytes(&bytes, path)
+}
+
+/// The checkpoint in `bytes`, read as [`load`] reads the file `path` (which names it in errors).
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let bad = |what: String| Error::Checkpoint(format!("{}: {what}", path.display()));
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| {
@@ -187,7 +192,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         return Err(bad(format!("epoch {epoch} / step {step} out of range")));
     }
     let st =
-        SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
+        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let layout = config.model.layout();
     let mut state = TrainState {
         params: vec![0.0; layout.total],
