@@ -194,6 +194,14 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data ({e})")))?;
     let layout = config.model.layout();
+    // The file holds every parameter at least once: a config claiming more allocates nothing.
+    if layout.total.checked_mul(4).is_none_or(|n| n > bytes.len()) {
+        return Err(bad(format!(
+            "its stored model has {} parameters, more than the file's {} bytes can hold",
+            layout.total,
+            bytes.len()
+        )));
+    }
     let mut state = TrainState {
         params: vec![0.0; layout.total],
         m: vec![0.0; layout.total],
