@@ -103,19 +103,23 @@ fn unreadable_mask(p: &Path, e: impl std::fmt::Display) -> Error {
 /// The observed-value mask of a PNG's bytes, read as `--observe FILE` reads the file `p` (which
 /// names it in errors): 28×28 pixels, those brighter than 127 observed, at least one of them.
 pub fn mask_from_png(p: &Path, bytes: &[u8]) -> Result<Vec<f32>> {
-    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+    use image::ImageDecoder as _;
+    let decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| unreadable_mask(p, e))?
-        .decode()
-        .map_err(|e| unreadable_mask(p, e))?
-        .to_luma8();
-    if img.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
+        .into_decoder()
+        .map_err(|e| unreadable_mask(p, e))?;
+    // The size is checked before decoding: a header's claimed size allocates nothing.
+    if decoder.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
         return Err(Error::Usage(format!(
             "--observe {}: mask is {:?}, must be 28×28 pixels",
             p.display(),
-            img.dimensions()
+            decoder.dimensions()
         )));
     }
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| unreadable_mask(p, e))?
+        .to_luma8();
     let m: Vec<f32> = img
         .pixels()
         .map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 })
