@@ -93,9 +93,22 @@ fn read_csv(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataErr
 }
 
 /// (columns, values) of a C- or Fortran-ordered float array of one or two dimensions.
-fn read_npy(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataError> {
+fn read_npy(path: &Path, mut reader: impl Read) -> Result<(usize, Vec<f32>), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
-    let npy = npyz::NpyFile::new(reader)
+    // npyz allocates the header length a file claims (4 GiB for version 2) before reading it:
+    // allow what a version-1.0 header can hold (NumPy itself reads at most 10 000 bytes).
+    let mut pre = Vec::with_capacity(12);
+    (&mut reader)
+        .take(12)
+        .read_to_end(&mut pre)
+        .map_err(|e| err(format!("cannot be read ({e})")))?;
+    if pre.len() == 12 && pre.starts_with(b"\x93NUMPY") && pre[6] >= 2 {
+        let len = u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]);
+        if len > u16::MAX as u32 {
+            return Err(err(format!("not a NumPy .npy file (a {len}-byte header)")));
+        }
+    }
+    let npy = npyz::NpyFile::new(pre.as_slice().chain(reader))
         .map_err(|e| err(format!("not a NumPy .npy file ({e})")))?;
     let shape = npy.shape().to_vec();
     let (rows, cols) = match shape[..] {
@@ -128,7 +141,8 @@ fn read_npy(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataErr
             )))
         }
     };
-    if !fortran {
+    // An empty array needs no transpose (and `rows` may be huge when `cols` is 0).
+    if !fortran || flat.is_empty() {
         return Ok((cols, flat));
     }
     let mut values = vec![0.0; flat.len()];
