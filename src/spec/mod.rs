@@ -311,7 +311,8 @@ impl ModelSpec {
             ));
         }
         if let Some(shape) = self.image {
-            let n: usize = shape.iter().product();
+            // Saturating: a shape too large to count is as wrong as any other mismatch.
+            let n = shape.iter().fold(1usize, |n, &d| n.saturating_mul(d));
             if n != self.input {
                 return Err(format!(
                     "model.image {}×{}×{} has {n} values but model.input is {}",
