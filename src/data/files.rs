@@ -95,17 +95,44 @@ fn read_csv(path: &Path, reader: impl Read) -> Result<(usize, Vec<f32>), DataErr
 /// (columns, values) of a C- or Fortran-ordered float array of one or two dimensions.
 fn read_npy(path: &Path, mut reader: impl Read) -> Result<(usize, Vec<f32>), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
-    // npyz allocates the header length a file claims (4 GiB for version 2) before reading it:
-    // allow what a version-1.0 header can hold (NumPy itself reads at most 10 000 bytes).
+    // npyz allocates the header length a file claims (4 GiB for version 2) before reading it, and
+    // its parser's time and memory grow threefold a level of nesting: read the header here, at
+    // most NumPy's own 10 000 bytes (`np.load`'s max_header_size) and 4 levels deep.
     let mut pre = Vec::with_capacity(12);
     (&mut reader)
         .take(12)
         .read_to_end(&mut pre)
         .map_err(|e| err(format!("cannot be read ({e})")))?;
-    if pre.len() == 12 && pre.starts_with(b"\x93NUMPY") && pre[6] >= 2 {
-        let len = u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]);
-        if len > u16::MAX as u32 {
+    if pre.len() == 12 && pre.starts_with(b"\x93NUMPY") {
+        let (at, len) = match pre[6] {
+            1 => (10, u16::from_le_bytes([pre[8], pre[9]]) as usize),
+            _ => (
+                12,
+                u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
+            ),
+        };
+        if len > 10_000 {
             return Err(err(format!("not a NumPy .npy file (a {len}-byte header)")));
+        }
+        (&mut reader)
+            .take((at + len).saturating_sub(pre.len()) as u64)
+            .read_to_end(&mut pre)
+            .map_err(|e| err(format!("cannot be read ({e})")))?;
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        for b in &pre[at.min(pre.len())..] {
+            match b {
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if deepest > 4 {
+            return Err(err(format!(
+                "not a NumPy .npy file (its header nests {deepest} levels deep)"
+            )));
         }
     }
     let npy = npyz::NpyFile::new(pre.as_slice().chain(reader))
