@@ -308,11 +308,12 @@ fn npy_target() -> Target {
             npy_with_header(version, &header, &data)
         })),
         parse: Box::new(|bytes: &[u8]| outcome(files::parse(Path::new("fuzz.npy"), bytes))),
-        // The header (at most the file), its parsed dict, the values read (at most len/4 f32 or
-        // len/8 f64, then converted), and the Fortran-order transpose.
-        fixed: MIB,
+        // npyz's parse of the header (at most 10 000 bytes, 4 levels deep: about 270 bytes a
+        // header byte at the worst), the values read (at most len/4 f32 or len/8 f64, then
+        // converted) and the Fortran-order transpose.
+        fixed: 4 * MIB,
         per_byte: 16,
-        why: "the header, ≤ len/4 values read, converted and transposed",
+        why: "npyz's parse of a header ≤ 10 000 bytes, ≤ len/4 values read, converted, transposed",
     }
 }
 
@@ -802,6 +803,16 @@ fn found_inputs_are_errors_within_bounds() {
             "model_spec",
             "eight 15×15 transposed convolutions of 3 channels",
             deep.replace(r#""out": 1,"#, r#""out": 3,"#).into_bytes(),
+        ),
+        (
+            "npy",
+            "a header of 15 nested braces (2.9 s and 14 MB)",
+            npy_with_header(1, b"{{{{{{{{{{{{{{{'d", &[0; 16]),
+        ),
+        (
+            "npy",
+            "a 20 000-byte version-1 header",
+            npy_with_header(1, &[b' '; 20_000], &[]),
         ),
         // Last: before its fix this one stops the test binary at the hard cap.
         ("npy", "a version-2 header claiming 4 GiB", v2),

@@ -533,6 +533,8 @@ pub struct Stats {
     pub rejected: u64,
     pub panics: u64,
     pub over_bound: u64,
+    /// Cases slower than [`slow_limit`].
+    pub slow: u64,
     /// (bytes, input length, case) of the case closest to its bound (largest peak ÷ bound).
     pub worst_peak: (usize, usize, u64),
     pub largest_peak: usize,
@@ -553,11 +555,24 @@ fn hang_limit() -> Duration {
     )
 }
 
+/// A case slower than this is a finding (a parser whose time grows faster than its input):
+/// `VAE_GPU_FUZZ_SLOW_SECS`, default 5.
+fn slow_limit() -> Duration {
+    Duration::from_secs_f64(
+        std::env::var("VAE_GPU_FUZZ_SLOW_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5.0),
+    )
+}
+
 /// Runs `cases` cases of `target` from case `first`: each under `catch_unwind`, with its heap
-/// peak measured against the target's bound. Panics and bound violations are counted and their
-/// inputs saved (the first ten of each); the caller asserts there were none.
+/// peak measured against the target's bound and its time against [`slow_limit`]. Panics, slow
+/// cases and bound violations are counted and their inputs saved (the first ten of each); the
+/// caller asserts there were none.
 pub fn run(target: &Target, seed: u64, first: u64, cases: u64) -> Stats {
     let mut stats = Stats::default();
+    let slow = slow_limit();
     let start = Instant::now();
     // The watchdog: a case that has not finished after the hang limit is saved, and the process
     // stops (a loop that never ends cannot be unwound).
@@ -608,6 +623,18 @@ pub fn run(target: &Target, seed: u64, first: u64, cases: u64) -> Stats {
         stats.cases += 1;
         if took > stats.slowest.0 {
             stats.slowest = (took, case);
+        }
+        if took > slow {
+            stats.slow += 1;
+            if stats.slow <= 10 {
+                let path = save_failure(target.name, &format!("slow-case{case}"), &input);
+                stats.failures.push(format!(
+                    "case {case} took {:.1} s on a {}-byte input; input {}",
+                    took.as_secs_f64(),
+                    input.len(),
+                    path.display()
+                ));
+            }
         }
         let bound = target.bound(input.len());
         if peak as f64 / bound as f64
@@ -661,8 +688,8 @@ fn mib(bytes: usize) -> String {
 pub fn summary(target: &Target, s: &Stats) -> String {
     let (peak, len, case) = s.worst_peak;
     format!(
-        "fuzz {}: {} cases in {:.2} s: {} accepted, {} rejected with an error, {} panics, {} over \
-         the heap bound ({} + {}×input: {}); largest peak {}; closest to its bound: case {case}, \
+        "fuzz {}: {} cases in {:.2} s: {} accepted, {} rejected with an error, {} panics, {} slow, \
+         {} over the heap bound ({} + {}×input: {}); largest peak {}; closest to its bound: case {case}, \
          {} from {len} bytes (bound {}); slowest case {} ({:.3} ms)",
         target.name,
         s.cases,
@@ -670,6 +697,7 @@ pub fn summary(target: &Target, s: &Stats) -> String {
         s.accepted,
         s.rejected,
         s.panics,
+        s.slow,
         s.over_bound,
         mib(target.fixed),
         target.per_byte,
@@ -695,10 +723,11 @@ pub fn fuzz(target: Target) {
     let stats = run(&target, seed(), first(), cases());
     eprintln!("{}", summary(&target, &stats));
     assert!(
-        stats.panics == 0 && stats.over_bound == 0,
-        "fuzz {}: {} panics, {} cases over the heap bound:\n  {}",
+        stats.panics == 0 && stats.over_bound == 0 && stats.slow == 0,
+        "fuzz {}: {} panics, {} slow cases, {} cases over the heap bound:\n  {}",
         target.name,
         stats.panics,
+        stats.slow,
         stats.over_bound,
         stats.failures.join("\n  ")
     );
