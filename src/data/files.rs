@@ -4,8 +4,7 @@
 //! a field that is not a number, NaN or infinity, and an unsupported array each give an error that
 //! names the file and the place.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Take};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::input::{self, Hashing, InputError};
@@ -17,12 +16,30 @@ pub const MAX_VALUES: usize = 64 << 20;
 pub const MAX_CSV_BYTES: u64 = 1 << 30;
 /// Largest `.npy` file: `MAX_VALUES` float64 values and a header of up to 1 MiB.
 pub const MAX_NPY_BYTES: u64 = MAX_VALUES as u64 * 8 + (1 << 20);
-/// Largest `.npy` header (NumPy's own are a few hundred bytes).
-const MAX_NPY_HEADER: u64 = 1 << 20;
+/// Largest `.npy` header: NumPy's own `np.load` limit (`max_header_size`); npyz would allocate
+/// what a header claims, and its parser's time and memory grow threefold a level of nesting.
+const MAX_NPY_HEADER: u64 = 10_000;
+/// Deepest nesting of brackets a `.npy` header may have (NumPy's own have 2).
+const MAX_NPY_DEPTH: usize = 4;
 
 /// Reads `path` by its extension: `.npy` as NumPy, anything else as CSV.
 pub fn read(path: &Path) -> Result<DataSet, DataError> {
     read_hashed(path).map(|(set, _)| set)
+}
+
+/// The data set in `bytes`, read as [`read`] reads a file named `path` of that content (the path
+/// gives the format by its extension and names the file in errors). The fuzzer's entry point.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<DataSet, DataError> {
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let (dim, values, _) = if is_npy {
+        read_npy(path, bytes, bytes.len() as u64)?
+    } else {
+        read_csv(path, bytes)?
+    };
+    check_values(path, dim, &values)?;
+    Ok(DataSet::real(dim, values, Vec::new()))
 }
 
 /// [`read`], with the sha256 of the file's bytes (what `sha256sum` prints for it). Only a regular
@@ -49,7 +66,7 @@ pub fn read_hashed(path: &Path) -> Result<(DataSet, String), DataError> {
 
 /// (columns, values, sha256) of a CSV file. A first line whose fields are not all numbers is a
 /// header.
-fn read_csv(path: &Path, file: Take<File>) -> Result<(usize, Vec<f32>, String), DataError> {
+fn read_csv<R: Read>(path: &Path, file: R) -> Result<(usize, Vec<f32>, String), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
     let mut hashing = Hashing::text(file);
     let mut reader = csv::ReaderBuilder::new()
@@ -103,7 +120,7 @@ fn read_csv(path: &Path, file: Take<File>) -> Result<(usize, Vec<f32>, String), 
 
 /// The sha256 of the whole file, reading what the parser left; a file that grew past `cap` while
 /// it was read is refused.
-fn finish(path: &Path, hashing: Hashing<Take<File>>, cap: u64) -> Result<String, DataError> {
+fn finish<R: Read>(path: &Path, hashing: Hashing<R>, cap: u64) -> Result<String, DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
     let (sha, len) = hashing
         .finish()
@@ -120,9 +137,9 @@ fn finish(path: &Path, hashing: Hashing<Take<File>>, cap: u64) -> Result<String,
 /// (columns, values, sha256) of a C- or Fortran-ordered float array of one or two dimensions.
 /// The header's own length and the array's size are checked against the file's length `len`
 /// before anything is allocated for them.
-fn read_npy(
+fn read_npy<R: Read>(
     path: &Path,
-    file: Take<File>,
+    file: R,
     len: u64,
 ) -> Result<(usize, Vec<f32>, String), DataError> {
     let err = |what: String| DataError(format!("--data-file {}: {what}", path.display()));
@@ -144,7 +161,28 @@ fn read_npy(
         };
         if header > MAX_NPY_HEADER || start + header > len {
             return Err(err(format!(
-                "not a NumPy .npy file (its header claims {header} bytes; the file has {len})"
+                "not a NumPy .npy file (its header claims {header} bytes; the file has {len}, \
+                 and headers are at most {MAX_NPY_HEADER})"
+            )));
+        }
+        (&mut hashing)
+            .take((start + header).saturating_sub(pre.len() as u64))
+            .read_to_end(&mut pre)
+            .map_err(|e| err(format!("cannot be read ({e})")))?;
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        for b in &pre[(start as usize).min(pre.len())..] {
+            match b {
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if deepest > MAX_NPY_DEPTH {
+            return Err(err(format!(
+                "not a NumPy .npy file (its header nests {deepest} levels deep)"
             )));
         }
     }
@@ -193,7 +231,8 @@ fn read_npy(
             .collect()
     };
     let sha = finish(path, hashing, MAX_NPY_BYTES)?;
-    if !fortran {
+    // An empty array needs no transpose (and `rows` may be huge when `cols` is 0).
+    if !fortran || flat.is_empty() {
         return Ok((cols, flat, sha));
     }
     let mut values = vec![0.0; flat.len()];
@@ -355,7 +394,7 @@ mod tests {
         let m = read(Path::new("/dev/zero")).unwrap_err().0;
         assert!(m.contains("character device"), "{m}");
         let t = Temp::new("sparse.csv", b"");
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(&t.0)
             .unwrap()
@@ -364,7 +403,7 @@ mod tests {
         let m = read(&t.0).unwrap_err().0;
         assert!(m.contains("20 GiB") && m.contains("1 GiB"), "{m}");
         // Within the cap, a sparse (all-NUL) file stops at its first byte.
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(&t.0)
             .unwrap()

@@ -63,7 +63,7 @@ const EMBEDDED: [(&str, &[u8]); 4] = [
 /// Largest decompressed IDX file read from a user's directory (the real training images are
 /// 47 MB): a bound on memory for a file whose header lies. Also the largest file (compressed or
 /// raw) opened there, checked before it is read.
-const MAX_FILE_BYTES: u64 = 1 << 30;
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// The sha256 of the built-in copy's content: its four files decompressed and read one after
 /// another (train images, train labels, test images, test labels), what
@@ -308,14 +308,7 @@ fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>
     })?;
     let mut bytes = Vec::new();
     if gz {
-        // The whole compressed file is small (<10 MB); buffered streaming through the decoder
-        // is as fast as reading it first, and `take` bounds the decompressed size.
-        let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
-        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 27);
-        bytes.reserve(capacity);
-        decoder
-            .take(limit)
-            .read_to_end(&mut bytes)
+        bytes = gunzip(BufReader::with_capacity(1 << 16, file), limit)
             .map_err(|e| gzip_error(&path, e))?;
     } else {
         file.take(limit)
@@ -323,6 +316,18 @@ fn read_maybe_gz(dir: &Path, name: &str, limit: u64) -> Result<(PathBuf, Vec<u8>
             .map_err(|e| DataError(format!("{}: read failed: {e}; {HINT}", path.display())))?;
     }
     Ok((path, bytes))
+}
+
+/// The decompressed bytes of a gzip stream (several members read as one), at most `limit` of
+/// them: more is reported by the parsers as trailing bytes.
+pub fn gunzip(compressed: impl Read, limit: u64) -> io::Result<Vec<u8>> {
+    // The whole compressed file is small (<10 MB); buffered streaming through the decoder
+    // is as fast as reading it first, and `take` bounds the decompressed size.
+    let decoder = MultiGzDecoder::new(compressed);
+    let capacity = usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 27);
+    let mut bytes = Vec::with_capacity(capacity);
+    decoder.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A file that exists but cannot be opened is a permissions problem, not a missing download.

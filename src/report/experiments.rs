@@ -86,30 +86,51 @@ impl Observe {
             Observe::Top => Ok(top_rows_mask(IMAGE_SIDE / 2)),
             Observe::Left => Ok(left_cols_mask(IMAGE_SIDE / 2)),
             Observe::Custom(p) => {
-                let img = image::open(p)
-                    .map_err(|e| Error::Usage(format!("--observe {}: not a readable image ({e}); give all, top, left or a 28×28 PNG", p.display())))?
-                    .to_luma8();
-                if img.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
-                    return Err(Error::Usage(format!(
-                        "--observe {}: mask is {:?}, must be 28×28 pixels",
-                        p.display(),
-                        img.dimensions()
-                    )));
-                }
-                let m: Vec<f32> = img
-                    .pixels()
-                    .map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 })
-                    .collect();
-                if m.iter().all(|&v| v == 0.0) {
-                    return Err(Error::Usage(format!(
-                        "--observe {}: the mask observes no pixel (white = observed)",
-                        p.display()
-                    )));
-                }
-                Ok(m)
+                let bytes = std::fs::read(p).map_err(|e| unreadable_mask(p, e))?;
+                mask_from_png(p, &bytes)
             }
         }
     }
+}
+
+fn unreadable_mask(p: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Usage(format!(
+        "--observe {}: not a readable image ({e}); give all, top, left or a 28×28 PNG",
+        p.display()
+    ))
+}
+
+/// The observed-value mask of a PNG's bytes, read as `--observe FILE` reads the file `p` (which
+/// names it in errors): 28×28 pixels, those brighter than 127 observed, at least one of them.
+pub fn mask_from_png(p: &Path, bytes: &[u8]) -> Result<Vec<f32>> {
+    use image::ImageDecoder as _;
+    let decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable_mask(p, e))?
+        .into_decoder()
+        .map_err(|e| unreadable_mask(p, e))?;
+    // The size is checked before decoding: a header's claimed size allocates nothing.
+    if decoder.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
+        return Err(Error::Usage(format!(
+            "--observe {}: mask is {:?}, must be 28×28 pixels",
+            p.display(),
+            decoder.dimensions()
+        )));
+    }
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| unreadable_mask(p, e))?
+        .to_luma8();
+    let m: Vec<f32> = img
+        .pixels()
+        .map(|p| if p.0[0] > 127 { 1.0 } else { 0.0 })
+        .collect();
+    if m.iter().all(|&v| v == 0.0) {
+        return Err(Error::Usage(format!(
+            "--observe {}: the mask observes no pixel (white = observed)",
+            p.display()
+        )));
+    }
+    Ok(m)
 }
 
 #[derive(Clone, Debug)]

@@ -205,7 +205,8 @@ impl Stacker {
                     shape = Shape::Flat(n);
                 }
                 LayerSpec::Reshape(to) => {
-                    let n: usize = to.iter().product();
+                    // Saturating: a shape too large to count is as wrong as any other mismatch.
+                    let n = to.iter().fold(1usize, |n, &d| n.saturating_mul(d));
                     if n != shape.len() {
                         return Err(format!(
                             "{at} reshapes {} values to {}×{}×{} = {n}",
@@ -272,6 +273,18 @@ impl Stacker {
                         stride: c.stride,
                         padding: c.padding,
                     };
+                    // `check`'s MAX_FEATURES rule, here before stacked layers' counts overflow.
+                    let values = g.full.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                    if values.is_none_or(|n| n > super::MAX_FEATURES) {
+                        return Err(format!(
+                            "{at} (conv_transpose2d on {ch}×{h}×{w}) gives {}×{}×{} values per \
+                             row, more than {}",
+                            g.full[0],
+                            g.full[1],
+                            g.full[2],
+                            super::MAX_FEATURES
+                        ));
+                    }
                     // A conv2d over the output must step back onto the input exactly.
                     for (axis, n, m) in [("height", g.full[1], h), ("width", g.full[2], w)] {
                         if conv_out(n, c.kernel, c.stride, c.padding) != Ok(m) {

@@ -177,12 +177,25 @@ const SPARE_TENSOR_BYTES: u64 = 16 << 20;
 /// before they are read (a huge sparse file or a lying header is refused without allocating
 /// for it).
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    use std::io::Read;
     let bad = |what: String| Error::Checkpoint(format!("{}: {what}", path.display()));
-    let (mut file, len) = input::open(path, u64::MAX - 1).map_err(|e| match e {
+    let (file, len) = input::open(path, u64::MAX - 1).map_err(|e| match e {
         InputError::Io(e) => io_err(path, e),
         e => bad(e.to_string()),
     })?;
+    from_reader(file, len, path)
+}
+
+/// The checkpoint in `bytes`, read as [`load`] reads a file `path` of that content (which names
+/// it in errors): the fuzzer's entry point.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    from_reader(bytes, bytes.len() as u64, path)
+}
+
+/// A checkpoint of `len` bytes from `file`: the header first, then only as many tensor bytes as
+/// its configuration can need.
+fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<Checkpoint> {
+    use std::io::Read;
+    let bad = |what: String| Error::Checkpoint(format!("{}: {what}", path.display()));
     let read_err = |e: std::io::Error| io_err(path, e);
     let mut n8 = [0u8; 8];
     if len < 8 {
@@ -264,6 +277,14 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let layout = config.model.layout();
     let slots = 2 + config.optimizer.state_prefixes().0.is_some() as u64;
     let needed = layout.total as u64 * 4 * slots;
+    // The file holds every parameter at least once: a config claiming more allocates nothing.
+    if (layout.total as u64).saturating_mul(4) > data_end {
+        return Err(bad(format!(
+            "its stored model has {} parameters, more than its {} of tensors can hold",
+            layout.total,
+            input::size(data_end)
+        )));
+    }
     if data_end > needed + SPARE_TENSOR_BYTES {
         return Err(bad(format!(
             "holds {} of tensors; its model and optimizer need {}",
