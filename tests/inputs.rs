@@ -168,4 +168,23 @@ fn devices_fifos_and_huge_sparse_files_are_refused_at_once() {
         "character device",
     );
     assert!(!out.exists(), "a refused run left {out:?} behind");
+    // svi --observe FILE: the mask is an input too.
+    let run = dir.join("run");
+    let o = train_small(&run, "cpu", "1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ck_s = s(&run.join("checkpoint.safetensors"));
+    refused(
+        &[
+            "svi",
+            "--checkpoint",
+            &ck_s,
+            "--observe",
+            &pipe_s,
+            "--device",
+            "cpu",
+            "--out",
+            &figs_s,
+        ],
+        "FIFO",
+    );
 }

@@ -86,7 +86,10 @@ impl Observe {
             Observe::Top => Ok(top_rows_mask(IMAGE_SIDE / 2)),
             Observe::Left => Ok(left_cols_mask(IMAGE_SIDE / 2)),
             Observe::Custom(p) => {
-                let bytes = std::fs::read(p).map_err(|e| unreadable_mask(p, e))?;
+                // A regular file of at most 1 MiB (a 28×28 PNG is a few hundred bytes): a FIFO
+                // or a device is refused before any read.
+                let bytes =
+                    crate::data::input::read(p, 1 << 20).map_err(|e| unreadable_mask(p, e))?;
                 mask_from_png(p, &bytes)
             }
         }
