@@ -3,7 +3,39 @@
 //! `shaders/activations.wgsl`.
 
 use crate::cpu::Scalar;
-use crate::spec::Activation;
+use serde::{Deserialize, Serialize};
+
+/// Nonlinearity after every hidden layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// tanh (Kingma & Welling's choice)
+    #[default]
+    Tanh,
+    /// max(0, x)
+    Relu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+}
+
+impl Activation {
+    /// The code of this activation in the GEMM epilogue (`shaders/tile.wgsl`).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Tanh => 1,
+            Activation::Relu => 2,
+            Activation::Sigmoid => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "ReLU",
+            Activation::Sigmoid => "sigmoid",
+        }
+    }
+}
 
 /// tanh as activations.wgsl computes it: through exp(-2|x|), which cannot overflow and is several
 /// times faster than libm's expm1-based tanh (that was 18% of a CPU epoch). Near zero, where

@@ -13,41 +13,10 @@ pub mod layout;
 use serde::{Deserialize, Serialize};
 
 use crate::data::PIXELS;
+pub use crate::family::activation::Activation;
 pub use crate::family::likelihood::{GaussianMean, Likelihood, Variance};
 pub use layers::{linear, ConvSpec, LayerSpec};
 pub use layout::{init_params, Layer, LayerKind, Layout};
-
-/// Nonlinearity after every hidden layer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// tanh (Kingma & Welling's choice)
-    #[default]
-    Tanh,
-    /// max(0, x)
-    Relu,
-    /// 1 / (1 + e^-x)
-    Sigmoid,
-}
-
-impl Activation {
-    /// The code of this activation in the GEMM epilogue (`shaders/tile.wgsl`).
-    pub fn code(self) -> u32 {
-        match self {
-            Activation::Tanh => 1,
-            Activation::Relu => 2,
-            Activation::Sigmoid => 3,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Tanh => "tanh",
-            Activation::Relu => "ReLU",
-            Activation::Sigmoid => "sigmoid",
-        }
-    }
-}
 
 /// How the networks' parameters start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
