@@ -61,6 +61,8 @@ fn train_resume_and_eval_on_cpu() {
         for k in ["seconds", "train_elbo", "test_elbo"] {
             assert!(l[k].as_f64().is_some_and(|v| v.is_finite()), "{k} in {l}");
         }
+        // The queue counters are the GPU trainer's; the CPU path has no queue to count.
+        assert!(l.get("submits").is_none(), "{l}");
     }
 
     let o = run(&[
@@ -95,6 +97,35 @@ fn train_on_the_gpu_end_to_end() {
     assert!(v["device"].as_str().unwrap_or("").contains("Vulkan"), "{v}");
     // Mesa's device-select layer must not print its Wayland complaint on a successful run.
     assert!(!text(&o).contains("XDG_RUNTIME_DIR"), "{}", text(&o));
+    // The counters tools/gpu_bench.sh reads: the 4 steps of 22 dispatches go in one submit (up to
+    // 50 steps a submit), then one copy submit reads the epoch's ELBO sums back.
+    assert_eq!(
+        (&v["dispatches_per_step"], &v["submits"]),
+        (&22.into(), &2.into()),
+        "{v}"
+    );
+    let host = v["host_seconds_per_step"].as_f64().expect("host seconds");
+    assert!(
+        host > 0.0 && 4.0 * host <= v["seconds"].as_f64().unwrap(),
+        "{v}"
+    );
+    // Host time is not reproducible, so the line the checkpoint stores has none of them.
+    let stored = checkpoint::load(&out.join("checkpoint.safetensors")).expect("checkpoint");
+    let stored: serde_json::Value =
+        serde_json::from_str(&stored.metrics.expect("stored line")).unwrap();
+    assert!(stored.get("submits").is_none() && stored.get("host_seconds_per_step").is_none());
+
+    // With the host optimizer every step is its own submit (and read-back of the gradient).
+    let host_out = tmp("gpu-host-optimizer");
+    let o = train(&host_out, "vulkan", &["--optimizer-on", "host"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let line = std::fs::read_to_string(host_out.join("metrics.jsonl")).expect("metrics");
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(v["submits"], 5, "{v}");
+    assert!(
+        v["dispatches_per_step"].as_u64().is_some_and(|d| d < 22),
+        "{v}"
+    );
 }
 
 #[test]

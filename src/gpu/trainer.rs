@@ -3,6 +3,8 @@
 //! C model), recorded once stage by stage (`step`) and replayed into one compute pass; an epoch is
 //! a few submits with one read-back (the per-batch ELBO sums) at its end.
 
+use std::time::{Duration, Instant};
+
 use bytemuck::cast_slice;
 
 use super::kernels::*;
@@ -13,7 +15,7 @@ use crate::data::batch::EVAL_EPOCH;
 use crate::data::Values;
 use crate::error::{Error, Result};
 use crate::spec::{init_params, Layout};
-use crate::training::backend::{Backend, Split, Splits, TrainConfig, TrainState};
+use crate::training::backend::{Backend, EpochCounters, Split, Splits, TrainConfig, TrainState};
 use crate::training::optim::Optimizer;
 
 /// `--optimizer-on`: where the optimizer (Adam or Adagrad) runs during GPU training.
@@ -31,6 +33,14 @@ pub enum OptimizerOn {
 /// Training steps recorded per submit when the optimizer runs on the GPU. Large enough that per-submit cost
 /// vanishes, small enough for a responsive progress bar and to keep encoders modest.
 pub const STEPS_PER_SUBMIT: usize = 50;
+
+/// What a pass over batches did on the host side: its submits and the time it sat blocked waiting
+/// for the device (the rest of its wall time is the host's own work).
+#[derive(Default)]
+struct Tally {
+    submits: u64,
+    waiting: Duration,
+}
 
 /// One data split on the device: packed pixels plus the identity order used for evaluation.
 struct DeviceSplit {
@@ -60,6 +70,8 @@ pub struct GpuBackend {
     host_params: Vec<f32>,
     /// Optimizer steps taken (mirrors the GPU's StepState.step).
     t: u32,
+    /// The counters of the last training pass.
+    last_counters: Option<EpochCounters>,
 }
 
 /// Fails unless the training data has the model's row width (a multiple of 4 for packed pixels)
@@ -192,6 +204,7 @@ impl GpuBackend {
             train_step_no_update,
             splits: device_splits,
             t: 0,
+            last_counters: None,
         })
     }
 
@@ -215,39 +228,45 @@ impl GpuBackend {
         self.ctx.queue.submit(Some(enc.finish()))
     }
 
-    fn wait_for(&self, idx: wgpu::SubmissionIndex) -> Result<()> {
-        self.ctx
+    fn wait_for(&self, idx: wgpu::SubmissionIndex, tally: &mut Tally) -> Result<()> {
+        let t0 = Instant::now();
+        let waited = self
+            .ctx
             .device
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(idx),
                 timeout: None,
             })
-            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))?;
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")));
+        tally.waiting += t0.elapsed();
+        waited?;
         self.ctx.check_errors()
     }
 
     /// Runs `count` batches of `step`, `per_submit` per submit with one submit in flight ahead of
-    /// the host, calling `progress` as they complete.
+    /// the host, calling `progress` as they complete; `tally` counts its submits and waits.
     fn run_batches(
         &self,
         step: &[Dispatch],
         count: usize,
         per_submit: usize,
         progress: &mut dyn FnMut(usize),
+        tally: &mut Tally,
     ) -> Result<()> {
         let mut done = 0;
         let mut in_flight: Option<(wgpu::SubmissionIndex, usize)> = None;
         while done < count {
             let n = per_submit.min(count - done);
             let idx = self.submit_steps(step, n);
+            tally.submits += 1;
             done += n;
             if let Some((prev, at)) = in_flight.replace((idx, done)) {
-                self.wait_for(prev)?;
+                self.wait_for(prev, tally)?;
                 progress(at);
             }
         }
         if let Some((idx, at)) = in_flight {
-            self.wait_for(idx)?;
+            self.wait_for(idx, tally)?;
             progress(at);
         }
         Ok(())
@@ -279,7 +298,7 @@ impl GpuBackend {
             n_valid: self.n_train as u32,
         });
         let idx = self.submit_steps(&self.train_step_no_update, 1);
-        self.wait_for(idx)?;
+        self.wait_for(idx, &mut Tally::default())?;
         let sums = self.read_elbo_sums(1)?;
         let grads = self.ctx.read_f32(&self.grads, 0, self.n_params)?;
         Ok((-(sums[0] as f64) / self.cfg.batch_size as f64, grads))
@@ -301,6 +320,7 @@ impl GpuBackend {
         &mut self,
         steps: usize,
         progress: &mut dyn FnMut(usize),
+        tally: &mut Tally,
     ) -> Result<()> {
         let bytes = (self.n_params * 4) as u64;
         for i in 0..steps {
@@ -313,7 +333,11 @@ impl GpuBackend {
             }
             enc.copy_buffer_to_buffer(&self.grads, 0, &self.grad_staging, 0, bytes);
             self.ctx.queue.submit(Some(enc.finish()));
-            let g: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_read(&self.grad_staging)?);
+            tally.submits += 1;
+            let t0 = Instant::now();
+            let g = self.ctx.map_read(&self.grad_staging);
+            tally.waiting += t0.elapsed();
+            let g: Vec<f32> = bytemuck::pod_collect_to_vec(&g?);
             self.host_optimizer.step(&mut self.host_params, &g);
             self.ctx
                 .queue
@@ -342,6 +366,8 @@ impl Backend for GpuBackend {
         perm: &[u32],
         progress: &mut dyn FnMut(usize),
     ) -> Result<f64> {
+        let t0 = Instant::now();
+        let mut tally = Tally::default();
         let b = self.cfg.batch_size;
         let steps = perm.len() / b;
         self.upload_perm(perm)?;
@@ -351,17 +377,35 @@ impl Backend for GpuBackend {
             epoch,
             n_valid: self.n_train as u32,
         });
-        match self.placement {
-            OptimizerOn::Gpu => self.run_batches(
-                &self.train_step_device_update,
-                steps,
-                STEPS_PER_SUBMIT,
-                progress,
-            )?,
-            OptimizerOn::Host => self.host_optimizer_steps(steps, progress)?,
-        }
+        let dispatches = match self.placement {
+            OptimizerOn::Gpu => {
+                self.run_batches(
+                    &self.train_step_device_update,
+                    steps,
+                    STEPS_PER_SUBMIT,
+                    progress,
+                    &mut tally,
+                )?;
+                self.train_step_device_update.len()
+            }
+            OptimizerOn::Host => {
+                self.host_optimizer_steps(steps, progress, &mut tally)?;
+                self.train_step_no_update.len()
+            }
+        };
         self.t += steps as u32;
-        let sums = self.read_elbo_sums(steps)?;
+        // The one read-back of the pass: a copy submit, then blocked until it lands.
+        let t1 = Instant::now();
+        let sums = self.read_elbo_sums(steps);
+        tally.waiting += t1.elapsed();
+        let sums = sums?;
+        tally.submits += 1;
+        let host = t0.elapsed().saturating_sub(tally.waiting);
+        self.last_counters = Some(EpochCounters {
+            dispatches_per_step: dispatches as u64,
+            submits: tally.submits,
+            host_seconds_per_step: host.as_secs_f64() / steps.max(1) as f64,
+        });
         Ok(sums.iter().map(|&s| s as f64).sum::<f64>() / (steps * b) as f64)
     }
 
@@ -379,7 +423,13 @@ impl Backend for GpuBackend {
             epoch: EVAL_EPOCH,
             n_valid: ds.n as u32,
         });
-        self.run_batches(&ds.eval, batches, STEPS_PER_SUBMIT * 2, &mut |_| {})?;
+        self.run_batches(
+            &ds.eval,
+            batches,
+            STEPS_PER_SUBMIT * 2,
+            &mut |_| {},
+            &mut Tally::default(),
+        )?;
         let sums = self.read_elbo_sums(batches)?;
         Ok(sums.iter().map(|&s| s as f64).sum::<f64>() / ds.n as f64)
     }
@@ -413,5 +463,9 @@ impl Backend for GpuBackend {
         self.host_optimizer.t = s.step;
         self.t = s.step;
         self.ctx.wait()
+    }
+
+    fn epoch_counters(&self) -> Option<EpochCounters> {
+        self.last_counters
     }
 }

@@ -189,6 +189,22 @@ impl TrainState {
     }
 }
 
+/// How a device drove its last training pass, beyond its wall time: what a GPU benchmark needs to
+/// tell launch- or host-bound steps from arithmetic-bound ones (tools/gpu_bench.sh reads these
+/// from `metrics.jsonl`). Counting costs nothing on the device: no query, no extra read-back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct EpochCounters {
+    /// Compute dispatches recorded for one training step (the optimizer update included).
+    pub dispatches_per_step: u64,
+    /// Queue submits of the training pass: the command buffers of the steps plus the one
+    /// read-back of the epoch's ELBO sums.
+    pub submits: u64,
+    /// Host seconds per step not spent blocked on the device: recording command buffers,
+    /// submitting them, uploads (and, with `--optimizer-on host`, the host's optimizer step).
+    /// Against `seconds / steps` it says how much of a step the CPU side costs.
+    pub host_seconds_per_step: f64,
+}
+
 pub trait Backend {
     /// e.g. "cpu (2 threads)" or "NVIDIA H100 (Vulkan)".
     fn describe(&self) -> String;
@@ -210,6 +226,12 @@ pub trait Backend {
     fn state(&mut self) -> Result<TrainState>;
 
     fn set_state(&mut self, state: &TrainState) -> Result<()>;
+
+    /// The counters of the last `train_epoch`, for devices that drive a queue (None on the CPU
+    /// path, where the wall time is the whole story).
+    fn epoch_counters(&self) -> Option<EpochCounters> {
+        None
+    }
 }
 
 /// Shared data between the caller and a backend that keeps it on the host.

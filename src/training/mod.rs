@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::data::batch::epoch_permutation;
 use crate::data::Corpus;
 use crate::error::{Error, Result};
-use crate::training::backend::{Backend, Split, Splits, TrainConfig};
+use crate::training::backend::{Backend, EpochCounters, Split, Splits, TrainConfig};
 use crate::training::run_dir::RunDir;
 use checkpoint::Checkpoint;
 
@@ -69,6 +69,11 @@ pub struct EpochMetrics {
     pub device: Option<String>,
     /// The run this record belongs to (kept across `--resume`).
     pub run_id: String,
+    /// GPU runs: dispatches per step, submits of the training pass and host seconds per step
+    /// (flattened into the line; absent on the CPU path and, like `seconds`, in the line a
+    /// checkpoint stores, since host time is not reproducible).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<EpochCounters>,
 }
 
 /// `--early-stop PATIENCE --min-delta D`: stop once the validation ELBO has not risen by more
@@ -206,6 +211,7 @@ pub fn train(
         let train_elbo =
             backend.train_epoch(epoch, &perm, &mut |done| pb.set_position(done as u64))?;
         let seconds = t0.elapsed().as_secs_f64();
+        let counters = backend.epoch_counters();
         pb.finish_and_clear();
         if !train_elbo.is_finite() {
             let kept = if ckpt_path.exists() {
@@ -250,12 +256,14 @@ pub fn train(
             steps: state.step as u64,
             device: None,
             run_id: run.run_id.clone(),
+            counters: None,
         };
         let stored = serde_json::to_string(&record).map_err(|e| Error::Io(e.to_string()))?;
         let m = EpochMetrics {
             seconds: Some(seconds),
             eval_seconds: Some(eval_seconds),
             device: Some(device.clone()),
+            counters,
             ..record
         };
         let line = serde_json::to_string(&m).map_err(|e| Error::Io(e.to_string()))?;
