@@ -64,7 +64,7 @@ VAE_GPU_FLAGS = {
     "conv": ["--arch", "conv", "--likelihood", "gaussian", "--variance", "decoder"],
 }
 # Counters that GPU runs add to metrics.jsonl, copied into the JSON when present.
-COUNTERS = ("dispatches_per_step", "submits", "host_seconds_per_step", "steps_in_epoch")
+COUNTERS = ("dispatches_per_step", "submits", "host_seconds_per_step")
 
 
 class BenchError(Exception):
@@ -196,13 +196,15 @@ def torch_run(a):
               flush=True)
     with torch.no_grad():
         test = sum(model.elbo_per_image(xt[i : i + batch]).sum().item() for i in range(0, len(xt), batch))
-    name = torch.cuda.get_device_name(0) if a.device == "cuda" else (platform.processor() or platform.machine())
+    name = (torch.cuda.get_device_name(0) if a.device == "cuda"
+            else f"CPU, {platform.machine()}, {torch.get_num_threads()} threads")
     return {
         "framework": f"PyTorch {torch.__version__} eager",
         "device": a.device,
         "device_name": name,
         "epoch_seconds": times,
         "median_seconds": summary_seconds(times),
+        "steps_per_epoch": steps,
         "train_elbo": train_elbos,
         "test_elbo": test / len(xt),
     }
@@ -243,6 +245,7 @@ def vae_gpu_run(a):
         "device_name": rows[-1].get("device"),
         "epoch_seconds": times,
         "median_seconds": summary_seconds(times),
+        "steps_per_epoch": a.train_size // 100,
         "train_elbo": [r["train_elbo"] for r in rows],
         "test_elbo": rows[-1]["test_elbo"],
     }
