@@ -28,8 +28,10 @@
 #
 # The Vulkan loader: where `ldconfig -p | grep libvulkan` finds none, copy one in and name it with
 # --loader: a directory holding libvulkan.so.1 (searched a few levels down, so the tree of
-# `dpkg -x libvulkan1_*.deb DIR` works), or the .deb itself (unpacked into a temporary directory
-# with dpkg-deb, no root needed). It is put first on LD_LIBRARY_PATH. The driver's manifest: --icd
+# `dpkg -x libvulkan1_*.deb DIR` works), a .deb, or a directory of .deb files such as
+# libvulkan1 and libglvnd0 (which NVIDIA's ICD, libGLX_nvidia, needs); .deb files are unpacked
+# into a temporary directory with dpkg-deb, no root needed. Its library directory goes first on
+# LD_LIBRARY_PATH. The driver's manifest: --icd
 # FILE, or VK_ICD_FILENAMES / VK_DRIVER_FILES as already set; with none of these, an NVIDIA
 # manifest at one of the places container runtimes mount it (/usr/local/nvidia/share/vulkan/icd.d,
 # /usr/share/vulkan/icd.d, /etc/vulkan/icd.d) is named explicitly, which the loader then uses
@@ -94,9 +96,17 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 if [ -n "$LOADER" ]; then
+  debs=()
   if [ -f "$LOADER" ] && [[ "$LOADER" == *.deb ]]; then
-    command -v dpkg-deb >/dev/null || die "--loader $LOADER is a .deb but dpkg-deb is not here; unpack it elsewhere (dpkg -x FILE DIR) and pass the directory"
-    dpkg-deb -x "$LOADER" "$TMP/loader" || die "could not unpack $LOADER"
+    debs=("$LOADER")
+  elif [ -d "$LOADER" ]; then
+    shopt -s nullglob; debs=("$LOADER"/*.deb); shopt -u nullglob
+  fi
+  if [ ${#debs[@]} -gt 0 ]; then
+    command -v dpkg-deb >/dev/null || die "--loader $LOADER holds .deb files but dpkg-deb is not here; unpack them elsewhere (dpkg -x FILE DIR) and pass the directory"
+    for deb in "${debs[@]}"; do
+      dpkg-deb -x "$deb" "$TMP/loader" || die "could not unpack $deb"
+    done
     LOADER="$TMP/loader"
   fi
   [ -d "$LOADER" ] || die "--loader $LOADER is neither a directory nor a .deb file"
