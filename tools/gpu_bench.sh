@@ -84,7 +84,9 @@ case "$TORCH" in auto|cuda|cpu|none) ;; *) die "--torch must be auto, cuda, cpu 
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found; the benchmark needs Python 3 (set PYTHON=...)"
 # The outputs are checked before the runs, so a typo does not cost the whole benchmark.
 for f in "$JSON" "$README_MD"; do
-  mkdir -p "$(dirname "$f")" 2>/dev/null && touch "$f" 2>/dev/null || die "cannot write $f (pass --json / --readme a writable path)"
+  d="$(dirname "$f")"
+  mkdir -p "$d" 2>/dev/null && [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; } \
+    || die "cannot write $f (pass --json / --readme a writable path)"
 done
 
 # --- the binary -----------------------------------------------------------------------------
