@@ -85,7 +85,9 @@ command -v "$PYTHON" >/dev/null || die "$PYTHON not found; the benchmark needs P
 # The outputs are checked before the runs, so a typo does not cost the whole benchmark.
 for f in "$JSON" "$README_MD"; do
   d="$(dirname "$f")"
-  mkdir -p "$d" 2>/dev/null && [ -w "$d" ] && { [ ! -e "$f" ] || [ -w "$f" ]; } \
+  # A probe file, not `[ -w ]`, which root passes everywhere (even in /proc).
+  probe="$(mkdir -p "$d" 2>/dev/null && mktemp "$d/.gpu_bench.XXXXXX" 2>/dev/null)" && rm -f "$probe" \
+    && { [ ! -e "$f" ] || { [ -f "$f" ] && [ -w "$f" ]; }; } \
     || die "cannot write $f (pass --json / --readme a writable path)"
 done
 
