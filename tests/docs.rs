@@ -67,13 +67,14 @@ fn shell_commands(line: &str) -> Vec<Vec<String>> {
     let mut in_word = false;
     let mut redirect = false;
     let mut chars = line.chars().peekable();
-    let push = |commands: &mut Vec<Vec<String>>, word: &mut String, in_word: &mut bool, redirect: bool| {
-        if *in_word && !redirect {
-            commands.last_mut().unwrap().push(std::mem::take(word));
-        }
-        word.clear();
-        *in_word = false;
-    };
+    let push =
+        |commands: &mut Vec<Vec<String>>, word: &mut String, in_word: &mut bool, redirect: bool| {
+            if *in_word && !redirect {
+                commands.last_mut().unwrap().push(std::mem::take(word));
+            }
+            word.clear();
+            *in_word = false;
+        };
     while let Some(c) = chars.next() {
         match c {
             '\'' => {
@@ -164,7 +165,10 @@ fn examples(path: &Path, text: &str) -> Vec<Example> {
             fence = match fence {
                 None => {
                     let info = trimmed.trim_start_matches('`').trim();
-                    Some(!matches!(info, "text" | "json" | "jsonl" | "csv" | "wgsl" | "rust"))
+                    Some(!matches!(
+                        info,
+                        "text" | "json" | "jsonl" | "csv" | "wgsl" | "rust"
+                    ))
                 }
                 Some(_) => None,
             };
@@ -264,7 +268,10 @@ fn the_extractor_catches_a_renamed_flag() {
     let md = "text\n```sh\nvae-gpu train --epochs 2 \\\n    --latent-dims 3   # comment\n```\n";
     let found = examples(Path::new("x.md"), md);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].words, ["train", "--epochs", "2", "--latent-dims", "3"]);
+    assert_eq!(
+        found[0].words,
+        ["train", "--epochs", "2", "--latent-dims", "3"]
+    );
     assert!(parse(&found[0].words).is_err());
 
     let md = "```\n# a comment line\n$ vae-gpu eval --checkpoint 'a b.safetensors' --device cpu | tee x  # c\n\
@@ -397,7 +404,10 @@ fn figures_and_links_in_the_docs_exist_and_are_regenerated() {
             }
         }
         if text.contains("{{") {
-            problems.push(format!("{}: holds an unfilled {{{{…}}}} placeholder", path.display()));
+            problems.push(format!(
+                "{}: holds an unfilled {{{{…}}}} placeholder",
+                path.display()
+            ));
         }
         // User docs describe the tool, not its history.
         let lower = text.to_lowercase();

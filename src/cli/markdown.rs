@@ -160,7 +160,9 @@ fn value(arg: &Arg) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    if matches!(arg.get_action(), ArgAction::Append) || arg.get_num_args().is_some_and(|n| n.max_values() > 1) {
+    if matches!(arg.get_action(), ArgAction::Append)
+        || arg.get_num_args().is_some_and(|n| n.max_values() > 1)
+    {
         v.push_str(" …");
     }
     v
