@@ -3,7 +3,7 @@
 # figures and the code cannot disagree. Each stage trains its runs into $RUNS/<name> (a finished
 # run is reused; FRESH=1 retrains it) and copies the figures it draws into docs/figures/.
 #
-#   tools/make_figures.sh                 # every stage, in order (about 25 min on 2 CPU cores)
+#   tools/make_figures.sh                 # every stage, in order (about 15 minutes on 2 CPU cores, fresh)
 #   tools/make_figures.sh default notes   # only these stages
 #
 # Stages: default (CSC412: the Appendix C model), early-stop, julia (the Julia/Flux solution's
@@ -194,8 +194,11 @@ stage_notes() {
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(default early-stop julia tue stats271 notes)
 for s in "${stages[@]}"; do
+  declare -F "stage_${s//-/_}" >/dev/null ||
+    { echo "error: unknown stage $s (default early-stop julia tue stats271 notes)" >&2; exit 1; }
+done
+for s in "${stages[@]}"; do
   fn=stage_${s//-/_}
-  declare -F "$fn" >/dev/null || { echo "error: unknown stage $s (default early-stop julia tue stats271 notes)" >&2; exit 1; }
   echo "=== stage $s"
   start=$SECONDS
   "$fn" 2>&1 | tee "$RUNS/$s.log"
