@@ -334,7 +334,7 @@ fn spec_corpus() -> Vec<Vec<u8>> {
         ..ModelSpec::mnist(1, 2)
     };
     let mut specs: Vec<String> = vec![
-        // README: the spec-file example, and the checkpoints' form from before the family.
+        // docs/reference/models.md: the spec-file example, and the checkpoints' form from before the family.
         r#"{"encoder": [512], "activation": "relu", "latent": 2, "init": {"kind": "normal", "std": 0.01},
  "likelihood": {"kind": "gaussian", "mean": "sigmoid", "variance": {"kind": "learned"}}}"#
             .into(),

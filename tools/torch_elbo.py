@@ -5,8 +5,8 @@
     python tools/torch_elbo.py runs/latest/checkpoint.safetensors [--data data/mnist] [--n 10000]
         [--samples 1] [--seed 0]
 
-Independence: this script shares no code with vae-gpu. It reads only what the README documents
-("Outputs"): the checkpoint's `config` metadata (the model specification) and its tensors by their
+Independence: this script shares no code with vae-gpu. It reads only what
+docs/reference/checkpoint.md documents: the checkpoint's `config` metadata (the model specification) and its tensors by their
 documented names, in PyTorch's nn.Linear layout (weight [out, in]). From those alone it rebuilds
 the model as torch modules, evaluates the densities with `torch.distributions` (except the two
 written out below: the bernoulli-ce cross-entropy, which is no distribution, and the continuous

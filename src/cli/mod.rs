@@ -17,6 +17,7 @@ mod eval;
 mod figures;
 mod grid;
 mod linear;
+mod markdown;
 mod report;
 mod svi;
 mod sweep;
@@ -39,6 +40,7 @@ pub use eval::EvalArgs;
 pub use figures::{CurvesArgs, InterpolateArgs, LatticeArgs, ScatterArgs};
 pub use grid::{GridArgs, GridOptionArgs};
 pub use linear::LinearArgs;
+pub use markdown::reference as markdown_reference;
 pub use report::ReportArgs;
 pub use svi::{EstimatorArgs, SviArgs};
 pub use sweep::SweepArgs;
@@ -109,6 +111,9 @@ pub enum Command {
     Sweep(SweepArgs),
     /// One table (CSV, Markdown, HTML) of runs or sweeps: test ELBO ± s.e. over seeds, bits/dim and a ranking on them, with curves, samples and reconstructions side by side.
     Compare(CompareArgs),
+    /// The command-line reference in Markdown, generated from these definitions (docs/reference/cli.md).
+    #[command(hide = true)]
+    MarkdownHelp(markdown::MarkdownArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -130,6 +135,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Estimators(a) => svi::cmd_estimators(a),
         Command::Sweep(a) => sweep::cmd_sweep(a),
         Command::Compare(a) => compare::cmd_compare(a),
+        Command::MarkdownHelp(a) => markdown::cmd_markdown_help(a),
     }
 }
 
