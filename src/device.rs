@@ -57,7 +57,9 @@ pub fn make_backend(
 ) -> Result<Box<dyn Backend>> {
     match kind {
         DeviceKind::Cpu => match cfg.vem {
-            Some(v) => Ok(Box::new(crate::cpu::vem::CpuVemBackend::new(cfg, v, splits))),
+            Some(v) => Ok(Box::new(crate::cpu::vem::CpuVemBackend::new(
+                cfg, v, splits,
+            ))),
             None => Ok(Box::new(CpuBackend::new(cfg, splits))),
         },
         k => Ok(Box::new(GpuBackend::new(

@@ -77,7 +77,7 @@ pub struct TrainArgs {
     /// --inference vem: SGD steps on each minibatch's λ's before its decoder step [default: 5]
     #[arg(long, value_name = "S")]
     pub e_steps: Option<u32>,
-    /// --inference vem: the E-step's step size α₁ (plain SGD, ascent on each image's ELBO) [default: 0.001]
+    /// --inference vem: the E-step's step size α₁ (plain SGD, ascent on each image's ELBO; 0.001 leaves λ at the prior and the decoder ignoring z, 0.05 diverges: see docs/variational-em.md) [default: 0.005]
     #[arg(long, value_parser = super::positive_f32)]
     pub e_lr: Option<f32>,
     /// --inference vem: the E-step's step size in epoch i is α_i = e_lr / (1 + step_decay·(i − 1)) [default: 0, constant]
@@ -140,7 +140,7 @@ fn vem_config(a: &TrainArgs) -> Result<Option<VemConfig>> {
     }
     let c = VemConfig {
         e_steps: a.e_steps.unwrap_or(5),
-        e_lr: a.e_lr.unwrap_or(1e-3),
+        e_lr: a.e_lr.unwrap_or(5e-3),
         step_decay: a.step_decay.unwrap_or(0.0),
         test_e_steps: a.test_e_steps.unwrap_or(100),
     };

@@ -196,10 +196,26 @@ pub fn step<T: Scalar>(
     grads: Option<&mut [T]>,
 ) -> T {
     let lay = spec.layout();
-    network::forward(&lay.encoder, spec.activation, params, x, ws.batch, &mut ws.encoder);
+    network::forward(
+        &lay.encoder,
+        spec.activation,
+        params,
+        x,
+        ws.batch,
+        &mut ws.encoder,
+    );
     let backward = grads.is_some();
     let mut grads = grads;
-    let loss = step_from_q(spec, objective, params, x, eps, ws, grads.as_deref_mut(), backward);
+    let loss = step_from_q(
+        spec,
+        objective,
+        params,
+        x,
+        eps,
+        ws,
+        grads.as_deref_mut(),
+        backward,
+    );
     if let Some(g) = grads {
         network::backward(
             &lay.encoder,
@@ -304,7 +320,7 @@ pub fn step_from_q<T: Scalar>(
             grads.as_deref_mut(),
             Some(&mut ws.dz),
         );
-        if let (Some(f), Some(g)) = (lay.free, grads.as_deref_mut()) {
+        if let (Some(f), Some(g)) = (lay.free, grads) {
             // Per pixel: sum over rows; shared: over every (row, pixel).
             let (off, n) = (f.offset, f.len);
             colsum(

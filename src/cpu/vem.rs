@@ -182,7 +182,14 @@ impl Backend for CpuVemBackend {
             );
             let t = self.optimizer.t;
             let alpha = self.vem.step_size(t, spe);
-            lambda_gather(&self.lambda, perm, i * b, b, width, &mut self.ws.encoder.out);
+            lambda_gather(
+                &self.lambda,
+                perm,
+                i * b,
+                b,
+                width,
+                &mut self.ws.encoder.out,
+            );
             let s = self.vem.e_steps as usize;
             e_steps(
                 &c.model,
@@ -195,7 +202,14 @@ impl Backend for CpuVemBackend {
                 t,
                 alpha,
             );
-            lambda_scatter(&mut self.lambda, perm, i * b, b, width, &self.ws.encoder.out);
+            lambda_scatter(
+                &mut self.lambda,
+                perm,
+                i * b,
+                b,
+                width,
+                &self.ws.encoder.out,
+            );
             let eps = noise_batch(
                 LatentFamily::Gaussian,
                 c.seed,
@@ -247,7 +261,14 @@ impl Backend for CpuVemBackend {
             );
             if split == Split::Train {
                 let width = 2 * c.model.latent;
-                lambda_gather(&self.lambda, &index, batch * b, b, width, &mut self.ws.encoder.out);
+                lambda_gather(
+                    &self.lambda,
+                    &index,
+                    batch * b,
+                    b,
+                    width,
+                    &mut self.ws.encoder.out,
+                );
             } else {
                 lambda_prior(&mut self.ws.encoder.out);
                 e_steps(

@@ -239,7 +239,9 @@ impl GpuBackend {
             } else {
                 c.step_size(self.t, spe)
             };
-            self.ctx.queue.write_buffer(&v.alpha, 0, bytemuck::bytes_of(&a));
+            self.ctx
+                .queue
+                .write_buffer(&v.alpha, 0, bytemuck::bytes_of(&a));
         }
     }
 

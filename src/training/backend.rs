@@ -109,7 +109,10 @@ impl VemConfig {
             ));
         }
         if !(self.e_lr.is_finite() && self.e_lr > 0.0 && self.e_lr < 10.0) {
-            return Err(format!("--e-lr {} must be a positive number below 10", self.e_lr));
+            return Err(format!(
+                "--e-lr {} must be a positive number below 10",
+                self.e_lr
+            ));
         }
         if !(self.step_decay.is_finite() && self.step_decay >= 0.0) {
             return Err(format!(
@@ -285,7 +288,10 @@ impl TrainState {
             return Err(format!("optimizer first moment {i} is {}", self.m[i]));
         }
         if let Some(i) = first_bad(&self.lambda, f32::is_finite) {
-            return Err(format!("variational parameter {i} of the λ table is {}", self.lambda[i]));
+            return Err(format!(
+                "variational parameter {i} of the λ table is {}",
+                self.lambda[i]
+            ));
         }
         if let Some(i) = first_bad(&self.v, |x| x.is_finite() && x >= 0.0) {
             return Err(format!(

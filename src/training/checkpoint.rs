@@ -161,7 +161,10 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
             )));
         }
         tensors.insert("vem.mean".into(), (vec![ck.train_size, dz], &vem_mean[..]));
-        tensors.insert("vem.logvar".into(), (vec![ck.train_size, dz], &vem_logvar[..]));
+        tensors.insert(
+            "vem.logvar".into(),
+            (vec![ck.train_size, dz], &vem_logvar[..]),
+        );
     }
     let config = serde_json::to_string(&ck.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let mut meta = BTreeMap::from([
@@ -304,7 +307,7 @@ fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<C
     let layout = config.model.layout();
     let slots = 2 + config.optimizer.state_prefixes().0.is_some() as u64;
     let lambda_len = match config.vem {
-        Some(_) => (train_size as u64).saturating_mul(2 * config.model.latent as u64),
+        Some(_) => train_size.saturating_mul(2 * config.model.latent as u64),
         None => 0,
     };
     let needed = layout.total as u64 * 4 * slots + lambda_len.saturating_mul(4);
@@ -347,9 +350,11 @@ fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<C
         let (n, dz) = (train_size as usize, config.model.latent);
         let mut halves = Vec::new();
         for name in ["vem.mean", "vem.logvar"] {
-            let t = st
-                .tensor(name)
-                .map_err(|_| bad(format!("tensor `{name}` (the λ table of --inference vem) missing")))?;
+            let t = st.tensor(name).map_err(|_| {
+                bad(format!(
+                    "tensor `{name}` (the λ table of --inference vem) missing"
+                ))
+            })?;
             if t.dtype() != Dtype::F32 || t.shape() != [n, dz] {
                 return Err(bad(format!(
                     "tensor `{name}` is {:?} {:?}, expected F32 [{n}, {dz}]",
@@ -361,7 +366,10 @@ fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<C
         }
         state.lambda = (0..n)
             .flat_map(|i| {
-                let (m, l) = (&halves[0][i * dz..(i + 1) * dz], &halves[1][i * dz..(i + 1) * dz]);
+                let (m, l) = (
+                    &halves[0][i * dz..(i + 1) * dz],
+                    &halves[1][i * dz..(i + 1) * dz],
+                );
                 m.iter().chain(l).copied().collect::<Vec<_>>()
             })
             .collect();
