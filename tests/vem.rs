@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use vae_gpu::cpu::reference::{step_from_q, Workspace};
-use vae_gpu::cpu::vem::{
-    lambda_gather, lambda_prior, lambda_scatter, lambda_sgd, CpuVemBackend,
-};
+use vae_gpu::cpu::vem::{lambda_gather, lambda_prior, lambda_scatter, lambda_sgd, CpuVemBackend};
 use vae_gpu::data::batch::{epoch_permutation, Representation};
 use vae_gpu::data::{mnist, DataSource};
 use vae_gpu::gpu::kernels::{
@@ -72,7 +70,9 @@ fn the_lambda_step_gradient_matches_central_differences_in_f64() {
             .iter()
             .map(|&p| p as f64 * 2.0)
             .collect();
-        let bytes = [255u8, 0, 200, 255, 13, 0, 0, 128, 255, 64, 250, 1, 90, 255, 17, 0, 3, 180];
+        let bytes = [
+            255u8, 0, 200, 255, 13, 0, 0, 128, 255, 64, 250, 1, 90, 255, 17, 0, 3, 180,
+        ];
         let x: Vec<f64> = bytes
             .iter()
             .map(|&v| lik.default_representation().pixel_value(v, 0.5) as f64)
@@ -92,7 +92,16 @@ fn the_lambda_step_gradient_matches_central_differences_in_f64() {
             ws.image_elbo(b)
         };
         ws.encoder.out.copy_from_slice(&q0);
-        step_from_q(&spec, Objective::Elbo, &params, &x, &eps, &mut ws, None, true);
+        step_from_q(
+            &spec,
+            Objective::Elbo,
+            &params,
+            &x,
+            &eps,
+            &mut ws,
+            None,
+            true,
+        );
         let denc = ws.denc.clone();
         // lambda_sgd with α = 1 from 0 gives exactly −B·denc.
         let mut ascent = vec![0.0f64; q0.len()];
@@ -117,7 +126,10 @@ fn the_lambda_step_gradient_matches_central_differences_in_f64() {
                     q[k] = q0[k] + h;
                     image_elbo(&mut ws, &q, other)
                 });
-                assert!((u - d).abs() < 1e-12, "image {other} moved with λ of image {b}");
+                assert!(
+                    (u - d).abs() < 1e-12,
+                    "image {other} moved with λ of image {b}"
+                );
             }
         }
     }
@@ -147,7 +159,12 @@ fn vem_lambda_kernel_matches_its_cpu_twins_on_odd_shapes() {
         epoch: 0,
         n_valid: n as u32,
     };
-    for mode in [vem_mode::GATHER, vem_mode::PRIOR, vem_mode::SGD, vem_mode::SCATTER] {
+    for mode in [
+        vem_mode::GATHER,
+        vem_mode::PRIOR,
+        vem_mode::SGD,
+        vem_mode::SCATTER,
+    ] {
         let b_state = storage_init(&ctx, "state", bytemuck::bytes_of(&state));
         let b_index = storage_init(&ctx, "index", bytemuck::cast_slice(&index));
         let b_table = storage_init(&ctx, "table", bytemuck::cast_slice(&table0));
@@ -237,7 +254,8 @@ fn variational_em_on_cpu_and_gpu_ends_at_the_same_state() {
     cfg.check().expect("valid");
     let s = Arc::new(splits(100, 37));
     let mut cpu = CpuVemBackend::new(&cfg, vem, s.clone());
-    let mut gpu = GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu =
+        GpuBackend::new(gpu(), &cfg, &s, OptimizerOn::Gpu).unwrap_or_else(|e| panic!("{e}"));
     let backends: [&mut dyn Backend; 2] = [&mut cpu, &mut gpu];
     let mut results = Vec::new();
     for b in backends {
@@ -254,18 +272,39 @@ fn variational_em_on_cpu_and_gpu_ends_at_the_same_state() {
     assert_eq!(state.step, 8);
     assert_eq!(ref_state.lambda.len(), 100 * 4);
     for (g, r) in elbos.iter().zip(ref_elbos) {
-        assert!((g - r).abs() <= 1e-2 + 1e-4 * r.abs(), "ELBO gpu {g} vs cpu {r}");
+        assert!(
+            (g - r).abs() <= 1e-2 + 1e-4 * r.abs(),
+            "ELBO gpu {g} vs cpu {r}"
+        );
     }
     assert_close("λ table", &state.lambda, &ref_state.lambda, 1e-4, 1e-3);
     assert_close("params", &state.params, &ref_state.params, 5e-5, 1e-4);
-    assert_close("first moment", &state.m, &ref_state.m, 1e-4 * max_abs(&ref_state.m), 1e-3);
+    assert_close(
+        "first moment",
+        &state.m,
+        &ref_state.m,
+        1e-4 * max_abs(&ref_state.m),
+        1e-3,
+    );
     // Every image was visited twice: its λ moved from the prior.
-    assert!(ref_state.lambda.chunks(4).all(|r| r.iter().any(|&v| v != 0.0)));
+    assert!(ref_state
+        .lambda
+        .chunks(4)
+        .all(|r| r.iter().any(|&v| v != 0.0)));
     let lay = cfg.model.layout();
     let init = init_params(&cfg.model, cfg.seed);
-    for t in lay.named_tensors().iter().filter(|t| t.name.starts_with("encoder")) {
+    for t in lay
+        .named_tensors()
+        .iter()
+        .filter(|t| t.name.starts_with("encoder"))
+    {
         let r = t.offset..t.offset + t.len();
-        assert_eq!(&ref_state.params[r.clone()], &init[r.clone()], "cpu {}", t.name);
+        assert_eq!(
+            &ref_state.params[r.clone()],
+            &init[r.clone()],
+            "cpu {}",
+            t.name
+        );
         assert_eq!(&state.params[r.clone()], &init[r], "gpu {}", t.name);
     }
     // The E-steps improve the held-out ELBO over q at the prior (a test that the test-time fit
@@ -288,7 +327,11 @@ fn variational_em_on_cpu_and_gpu_ends_at_the_same_state() {
     );
     still.set_state(ref_state).expect("state");
     let at_prior = still.evaluate(Split::Test).expect("eval");
-    assert!(ref_elbos[2] > at_prior + 0.2, "fitted {} vs prior {at_prior}", ref_elbos[2]);
+    assert!(
+        ref_elbos[2] > at_prior + 0.2,
+        "fitted {} vs prior {at_prior}",
+        ref_elbos[2]
+    );
 }
 
 /// The λ table round-trips through the checkpoint as `vem.mean` / `vem.logvar` `[N, Dz]`, and the
@@ -352,7 +395,10 @@ fn fails_with(args: &[&str], needle: &str) {
     let out = vae_gpu(args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(err.contains(needle), "{args:?}: stderr {err:?} lacks {needle:?}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr {err:?} lacks {needle:?}"
+    );
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
 }
 
@@ -364,7 +410,15 @@ fn the_cli_trains_resumes_and_evaluates_a_vem_run_and_refuses_bad_input() {
     let out = dir.path().join("run");
     let out_s = out.to_str().expect("utf-8");
     let base = [
-        "train", "--device", "cpu", "--train-size", "200", "--test-size", "50", "--hidden", "20",
+        "train",
+        "--device",
+        "cpu",
+        "--train-size",
+        "200",
+        "--test-size",
+        "50",
+        "--hidden",
+        "20",
         "--quiet",
     ];
     let with = |extra: &[&str]| -> Vec<String> {
@@ -381,40 +435,104 @@ fn the_cli_trains_resumes_and_evaluates_a_vem_run_and_refuses_bad_input() {
         fails_with(&refs, needle)
     };
     let o = ["--out", out_s];
-    fails(&[&["--inference", "vem", "--e-steps", "0"][..], &o].concat(), "--e-steps 0");
     fails(
-        &[&["--inference", "vem", "--objective", "iwae", "--kl", "mc"][..], &o].concat(),
+        &[&["--inference", "vem", "--e-steps", "0"][..], &o].concat(),
+        "--e-steps 0",
+    );
+    fails(
+        &[
+            &["--inference", "vem", "--objective", "iwae", "--kl", "mc"][..],
+            &o,
+        ]
+        .concat(),
         "--objective iwae is not supported",
     );
-    fails(&[&["--inference", "vem", "--arch", "conv"][..], &o].concat(), "--arch mlp");
-    fails(&[&["--e-steps", "3"][..], &o].concat(), "add --inference vem");
+    fails(
+        &[&["--inference", "vem", "--arch", "conv"][..], &o].concat(),
+        "--arch mlp",
+    );
+    fails(
+        &[&["--e-steps", "3"][..], &o].concat(),
+        "add --inference vem",
+    );
     fails(
         &[&["--inference", "vem", "--posterior", "laplace"][..], &o].concat(),
         "--posterior gaussian",
     );
-    let first = run(&[&["--inference", "vem", "--e-steps", "2", "--test-e-steps", "5", "--epochs", "1"][..], &o].concat());
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = run(&[
+        &[
+            "--inference",
+            "vem",
+            "--e-steps",
+            "2",
+            "--test-e-steps",
+            "5",
+            "--epochs",
+            "1",
+        ][..],
+        &o,
+    ]
+    .concat());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let ck = out.join("checkpoint.safetensors");
     let ck_s = ck.to_str().expect("utf-8");
     fails(
-        &[&["--resume", ck_s, "--e-steps", "3", "--epochs", "1"][..], &o].concat(),
+        &[
+            &["--resume", ck_s, "--e-steps", "3", "--epochs", "1"][..],
+            &o,
+        ]
+        .concat(),
         "--e-steps 3 (the run has 2)",
     );
     fails(
-        &[&["--resume", ck_s, "--inference", "amortized", "--epochs", "1"][..], &o].concat(),
+        &[
+            &[
+                "--resume",
+                ck_s,
+                "--inference",
+                "amortized",
+                "--epochs",
+                "1",
+            ][..],
+            &o,
+        ]
+        .concat(),
         "--inference amortized (the run has vem)",
     );
     let resumed = run(&[&["--resume", ck_s, "--epochs", "1"][..], &o].concat());
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     let back = checkpoint::load(&ck).expect("load");
     assert_eq!((back.epoch, back.state.step), (2, 4));
     assert_eq!(back.state.lambda.len(), 200 * 4);
     let eval = vae_gpu(&["eval", "--device", "cpu", "--checkpoint", ck_s]);
     let text = String::from_utf8_lossy(&eval.stdout);
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
-    assert!(text.contains("variational EM"), "eval says how q was found: {text}");
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(
+        text.contains("variational EM"),
+        "eval says how q was found: {text}"
+    );
     // eval --iwae samples the encoder's q: a vem checkpoint has none, so it is refused.
-    let iwae = vae_gpu(&["eval", "--device", "cpu", "--checkpoint", ck_s, "--iwae", "10"]);
+    let iwae = vae_gpu(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck_s,
+        "--iwae",
+        "10",
+    ]);
     assert!(!iwae.status.success());
     assert!(String::from_utf8_lossy(&iwae.stderr).contains("grid-posterior"));
 }
