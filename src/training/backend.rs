@@ -102,9 +102,10 @@ impl VemConfig {
                 self.e_steps
             ));
         }
-        if !(1..=100_000).contains(&self.test_e_steps) {
+        // The GPU records each test-time E-step as its own dispatches (about 8 per step per split).
+        if !(1..=2_000).contains(&self.test_e_steps) {
             return Err(format!(
-                "--test-e-steps {} must be between 1 and 100000 (a held-out image's λ is fitted by that many E-steps)",
+                "--test-e-steps {} must be between 1 and 2000 (a held-out image's λ is fitted by that many E-steps)",
                 self.test_e_steps
             ));
         }
