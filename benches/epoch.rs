@@ -35,6 +35,7 @@ fn setup() -> (TrainConfig, Arc<Splits>) {
         pixels: Representation::Threshold,
         data: DataSource::Mnist,
         objective: Default::default(),
+        vem: None,
     };
     (cfg, Arc::new(splits))
 }

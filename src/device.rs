@@ -56,7 +56,12 @@ pub fn make_backend(
     splits: Arc<Splits>,
 ) -> Result<Box<dyn Backend>> {
     match kind {
-        DeviceKind::Cpu => Ok(Box::new(CpuBackend::new(cfg, splits))),
+        DeviceKind::Cpu => match cfg.vem {
+            Some(v) => Ok(Box::new(crate::cpu::vem::CpuVemBackend::new(
+                cfg, v, splits,
+            ))),
+            None => Ok(Box::new(CpuBackend::new(cfg, splits))),
+        },
         k => Ok(Box::new(GpuBackend::new(
             gpu_context(k)?,
             cfg,

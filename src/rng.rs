@@ -26,6 +26,19 @@ pub mod stream {
     pub const SVI: u32 = 4;
     /// Synthetic data sets (the circle).
     pub const DATA: u32 = 5;
+    /// `--inference vem`'s training E-steps: counter (r + s·B·L, block, optimizer step, VEM_E)
+    /// for E-step s of the batch at that step (the M-step draws from TRAIN_NOISE as amortized
+    /// training does).
+    pub const VEM_E: u32 = 6;
+    /// `--inference vem`'s test-time E-steps: counter (r + s·B·L, block, batch, VEM_EVAL) for
+    /// E-step s of evaluation batch `batch` (its ELBO then draws from EVAL_NOISE).
+    pub const VEM_EVAL: u32 = 7;
+
+    /// Whether the third counter word of a latent stream is the batch index of a pass over a
+    /// split (evaluation) rather than the optimizer step (training).
+    pub fn counts_by_batch(stream: u32) -> bool {
+        !matches!(stream, TRAIN_NOISE | VEM_E)
+    }
 }
 
 /// Philox4x32 with 10 rounds: four 32-bit random words for a 128-bit counter and 64-bit key.

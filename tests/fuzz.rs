@@ -424,6 +424,7 @@ fn config(model: ModelSpec, kind: OptimizerKind, data: DataSource) -> TrainConfi
         pixels,
         data,
         objective: Objective::Elbo,
+        vem: None,
     }
 }
 
@@ -534,6 +535,7 @@ fn checkpoint_file(dir: &Path, i: usize, config: TrainConfig) -> Vec<u8> {
     };
     let ck = Checkpoint {
         state: TrainState {
+            lambda: Vec::new(),
             params: values(1),
             m: match config.optimizer {
                 OptimizerConfig::Adam(_) => values(2),

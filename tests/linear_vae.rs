@@ -75,6 +75,7 @@ fn linear_vae_reaches_the_ppca_likelihood() {
             path: "a PPCA sample".into(),
         },
         objective: Default::default(),
+        vem: None,
     };
     cfg.check().expect("valid config");
     let n_train = train.len();

@@ -43,6 +43,7 @@ fn config(
         pixels,
         data: DataSource::Mnist,
         objective: Default::default(),
+        vem: None,
     }
 }
 

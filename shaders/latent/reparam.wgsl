@@ -25,6 +25,13 @@ struct LatentParams {
     analytic: u32,
     // 1: weight row r by row_weights[r] (the IWAE objective); 0: every row by `scale`
     per_row: u32,
+    // Added to the row word of the noise counter: E-step s of --inference vem draws at row
+    // r + s·B·L, so its S steps of one batch never share noise (0 otherwise).
+    row_offset: u32,
+    // 1: the counter's third word is state.batch (evaluation), 0: state.step (training).
+    by_batch: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LatentParams;
@@ -70,14 +77,14 @@ fn latent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
     let b = r % p.batch;
     var counter_step = state.step;
-    if (p.stream != 0u) {
+    if (p.by_batch != 0u) {
         counter_step = state.batch;
     }
     let key = vec2<u32>(p.seed_lo, p.seed_hi);
     var acc = 0.0;
     let blocks = (p.dz + 3u) / 4u;
     for (var blk = 0u; blk < blocks; blk = blk + 1u) {
-        let n = standard4(p.posterior, vec4<u32>(r, blk, counter_step, p.stream), key);
+        let n = standard4(p.posterior, vec4<u32>(r + p.row_offset, blk, counter_step, p.stream), key);
         for (var j = 0u; j < 4u; j = j + 1u) {
             let d = blk * 4u + j;
             if (d < p.dz) {

@@ -63,6 +63,13 @@ pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
         ck.state.step
     );
     println!("device: {}", backend.describe());
+    if let Some(v) = &ck.config.vem {
+        println!(
+            "q: {} (the ELBOs below are of q fitted by {} E-steps from the prior on each image)",
+            v.describe(),
+            v.test_e_steps
+        );
+    }
     println!(
         "train ELBO: {train:.3} nats/{unit} ({} {unit}s)",
         splits.train.len()

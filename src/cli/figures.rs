@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{check_range, print_paths, session, ModelArgs};
+use super::{check_range, decoder_session, print_paths, session, ModelArgs};
 use crate::error::{Error, Result};
 use crate::report::figures;
 
@@ -52,7 +52,8 @@ pub struct CurvesArgs {
 }
 
 pub(super) fn cmd_samples(a: &ModelArgs) -> Result<()> {
-    print_paths(&figures::prior_samples(&mut session(a)?, &a.out)?)
+    // Prior samples need only the decoder: a --inference vem checkpoint draws them too.
+    print_paths(&figures::prior_samples(&mut decoder_session(a)?, &a.out)?)
 }
 
 pub(super) fn cmd_reconstructions(a: &ModelArgs) -> Result<()> {

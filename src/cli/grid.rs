@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{check_range, print_paths, session, ModelArgs};
+use super::{check_range, decoder_session, print_paths, ModelArgs};
 use crate::error::Result;
 use crate::inference::analysis::LatentGrid;
 use crate::report::figures::{self, GridOptions};
@@ -62,7 +62,14 @@ pub(super) fn grid_options(g: &GridOptionArgs, latent: usize) -> Result<GridOpti
 }
 
 pub(super) fn cmd_grid_posterior(a: &GridArgs) -> Result<()> {
-    let mut s = session(&a.model)?;
+    let mut s = decoder_session(&a.model)?;
+    if s.ck.config.vem.is_some() {
+        eprintln!(
+            "note: a --inference vem checkpoint: log p(x) is the decoder's; its encoder is unused \
+             (at initialization), so the ELBO column and the q contours are those of an untrained \
+             encoder, not of the E-step's q (`eval` measures that ELBO)"
+        );
+    }
     let opts = grid_options(&a.grid, s.latent())?;
     let r = figures::grid_posterior(&mut s, &a.model.out, &opts)?;
     print!("{}", figures::format_grid_table(&r.rows));

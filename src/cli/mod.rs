@@ -252,6 +252,22 @@ impl DataSetArgs {
 }
 
 fn session(a: &ModelArgs) -> Result<Session> {
+    let s = decoder_session(a)?;
+    if s.ck.config.vem.is_some() {
+        return Err(Error::Usage(format!(
+            "{} was trained with --inference vem: it has no trained encoder (its weights stay at \
+             their initialization), and this command reads q(z|x) from the encoder. Use `eval` \
+             (the ELBO of q fitted by the E-step from the prior) or `grid-posterior` (log p(x) by \
+             the grid, which needs only the decoder)",
+            a.checkpoint.display()
+        )));
+    }
+    Ok(s)
+}
+
+/// [`session`] for commands whose numbers need only the decoder (a `--inference vem` checkpoint
+/// is accepted).
+fn decoder_session(a: &ModelArgs) -> Result<Session> {
     let ck = checkpoint::load(&a.checkpoint)?;
     let data = load_data(&ck.config.data, &a.data)?;
     std::fs::create_dir_all(&a.out).map_err(|e| crate::error::io_err(&a.out, e))?;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::trainer::OptimizerOn;
 use crate::spec::flags::ModelFlags;
 use crate::spec::ModelSpec;
-use crate::training::backend::{Objective, TrainConfig, MAX_ROWS};
+use crate::training::backend::{Objective, TrainConfig, VemConfig, MAX_ROWS};
 use crate::training::checkpoint;
 use crate::training::optim::{OptimizerConfig, OptimizerKind};
 use crate::training::run_dir::{RunDir, Start};
@@ -71,6 +71,21 @@ pub struct TrainArgs {
     /// Seed for initialization, shuffling and noise [default: 0]
     #[arg(long, value_parser = super::whole_u64)]
     pub seed: Option<u64>,
+    /// How q(z|x) is found: amortized (the encoder, Algorithm 8 of the lecture notes) or vem (variational EM, Algorithm 7: a free λ_n = (μ_n, log σ²_n) per training image, --e-steps SGD steps on a minibatch's λ's before each decoder step; held-out images fitted by --test-e-steps E-steps from the prior) [default: amortized]
+    #[arg(long, value_enum)]
+    pub inference: Option<Inference>,
+    /// --inference vem: SGD steps on each minibatch's λ's before its decoder step [default: 5]
+    #[arg(long, value_name = "S")]
+    pub e_steps: Option<u32>,
+    /// --inference vem: the E-step's step size α₁ (plain SGD, ascent on each image's ELBO; 0.001 leaves λ at the prior and the decoder ignoring z, 0.05 diverges: see docs/variational-em.md) [default: 0.005]
+    #[arg(long, value_parser = super::positive_f32)]
+    pub e_lr: Option<f32>,
+    /// --inference vem: the E-step's step size in epoch i is α_i = e_lr / (1 + step_decay·(i − 1)) [default: 0, constant]
+    #[arg(long)]
+    pub step_decay: Option<f32>,
+    /// --inference vem: E-steps from the prior that fit a held-out image's λ before its ELBO [default: 100]
+    #[arg(long, value_name = "T")]
+    pub test_e_steps: Option<u32>,
     /// Where the optimizer runs during GPU training [default: gpu]
     #[arg(long, value_enum)]
     pub optimizer_on: Option<OptimizerOn>,
@@ -86,6 +101,51 @@ pub struct TrainArgs {
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `--inference`: how the variational parameters of each image are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Inference {
+    /// The encoder maps x to λ (the VAE; Algorithm 8 of the lecture notes).
+    Amortized,
+    /// Variational EM: a free λ_n per training image (Algorithm 7).
+    Vem,
+}
+
+impl Inference {
+    fn name(self) -> &'static str {
+        match self {
+            Inference::Amortized => "amortized",
+            Inference::Vem => "vem",
+        }
+    }
+}
+
+/// The variational-EM settings of the flags (None for amortized inference), or why the flags
+/// do not make one: the vem flags without `--inference vem` are an error, not ignored.
+fn vem_config(a: &TrainArgs) -> Result<Option<VemConfig>> {
+    let given = [
+        ("--e-steps", a.e_steps.is_some()),
+        ("--e-lr", a.e_lr.is_some()),
+        ("--step-decay", a.step_decay.is_some()),
+        ("--test-e-steps", a.test_e_steps.is_some()),
+    ];
+    if a.inference != Some(Inference::Vem) {
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(Error::Usage(format!(
+                "{flag} sets the E-step of variational EM; add --inference vem"
+            )));
+        }
+        return Ok(None);
+    }
+    let c = VemConfig {
+        e_steps: a.e_steps.unwrap_or(5),
+        e_lr: a.e_lr.unwrap_or(5e-3),
+        step_decay: a.step_decay.unwrap_or(0.0),
+        test_e_steps: a.test_e_steps.unwrap_or(100),
+    };
+    c.check().map_err(Error::Usage)?;
+    Ok(Some(c))
 }
 
 /// On `--resume` every setting comes from the checkpoint: a flag that repeats it is fine, a flag
@@ -141,6 +201,37 @@ fn check_resume_flags(
         c.optimizer.lr().to_string(),
     );
     cmp("--seed", a.seed.map(|x| x.to_string()), c.seed.to_string());
+    let stored = if c.vem.is_some() {
+        Inference::Vem
+    } else {
+        Inference::Amortized
+    };
+    cmp(
+        "--inference",
+        a.inference.map(|i| i.name().to_string()),
+        stored.name().to_string(),
+    );
+    let vem = c.vem.as_ref();
+    cmp(
+        "--e-steps",
+        a.e_steps.map(|x| x.to_string()),
+        vem.map_or("none (amortized)".into(), |v| v.e_steps.to_string()),
+    );
+    cmp(
+        "--e-lr",
+        a.e_lr.map(|x| x.to_string()),
+        vem.map_or("none (amortized)".into(), |v| v.e_lr.to_string()),
+    );
+    cmp(
+        "--step-decay",
+        a.step_decay.map(|x| x.to_string()),
+        vem.map_or("none (amortized)".into(), |v| v.step_decay.to_string()),
+    );
+    cmp(
+        "--test-e-steps",
+        a.test_e_steps.map(|x| x.to_string()),
+        vem.map_or("none (amortized)".into(), |v| v.test_e_steps.to_string()),
+    );
     cmp(
         "--pixels",
         a.pixels.map(|p| p.name().to_string()),
@@ -208,6 +299,7 @@ fn train_config(a: &TrainArgs, data: DataSource, dim: usize) -> Result<TrainConf
         pixels,
         data,
         objective: a.objective.unwrap_or_default(),
+        vem: vem_config(a)?,
     };
     cfg.check().map_err(Error::Usage)?;
     Ok(cfg)
@@ -362,10 +454,13 @@ pub(super) fn cmd_train(a: &TrainArgs) -> Result<()> {
         }
         None => 0,
     };
-    let objective = match cfg.objective {
+    let mut objective = match cfg.objective {
         Objective::Elbo => format!("ELBO, L={}", cfg.samples),
         Objective::Iwae => format!("IWAE bound, K={}", cfg.samples),
     };
+    if let Some(v) = &cfg.vem {
+        objective = format!("{objective}; {}", v.describe());
+    }
     eprintln!(
         "training {}\n  on {}, batch={} {} {} ({} train / {} val / {} test rows) on {}",
         cfg.model.describe(),

@@ -6,6 +6,7 @@ pub mod layers;
 pub mod network;
 pub mod reference;
 pub mod trainer;
+pub mod vem;
 
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};

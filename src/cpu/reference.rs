@@ -196,11 +196,63 @@ pub fn step<T: Scalar>(
     grads: Option<&mut [T]>,
 ) -> T {
     let lay = spec.layout();
+    network::forward(
+        &lay.encoder,
+        spec.activation,
+        params,
+        x,
+        ws.batch,
+        &mut ws.encoder,
+    );
+    let backward = grads.is_some();
+    let mut grads = grads;
+    let loss = step_from_q(
+        spec,
+        objective,
+        params,
+        x,
+        eps,
+        ws,
+        grads.as_deref_mut(),
+        backward,
+    );
+    if let Some(g) = grads {
+        network::backward(
+            &lay.encoder,
+            spec.activation,
+            params,
+            x,
+            ws.batch,
+            &mut ws.encoder,
+            &ws.denc,
+            Some(g),
+            None,
+        );
+    }
+    loss
+}
+
+/// The step after the encoder, from the q rows `[B, 2·Dz]` already in `ws.encoder.out`: sample,
+/// decoder, likelihood and loss; with `backward`, dLoss/d q rows into `ws.denc` and (when
+/// `grads` is given) the decoder's and free parameters' gradients into `grads`. The encoder's
+/// gradient slots are left as they were. `--inference vem` calls it with its λ rows in place of
+/// the encoder's output (the GPU's `StepRecorder` stages after `encoder_forward`).
+#[allow(clippy::too_many_arguments)]
+pub fn step_from_q<T: Scalar>(
+    spec: &ModelSpec,
+    objective: Objective,
+    params: &[T],
+    x: &[T],
+    eps: &[T],
+    ws: &mut Workspace<T>,
+    grads: Option<&mut [T]>,
+    backward: bool,
+) -> T {
+    let lay = spec.layout();
     let (b, l) = (ws.batch, ws.samples);
     let rows = b * l;
     let scale = T::from_f64(1.0 / rows as f64);
 
-    network::forward(&lay.encoder, spec.activation, params, x, b, &mut ws.encoder);
     sample_latent(
         spec,
         b,
@@ -228,7 +280,7 @@ pub fn step<T: Scalar>(
     let iwae = objective == Objective::Iwae;
     // IWAE's weights need every row's log-likelihood first: the rows' gradients are taken with
     // weight −1 and scaled by ŵ_r/B once the weights are known.
-    let row_grads = grads.is_some().then(|| RowGrads {
+    let row_grads = backward.then(|| RowGrads {
         scale: if iwae { -T::one() } else { -scale },
         d_outputs: &mut ws.d_outputs,
         d_free: lay.free.map(|_| &mut ws.d_free[..]),
@@ -246,7 +298,8 @@ pub fn step<T: Scalar>(
         -(total * scale)
     };
 
-    if let Some(g) = grads {
+    if backward {
+        let mut grads = grads;
         let weights = if iwae {
             scale_rows(&mut ws.d_outputs, lay.decoder_out().out, &ws.weights);
             if lay.free.is_some() {
@@ -264,10 +317,10 @@ pub fn step<T: Scalar>(
             rows,
             &mut ws.decoder,
             &ws.d_outputs,
-            Some(&mut *g),
+            grads.as_deref_mut(),
             Some(&mut ws.dz),
         );
-        if let Some(f) = lay.free {
+        if let (Some(f), Some(g)) = (lay.free, grads) {
             // Per pixel: sum over rows; shared: over every (row, pixel).
             let (off, n) = (f.offset, f.len);
             colsum(
@@ -288,17 +341,6 @@ pub fn step<T: Scalar>(
             eps,
             &ws.dz,
             &mut ws.denc,
-        );
-        network::backward(
-            &lay.encoder,
-            spec.activation,
-            params,
-            x,
-            b,
-            &mut ws.encoder,
-            &ws.denc,
-            Some(g),
-            None,
         );
     }
     loss

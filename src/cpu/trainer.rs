@@ -140,6 +140,7 @@ impl Backend for CpuBackend {
             m: self.optimizer.m.clone(),
             v: self.optimizer.v.clone(),
             step: self.optimizer.t,
+            lambda: Vec::new(),
         })
     }
 

@@ -36,6 +36,7 @@ const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 const ADVANCE: &str = include_str!("../../shaders/advance.wgsl");
 const IWAE: &str = include_str!("../../shaders/iwae.wgsl");
 const WORKGROUP: &str = include_str!("../../shaders/workgroup.wgsl");
+const VEM: &str = include_str!("../../shaders/vem.wgsl");
 
 /// The GEMM tile edge of matmul and conv (must match TILE in tile.wgsl).
 pub const MATMUL_TILE: u32 = 64;
@@ -291,6 +292,12 @@ pub struct LatentParams {
     pub analytic: u32,
     /// 1: rows weighted by the IWAE weights buffer instead of `scale`.
     pub per_row: u32,
+    /// Added to the noise counter's row word (E-step s of `--inference vem`: s·B·L).
+    pub row_offset: u32,
+    /// 1: the noise counter's step word is the batch index (evaluation streams), 0: the
+    /// optimizer step (training streams).
+    pub by_batch: u32,
+    pub _pad: [u32; 2],
 }
 
 impl LatentParams {
@@ -317,6 +324,9 @@ impl LatentParams {
             prior_scale: spec.prior.scale,
             analytic: (spec.kl == KlMode::Analytic) as u32,
             per_row: 0,
+            row_offset: 0,
+            by_batch: crate::rng::stream::counts_by_batch(stream) as u32,
+            _pad: [0; 2],
         }
     }
 }
@@ -562,6 +572,34 @@ bindings! {
     groups(_p) => [1, 1, 1];
 }
 
+/// The modes of `vem_lambda` (vem.wgsl).
+pub mod vem_mode {
+    pub const GATHER: u32 = 0;
+    pub const PRIOR: u32 = 1;
+    pub const SGD: u32 = 2;
+    pub const SCATTER: u32 = 3;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct VemParams {
+    pub batch: u32,
+    /// 2·Dz values per λ row.
+    pub width: u32,
+    pub n_index: u32,
+    /// One of [`vem_mode`].
+    pub mode: u32,
+}
+
+bindings! {
+    /// `vem_lambda` (vem.wgsl): the λ rows of `--inference vem`'s batch, by `mode`: gathered from
+    /// `table` through `index` into `q`, set to the prior, moved by an SGD E-step along `denc`
+    /// with step size `alpha[0]`, or scattered back.
+    VemBindings(VemParams) { uniform: 0, state: 1, index: 2, table: 3, q: 4, denc: 5, alpha: 6 }
+    pipeline(k, _p) => &k.vem_lambda;
+    groups(p) => grid_1d(p.batch as usize * p.width as usize, 64);
+}
+
 /// Workgroups for `threads` one-dimensional threads in groups of `wg`; spills into y past the
 /// 65535-per-dimension limit (kernels that can get that large index with `num_workgroups`).
 pub fn grid_1d(threads: usize, wg: u32) -> [u32; 3] {
@@ -596,6 +634,8 @@ pub struct Kernels {
     /// The IWAE objective's row weights and their application (`shaders/iwae.wgsl`).
     pub iwae_weights: wgpu::ComputePipeline,
     pub scale_rows: wgpu::ComputePipeline,
+    /// The λ table of `--inference vem` (`shaders/vem.wgsl`).
+    pub vem_lambda: wgpu::ComputePipeline,
 }
 
 #[repr(C)]
@@ -675,6 +715,7 @@ impl Kernels {
         let optimizer = module("optimizer.wgsl", &[WORKGROUP, STATE, OPTIMIZER]);
         let advance = module("advance.wgsl", &[STATE, ADVANCE]);
         let iwae = module("iwae.wgsl", &[WORKGROUP, IWAE]);
+        let vem = module("vem.wgsl", &[WORKGROUP, STATE, VEM]);
         let k = Self {
             matmul: pipeline(&matmul, "matmul"),
             conv: pipeline(&conv, "conv"),
@@ -692,6 +733,7 @@ impl Kernels {
             advance: pipeline(&advance, "advance"),
             iwae_weights: pipeline(&iwae, "iwae_weights"),
             scale_rows: pipeline(&iwae, "scale_rows"),
+            vem_lambda: pipeline(&vem, "vem_lambda"),
         };
         ctx.wait()?;
         Ok(k)

@@ -204,6 +204,12 @@ impl StepRecorder<'_> {
     /// L reparameterized samples z per image with noise from `noise`, and each row's
     /// log p(z) − log q(z|x) (or −KL).
     fn latent_forward(&self, noise: u32) -> Dispatch {
+        self.latent_forward_at(noise, 0)
+    }
+
+    /// [`latent_forward`](Self::latent_forward) with the noise counter's row word offset by
+    /// `row_offset` (E-step s of `--inference vem` draws at s·B·L).
+    fn latent_forward_at(&self, noise: u32, row_offset: u32) -> Dispatch {
         let a = self.a;
         let bind = LatentForwardBindings {
             state: self.r.state,
@@ -212,7 +218,11 @@ impl StepRecorder<'_> {
             eps: &a.eps,
             prior_minus_q: &a.prior_minus_q,
         };
-        self.rec.dispatch(&self.latent_params(noise), bind)
+        let p = LatentParams {
+            row_offset,
+            ..self.latent_params(noise)
+        };
+        self.rec.dispatch(&p, bind)
     }
 
     /// z → the likelihood's outputs for the B·L rows.
@@ -295,6 +305,12 @@ impl StepRecorder<'_> {
 
     /// The decoder's weight and bias gradients, and dLoss/dz through it.
     fn decoder_backward(&self) -> Vec<Dispatch> {
+        self.decoder_backward_into(Some(self.r.grads))
+    }
+
+    /// dLoss/dz through the decoder, and its weight and bias gradients into `grads` if given
+    /// (the E-steps of `--inference vem` need none).
+    fn decoder_backward_into(&self, grads: Option<&wgpu::Buffer>) -> Vec<Dispatch> {
         let (lay, a) = (self.lay, self.a);
         network::backward(
             &self.rec,
@@ -304,7 +320,7 @@ impl StepRecorder<'_> {
             self.rows(),
             &a.decoder,
             &a.d_outputs,
-            Some(self.r.grads),
+            grads,
             Some(&a.dz),
         )
     }
@@ -395,4 +411,120 @@ impl StepRecorder<'_> {
             },
         )
     }
+
+    /// One `--inference vem` training step (Algorithm 7 of the notes, minibatched): the batch's
+    /// images; its λ rows gathered from the table into the latent layer's q buffer; `e_steps`
+    /// SGD E-steps on them; their scatter back; then the M-step — the ELBO at the new λ's with
+    /// the training noise, the decoder's (and free parameters') gradients, the optimizer when
+    /// `update`, and the advance. CPU twin: `cpu::vem::CpuVemBackend::train_epoch`.
+    pub(super) fn vem_train_step(
+        &self,
+        data: &wgpu::Buffer,
+        perm: &wgpu::Buffer,
+        n_train: usize,
+        update: bool,
+        v: &VemBuffers,
+    ) -> Vec<Dispatch> {
+        let e_steps = self.cfg.vem.map_or(0, |c| c.e_steps as usize);
+        let mut d = vec![self.gather(data, perm, n_train)];
+        d.push(self.vem_lambda(vem_mode::GATHER, perm, n_train, v));
+        for s in 0..e_steps {
+            d.extend(self.e_step(stream::VEM_E, s, perm, v));
+        }
+        d.push(self.vem_lambda(vem_mode::SCATTER, perm, n_train, v));
+        d.push(self.latent_forward(stream::TRAIN_NOISE));
+        d.extend(self.decoder_forward());
+        d.push(self.likelihood());
+        d.push(self.elbo_sum());
+        d.extend(self.decoder_backward());
+        d.extend(self.free_params_backward());
+        if update {
+            d.push(self.optimizer());
+        }
+        d.push(self.advance(true));
+        d
+    }
+
+    /// One `--inference vem` evaluation batch: the images; for held-out images λ at the prior
+    /// and `test_e_steps` E-steps with the test-time noise, for the training split (`from_table`)
+    /// the λ rows of the table as training left them; then the ELBO with the evaluation noise,
+    /// the advance.
+    pub(super) fn vem_eval_step(
+        &self,
+        data: &wgpu::Buffer,
+        index: &wgpu::Buffer,
+        n: usize,
+        from_table: bool,
+        v: &VemBuffers,
+    ) -> Vec<Dispatch> {
+        let mut d = vec![self.gather(data, index, n)];
+        if from_table {
+            d.push(self.vem_lambda(vem_mode::GATHER, index, n, v));
+        } else {
+            d.push(self.vem_lambda(vem_mode::PRIOR, index, n, v));
+            let steps = self.cfg.vem.map_or(0, |c| c.test_e_steps as usize);
+            for s in 0..steps {
+                d.extend(self.e_step(stream::VEM_EVAL, s, index, v));
+            }
+        }
+        d.extend(self.forward_from_q(stream::EVAL_NOISE));
+        d.push(self.advance(false));
+        d
+    }
+
+    /// The forward pass from the q rows already in place to the batch's ELBO sum.
+    fn forward_from_q(&self, noise: u32) -> Vec<Dispatch> {
+        let mut d = vec![self.latent_forward(noise)];
+        d.extend(self.decoder_forward());
+        d.push(self.likelihood());
+        d.push(self.elbo_sum());
+        d
+    }
+
+    /// E-step `s`: the ELBO of the q rows with noise `noise` at row offset s·B·L, dLoss/dq
+    /// through the decoder (no parameter gradient), and the SGD move of q (`index`, any buffer
+    /// but the table, is bound and unread).
+    fn e_step(&self, noise: u32, s: usize, index: &wgpu::Buffer, v: &VemBuffers) -> Vec<Dispatch> {
+        let mut d = vec![self.latent_forward_at(noise, (s * self.rows()) as u32)];
+        d.extend(self.decoder_forward());
+        d.push(self.likelihood());
+        d.extend(self.decoder_backward_into(None));
+        d.push(self.latent_backward());
+        d.push(self.vem_lambda(vem_mode::SGD, index, 1, v));
+        d
+    }
+
+    /// `vem_lambda` in `mode` on the batch's q rows (the latent layer's input buffer).
+    fn vem_lambda(
+        &self,
+        mode: u32,
+        index: &wgpu::Buffer,
+        n_index: usize,
+        v: &VemBuffers,
+    ) -> Dispatch {
+        let p = VemParams {
+            batch: self.batch() as u32,
+            width: 2 * self.cfg.model.latent as u32,
+            n_index: n_index as u32,
+            mode,
+        };
+        let bind = VemBindings {
+            state: self.r.state,
+            index,
+            table: &v.table,
+            q: &self.a.encoder.out,
+            denc: &self.a.denc,
+            alpha: &v.alpha,
+        };
+        self.rec.dispatch(&p, bind)
+    }
+}
+
+/// The device-resident state of `--inference vem`: the λ table and the E-step's step size.
+pub(super) struct VemBuffers {
+    /// `[N_train, 2·Dz]`, row n = [μ_n | log σ²_n]; read and written only by `vem_lambda`.
+    pub(super) table: wgpu::Buffer,
+    /// `[1]`: α of the current epoch (training) or of the test-time E-step (evaluation), written by
+    /// the host between passes.
+    pub(super) alpha: wgpu::Buffer,
 }

@@ -9,7 +9,7 @@ use bytemuck::cast_slice;
 
 use super::kernels::*;
 use super::recorder::Recorder;
-use super::step::{Resident, StepBuffers, StepRecorder};
+use super::step::{Resident, StepBuffers, StepRecorder, VemBuffers};
 use super::GpuContext;
 use crate::data::batch::EVAL_EPOCH;
 use crate::data::Values;
@@ -72,6 +72,8 @@ pub struct GpuBackend {
     t: u32,
     /// The counters of the last training pass.
     last_counters: Option<EpochCounters>,
+    /// `--inference vem`: the λ table and the E-step's step size on the device.
+    vem: Option<VemBuffers>,
 }
 
 /// Fails unless the training data has the model's row width (a multiple of 4 for packed pixels)
@@ -143,6 +145,16 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let step_buffers = StepBuffers::new(&ctx, cfg, &lay);
+        if cfg.vem.is_some() && placement == OptimizerOn::Host {
+            return Err(Error::Usage(
+                "--inference vem keeps its λ table and optimizer on the device: drop --optimizer-on host"
+                    .into(),
+            ));
+        }
+        let vem = cfg.vem.map(|_| VemBuffers {
+            table: storage_zeroed(&ctx, "vem lambda", n_train * 2 * spec.latent),
+            alpha: storage_zeroed(&ctx, "vem alpha", 1),
+        });
         let step = StepRecorder {
             rec: Recorder {
                 ctx: &ctx,
@@ -174,15 +186,26 @@ impl GpuBackend {
             let data = storage_init(&ctx, "data rows", set.values.device_bytes());
             let identity: Vec<u32> = (0..set.len() as u32).collect();
             let index = storage_init(&ctx, "eval index", cast_slice(&identity));
-            let eval = step.eval_step(&data, &index, set.len());
+            let eval = match &vem {
+                Some(v) => step.vem_eval_step(&data, &index, set.len(), split == Split::Train, v),
+                None => step.eval_step(&data, &index, set.len()),
+            };
             device_splits.push((split, DeviceSplit { n: set.len(), eval }));
             if split == Split::Train {
                 train_data = Some(data);
             }
         }
         let train_data = train_data.ok_or_else(|| Error::Usage("empty training split".into()))?;
-        let train_step_no_update = step.train_step(&train_data, &perm, n_train, false);
-        let train_step_device_update = step.train_step(&train_data, &perm, n_train, true);
+        let (train_step_no_update, train_step_device_update) = match &vem {
+            Some(v) => (
+                step.vem_train_step(&train_data, &perm, n_train, false, v),
+                step.vem_train_step(&train_data, &perm, n_train, true, v),
+            ),
+            None => (
+                step.train_step(&train_data, &perm, n_train, false),
+                step.train_step(&train_data, &perm, n_train, true),
+            ),
+        };
         ctx.check_errors()?;
         Ok(Self {
             host_optimizer: Optimizer::new(cfg.optimizer, n_params),
@@ -205,7 +228,34 @@ impl GpuBackend {
             splits: device_splits,
             t: 0,
             last_counters: None,
+            vem,
         })
+    }
+
+    /// The λ table of `--inference vem` (empty otherwise): read back for checkpoints only.
+    fn read_lambda(&self) -> Result<Vec<f32>> {
+        match &self.vem {
+            Some(v) => {
+                let n = self.n_train * 2 * self.cfg.model.latent;
+                self.ctx.read_f32(&v.table, 0, n)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Sets `--inference vem`'s step size on the device (nothing otherwise).
+    fn write_alpha(&self, test: bool) {
+        if let (Some(v), Some(c)) = (&self.vem, &self.cfg.vem) {
+            let spe = self.n_train / self.cfg.batch_size;
+            let a = if test {
+                c.test_step_size(self.t, spe)
+            } else {
+                c.step_size(self.t, spe)
+            };
+            self.ctx
+                .queue
+                .write_buffer(&v.alpha, 0, bytemuck::bytes_of(&a));
+        }
     }
 
     fn write_state(&self, s: StepState) {
@@ -291,6 +341,7 @@ impl GpuBackend {
         step: u32,
     ) -> Result<(f64, Vec<f32>)> {
         self.upload_perm(perm)?;
+        self.write_alpha(false);
         self.write_state(StepState {
             step,
             batch: 0,
@@ -371,6 +422,7 @@ impl Backend for GpuBackend {
         let b = self.cfg.batch_size;
         let steps = perm.len() / b;
         self.upload_perm(perm)?;
+        self.write_alpha(false);
         self.write_state(StepState {
             step: self.t,
             batch: 0,
@@ -417,6 +469,7 @@ impl Backend for GpuBackend {
             .find(|(s, _)| *s == split)
             .ok_or_else(|| Error::Usage("no validation split (set --val-size)".into()))?;
         let batches = ds.n.div_ceil(b);
+        self.write_alpha(true);
         self.write_state(StepState {
             step: self.t,
             batch: 0,
@@ -441,12 +494,14 @@ impl Backend for GpuBackend {
                 m: self.ctx.read_f32(&self.moment1, 0, self.n_params)?,
                 v: self.ctx.read_f32(&self.moment2, 0, self.n_params)?,
                 step: self.t,
+                lambda: self.read_lambda()?,
             }),
             OptimizerOn::Host => Ok(TrainState {
                 params: self.host_params.clone(),
                 m: self.host_optimizer.m.clone(),
                 v: self.host_optimizer.v.clone(),
                 step: self.t,
+                lambda: Vec::new(),
             }),
         }
     }
@@ -457,6 +512,10 @@ impl Backend for GpuBackend {
         q.write_buffer(&self.params, 0, cast_slice(&s.params));
         q.write_buffer(&self.moment1, 0, cast_slice(&s.m));
         q.write_buffer(&self.moment2, 0, cast_slice(&s.v));
+        if let Some(v) = &self.vem {
+            crate::cpu::vem::check_lambda_len(s, self.n_train * 2 * self.cfg.model.latent)?;
+            q.write_buffer(&v.table, 0, cast_slice(&s.lambda));
+        }
         self.host_params.clone_from(&s.params);
         self.host_optimizer.m.clone_from(&s.m);
         self.host_optimizer.v.clone_from(&s.v);

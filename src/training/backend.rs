@@ -44,6 +44,85 @@ pub struct TrainConfig {
     /// ELBO or IWAE (the ELBO in checkpoints from before there was a choice).
     #[serde(default)]
     pub objective: Objective,
+    /// `--inference vem`: non-amortized variational EM with a λ_n per training image (absent:
+    /// amortized inference with the encoder, and absent from the stored config so amortized runs'
+    /// checkpoints keep their bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vem: Option<VemConfig>,
+}
+
+/// Variational EM as Algorithm 7 of the lecture notes (`004`) writes it, with minibatches: every
+/// training image n has its own λ_n = (μ_n, log σ²_n) of a diagonal Gaussian q(z_n; λ_n); each
+/// minibatch takes `e_steps` plain-SGD ascent steps on its λ's (the E-step, reparameterized ELBO
+/// gradient) and then one step of the run's optimizer on θ, the decoder (the M-step). The encoder's
+/// weights stay in the model at their initialization, never read nor updated: the checkpoint
+/// stores them so its layout is the model's, and `vem.mean`, `vem.logvar` hold the λ table.
+///
+/// The E-step's step size decays per epoch as the notes' α_i: α_i = `e_lr` / (1 + `step_decay`·(i − 1))
+/// in epoch i = 1, 2, …. At test time λ is fitted by the E-step alone: from the prior (μ = 0,
+/// log σ² = 0), `test_e_steps` steps at the step size of the last training epoch. (The training
+/// split's ELBO is measured at the table's λ's.)
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VemConfig {
+    /// E-step SGD steps on each minibatch's λ's before its θ step (S ≥ 1).
+    pub e_steps: u32,
+    /// The E-step's initial step size α₁ (plain SGD on the per-image ELBO, ascent).
+    pub e_lr: f32,
+    /// α_i = e_lr / (1 + step_decay·(i − 1)); 0 keeps it constant.
+    pub step_decay: f32,
+    /// E-steps from the prior that fit a held-out image's λ before its ELBO is measured.
+    pub test_e_steps: u32,
+}
+
+impl VemConfig {
+    /// The E-step's step size in the epoch that θ step `t` (0-based) belongs to, with
+    /// `steps_per_epoch` minibatches an epoch: α_i for i = ⌊t / steps_per_epoch⌋ + 1.
+    pub fn step_size(&self, t: u32, steps_per_epoch: usize) -> f32 {
+        let done = (t as usize / steps_per_epoch.max(1)) as f32;
+        self.e_lr / (1.0 + self.step_decay * done)
+    }
+
+    /// The step size of the test-time E-step once `t` θ steps are done: that of the last
+    /// training step (the first epoch's before any).
+    pub fn test_step_size(&self, t: u32, steps_per_epoch: usize) -> f32 {
+        self.step_size(t.saturating_sub(1), steps_per_epoch)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "variational EM: {} SGD E-step(s) per minibatch at α = {}/(1 + {}·(epoch − 1)), {} from the prior at test time",
+            self.e_steps, self.e_lr, self.step_decay, self.test_e_steps
+        )
+    }
+
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !(1..=1000).contains(&self.e_steps) {
+            return Err(format!(
+                "--e-steps {} must be between 1 and 1000 (each minibatch takes that many λ steps)",
+                self.e_steps
+            ));
+        }
+        // The GPU records each test-time E-step as its own dispatches (about 8 per step per split).
+        if !(1..=2_000).contains(&self.test_e_steps) {
+            return Err(format!(
+                "--test-e-steps {} must be between 1 and 2000 (a held-out image's λ is fitted by that many E-steps)",
+                self.test_e_steps
+            ));
+        }
+        if !(self.e_lr.is_finite() && self.e_lr > 0.0 && self.e_lr < 10.0) {
+            return Err(format!(
+                "--e-lr {} must be a positive number below 10",
+                self.e_lr
+            ));
+        }
+        if !(self.step_decay.is_finite() && self.step_decay >= 0.0) {
+            return Err(format!(
+                "--step-decay {} must be a finite number ≥ 0",
+                self.step_decay
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Largest `batch_size × samples`: one decoder row per (image, sample), and the likelihood kernel
@@ -115,6 +194,33 @@ impl TrainConfig {
             ));
         }
         self.optimizer.check()?;
+        if let Some(v) = &self.vem {
+            v.check()?;
+            self.check_vem()?;
+        }
+        Ok(())
+    }
+
+    /// What `--inference vem` supports: the ELBO of a diagonal-Gaussian q on an MLP.
+    fn check_vem(&self) -> std::result::Result<(), String> {
+        if self.objective != Objective::Elbo {
+            return Err(
+                "--inference vem maximizes the ELBO (Algorithm 7 of the notes); --objective iwae \
+                 is not supported with it: drop --objective or use --inference amortized"
+                    .into(),
+            );
+        }
+        if self.model.posterior != crate::spec::LatentFamily::Gaussian {
+            return Err(
+                "--inference vem fits λ_n = (μ_n, log σ²_n) of a Gaussian q: use --posterior gaussian"
+                    .into(),
+            );
+        }
+        if self.model.is_convolutional() {
+            return Err(
+                "--inference vem is implemented for the MLP decoder only: use --arch mlp".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -153,6 +259,9 @@ pub struct TrainState {
     pub v: Vec<f32>,
     /// Optimizer steps taken.
     pub step: u32,
+    /// `--inference vem`: the λ table `[N_train, 2·Dz]`, row n = [μ_n | log σ²_n] (empty for
+    /// amortized runs).
+    pub lambda: Vec<f32>,
 }
 
 impl TrainState {
@@ -178,6 +287,12 @@ impl TrainState {
         }
         if let Some(i) = first_bad(&self.m, f32::is_finite) {
             return Err(format!("optimizer first moment {i} is {}", self.m[i]));
+        }
+        if let Some(i) = first_bad(&self.lambda, f32::is_finite) {
+            return Err(format!(
+                "variational parameter {i} of the λ table is {}",
+                self.lambda[i]
+            ));
         }
         if let Some(i) = first_bad(&self.v, |x| x.is_finite() && x >= 0.0) {
             return Err(format!(
@@ -255,6 +370,7 @@ mod tests {
             pixels,
             data: DataSource::Mnist,
             objective: Objective::Elbo,
+            vem: None,
         }
     }
 

@@ -9,7 +9,10 @@
 //! `[Dz,Dh]`/`[Dz]`, `decoder.fc1.{weight,bias}` `[Dh,Dz]`/`[Dh]`, `decoder.logits.{weight,bias}`
 //! `[784,Dh]`/`[784]`. The optimizer state uses PyTorch's state keys: Adam's moments
 //! `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`, Adagrad's sum of squared gradients
-//! `optimizer.sum.<name>`. Metadata: `format`, `config` (the
+//! `optimizer.sum.<name>`. A run of `--inference vem` adds its λ table, `vem.mean` and
+//! `vem.logvar` `[N_train, Dz]` (row n: μ_n and log σ²_n of training image n, in the split's
+//! order), and its inference settings in `config` under `vem` (`e_steps`, `e_lr`, `step_decay`,
+//! `test_e_steps`); the E-step is plain SGD, so λ has no optimizer state. Metadata: `format`, `config` (the
 //! training configuration as JSON), `epoch`, `step`, `train_size`, `val_size`, and since the run
 //! records were added `test_size`, `run_id` and `metrics` (the `metrics.jsonl` line of the
 //! checkpoint's epoch, so a crash between the two writes can be repaired on resume). Older
@@ -146,6 +149,23 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
             );
         }
     }
+    let (vem_mean, vem_logvar) = split_lambda(&s.lambda, ck.config.model.latent);
+    if ck.config.vem.is_some() {
+        let dz = ck.config.model.latent;
+        if s.lambda.len() != ck.train_size * 2 * dz {
+            return Err(Error::Checkpoint(format!(
+                "the λ table has {} values, {} training images need {}",
+                s.lambda.len(),
+                ck.train_size,
+                ck.train_size * 2 * dz
+            )));
+        }
+        tensors.insert("vem.mean".into(), (vec![ck.train_size, dz], &vem_mean[..]));
+        tensors.insert(
+            "vem.logvar".into(),
+            (vec![ck.train_size, dz], &vem_logvar[..]),
+        );
+    }
     let config = serde_json::to_string(&ck.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let mut meta = BTreeMap::from([
         ("format", FORMAT.to_string()),
@@ -165,6 +185,16 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
         meta.insert("metrics", m.clone());
     }
     write_atomic(path, &encode(&tensors, &meta))
+}
+
+/// The λ table's rows `[μ | log σ²]` as the two `[N, Dz]` tensors `vem.mean`, `vem.logvar`.
+fn split_lambda(lambda: &[f32], dz: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut mean, mut logvar) = (Vec::new(), Vec::new());
+    for row in lambda.chunks(2 * dz) {
+        mean.extend_from_slice(&row[..dz]);
+        logvar.extend_from_slice(&row[dz..]);
+    }
+    (mean, logvar)
 }
 
 /// Largest safetensors header read (the format's own limit).
@@ -276,9 +306,13 @@ fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<C
     }
     let layout = config.model.layout();
     let slots = 2 + config.optimizer.state_prefixes().0.is_some() as u64;
-    let needed = layout.total as u64 * 4 * slots;
+    let lambda_len = match config.vem {
+        Some(_) => train_size.saturating_mul(2 * config.model.latent as u64),
+        None => 0,
+    };
+    let needed = layout.total as u64 * 4 * slots + lambda_len.saturating_mul(4);
     // The file holds every parameter at least once: a config claiming more allocates nothing.
-    if (layout.total as u64).saturating_mul(4) > data_end {
+    if (layout.total as u64 + lambda_len).saturating_mul(4) > data_end {
         return Err(bad(format!(
             "its stored model has {} parameters, more than its {} of tensors can hold",
             layout.total,
@@ -310,7 +344,36 @@ fn from_reader<R: std::io::Read>(mut file: R, len: u64, path: &Path) -> Result<C
         m: vec![0.0; layout.total],
         v: vec![0.0; layout.total],
         step: step as u32,
+        lambda: Vec::new(),
     };
+    if config.vem.is_some() {
+        let (n, dz) = (train_size as usize, config.model.latent);
+        let mut halves = Vec::new();
+        for name in ["vem.mean", "vem.logvar"] {
+            let t = st.tensor(name).map_err(|_| {
+                bad(format!(
+                    "tensor `{name}` (the λ table of --inference vem) missing"
+                ))
+            })?;
+            if t.dtype() != Dtype::F32 || t.shape() != [n, dz] {
+                return Err(bad(format!(
+                    "tensor `{name}` is {:?} {:?}, expected F32 [{n}, {dz}]",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            halves.push(bytemuck::pod_collect_to_vec::<u8, f32>(t.data()));
+        }
+        state.lambda = (0..n)
+            .flat_map(|i| {
+                let (m, l) = (
+                    &halves[0][i * dz..(i + 1) * dz],
+                    &halves[1][i * dz..(i + 1) * dz],
+                );
+                m.iter().chain(l).copied().collect::<Vec<_>>()
+            })
+            .collect();
+    }
     for tensor in layout.named_tensors() {
         let (name, shape, off, len) = (&tensor.name, &tensor.shape, tensor.offset, tensor.len());
         let (first, second) = config.optimizer.state_prefixes();
@@ -369,6 +432,7 @@ mod tests {
             pixels: Representation::Grayscale,
             data: crate::data::DataSource::Mnist,
             objective: Default::default(),
+            vem: None,
         };
         assert!(c.check().is_err());
         upgrade(&mut c);
@@ -489,8 +553,10 @@ mod tests {
                     pixels: likelihood.default_representation(),
                     data: crate::data::DataSource::Mnist,
                     objective: Default::default(),
+                    vem: None,
                 },
                 state: TrainState {
+                    lambda: Vec::new(),
                     params: values(1),
                     // Adagrad keeps no first moment; what it does not store loads as zeros.
                     m: match kind {

@@ -223,7 +223,8 @@ pub fn train(
                 format!("no checkpoint was written to {}", run.dir.display())
             };
             return Err(Error::Diverged(format!(
-                "the training ELBO of epoch {epoch} is {train_elbo}; {kept}. Try a smaller --lr or a different --seed"
+                "the training ELBO of epoch {epoch} is {train_elbo}; {kept}. Try a smaller --lr{} or a different --seed",
+                if cfg.vem.is_some() { " or --e-lr (the E-step's step size)" } else { "" }
             )));
         }
         let t1 = Instant::now();
