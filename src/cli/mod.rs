@@ -37,8 +37,8 @@ use crate::training::checkpoint;
 
 pub use compare::CompareArgs;
 pub use eval::EvalArgs;
-pub use gaps::GapsArgs;
 pub use figures::{CurvesArgs, InterpolateArgs, LatticeArgs, ScatterArgs};
+pub use gaps::GapsArgs;
 pub use grid::{GridArgs, GridOptionArgs};
 pub use linear::LinearArgs;
 pub use report::ReportArgs;

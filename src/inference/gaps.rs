@@ -12,9 +12,7 @@
 //! device, with the same Philox draws.
 
 use crate::error::{Error, Result};
-use crate::inference::analysis::{
-    grid_posteriors, iwae_bound, log_weights, Estimate, LatentGrid,
-};
+use crate::inference::analysis::{grid_posteriors, iwae_bound, log_weights, Estimate, LatentGrid};
 use crate::inference::svi::{fit_family, DiagGaussian, FamilyFit, Reparam, SviOptions};
 use crate::inference::ModelOps;
 use crate::rng::{noise_row, stream};
@@ -308,7 +306,10 @@ pub fn image_gaps(
     for i in 0..n {
         let xi = &x[i * d..(i + 1) * d];
         let id = i as u32;
-        let (emu, ehead) = (&enc[i * 2 * dz..i * 2 * dz + dz], &enc[i * 2 * dz + dz..(i + 1) * 2 * dz]);
+        let (emu, ehead) = (
+            &enc[i * 2 * dz..i * 2 * dz + dz],
+            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
+        );
         let w_enc = log_weights(
             ops,
             xi,
@@ -392,7 +393,10 @@ pub fn image_gaps(
                 (iwae_estimate(&w), None)
             }
         };
-        let (e_enc, e_diag) = (Estimate::from_samples(&w_enc), Estimate::from_samples(&w_diag));
+        let (e_enc, e_diag) = (
+            Estimate::from_samples(&w_enc),
+            Estimate::from_samples(&w_diag),
+        );
         let e_full = w_full.as_ref().map(|w| Estimate::from_samples(w));
         out.push(ImageGaps {
             log_px,
@@ -466,8 +470,21 @@ pub fn refine(
     let mut out = Vec::with_capacity(n);
     for (i, f) in fits.iter().enumerate() {
         let xi = &x[i * d..(i + 1) * d];
-        let (emu, ehead) = (&enc[i * 2 * dz..i * 2 * dz + dz], &enc[i * 2 * dz + dz..(i + 1) * 2 * dz]);
-        let wb = log_weights(ops, xi, &masks[..d], posterior, emu, ehead, samples, seed, i as u32)?;
+        let (emu, ehead) = (
+            &enc[i * 2 * dz..i * 2 * dz + dz],
+            &enc[i * 2 * dz + dz..(i + 1) * 2 * dz],
+        );
+        let wb = log_weights(
+            ops,
+            xi,
+            &masks[..d],
+            posterior,
+            emu,
+            ehead,
+            samples,
+            seed,
+            i as u32,
+        )?;
         let logvar: Vec<f32> = f.params[dz..].iter().map(|s| 2.0 * s).collect();
         let wa = log_weights(
             ops,
@@ -489,4 +506,3 @@ pub fn refine(
     }
     Ok(out)
 }
-

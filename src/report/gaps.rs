@@ -113,7 +113,10 @@ pub fn gaps(
         col(&|r| r.elbo_full.map(|e| e.mean)),
     );
     add("ELBO(q*), diagonal SVI", col(&|r| Some(r.elbo_diag.mean)));
-    add("ELBO(q_φ), the encoder", col(&|r| Some(r.elbo_encoder.mean)));
+    add(
+        "ELBO(q_φ), the encoder",
+        col(&|r| Some(r.elbo_encoder.mean)),
+    );
     add(
         "approximation gap log p(x) − ELBO(q*)",
         col(&|r| Some(r.approximation.mean)),
@@ -160,7 +163,9 @@ pub fn gaps(
          full_steps,full_converged,grid_edge_mass"
     );
     let pair = |e: Option<Estimate>| {
-        e.map_or(",".to_string(), |e| format!("{:.4},{:.4}", e.mean, e.std_err))
+        e.map_or(",".to_string(), |e| {
+            format!("{:.4},{:.4}", e.mean, e.std_err)
+        })
     };
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(
@@ -242,8 +247,14 @@ fn gap_figure(path: &Path, s: &Session, sum: &GapSummary, rows: &[ImageGaps]) ->
     };
     let mut notes = vec![
         format!("means over the {} images, nats:", rows.len()),
-        format!("approximation {}", line("approximation gap").unwrap_or_default()),
-        format!("amortization {}", line("amortization gap").unwrap_or_default()),
+        format!(
+            "approximation {}",
+            line("approximation gap").unwrap_or_default()
+        ),
+        format!(
+            "amortization {}",
+            line("amortization gap").unwrap_or_default()
+        ),
         format!("inference {}", line("inference gap").unwrap_or_default()),
         format!("log p(x) by {}", sum.log_px_method),
         format!("each bar's height: the inference gap log p(x) − ELBO(q_φ)"),
@@ -282,7 +293,12 @@ pub fn format_table(sum: &GapSummary) -> String {
         sum.seconds,
         sum.device
     );
-    let w = sum.lines.iter().map(|l| l.name.chars().count()).max().unwrap_or(0);
+    let w = sum
+        .lines
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0);
     for l in &sum.lines {
         let pad = w - l.name.chars().count();
         t += &format!("  {}{}  {:>20}\n", l.name, " ".repeat(pad), l.value.pm());
@@ -302,7 +318,10 @@ pub fn summary_for(dir: &Path, epoch: u32, step: u32) -> Option<GapSummary> {
     let sum: GapSummary = match serde_json::from_slice(&bytes) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("warning: {} is not a gaps summary ({e}); left out of the report", dir.join(SUMMARY).display());
+            eprintln!(
+                "warning: {} is not a gaps summary ({e}); left out of the report",
+                dir.join(SUMMARY).display()
+            );
             return None;
         }
     };
@@ -355,7 +374,8 @@ pub fn refine(
 ) -> Result<(RefineSummary, Vec<PathBuf>)> {
     let t0 = std::time::Instant::now();
     let (x, labels) = s.test_images(images);
-    let r = crate::inference::gaps::refine(s.ops.as_mut(), &x, steps, svi, samples, s.seed, progress)?;
+    let r =
+        crate::inference::gaps::refine(s.ops.as_mut(), &x, steps, svi, samples, s.seed, progress)?;
     let col = |f: &dyn Fn(&crate::inference::gaps::Refined) -> f64| {
         MeanSe::over(&r.iter().map(f).collect::<Vec<_>>())
     };
@@ -374,7 +394,11 @@ pub fn refine(
         let _ = writeln!(
             csv,
             "{i},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
-            if labels[i] == NO_LABEL { String::new() } else { labels[i].to_string() },
+            if labels[i] == NO_LABEL {
+                String::new()
+            } else {
+                labels[i].to_string()
+            },
             g.before.mean,
             g.before.std_err,
             g.after.mean,

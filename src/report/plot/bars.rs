@@ -31,7 +31,13 @@ pub fn stacked_bars(
             "{FIG}: '{title}' needs segments with one value per bar, all of the same length"
         )));
     }
-    let val = |v: f64| if v.is_finite() { v.clamp(-HUGE, HUGE) } else { 0.0 };
+    let val = |v: f64| {
+        if v.is_finite() {
+            v.clamp(-HUGE, HUGE)
+        } else {
+            0.0
+        }
+    };
     // Per bar: the top of the positive stack and the bottom of the negative one.
     let (mut up, mut down) = (vec![0.0f64; n], vec![0.0f64; n]);
     let mut rects: Vec<(usize, [(f64, f64); 2])> = Vec::new();
@@ -81,7 +87,10 @@ pub fn stacked_bars(
         draw_axes(c, &chart, &x, &y, true)?;
         for (k, r) in &rects {
             if r[0].1 != r[1].1 {
-                chart.draw_series(std::iter::once(Rectangle::new(*r, color(*k).mix(0.8).filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    *r,
+                    color(*k).mix(0.8).filled(),
+                )))?;
             }
         }
         chart.draw_series(std::iter::once(PathElement::new(
