@@ -147,7 +147,7 @@ pub(super) fn cmd_gaps(a: &GapsArgs) -> Result<()> {
     if edge > 0 {
         eprintln!(
             "warning: for {edge} image(s) more than 0.1% of p(z|x) lies on the edge of its grid \
-             (±10 sd of q*): log p(x) and the approximation gap are underestimated there"
+             (widened up to ±8 around q*): log p(x) and the approximation gap are underestimated there"
         );
     }
     if r.summary.svi_not_converged > 0 {

@@ -141,11 +141,15 @@ pub fn log_weights_full(
     Ok(ll.iter().zip(&rest).map(|(&l, &r)| l as f64 + r).collect())
 }
 
+/// Most points of one image's widened grid (a 641 × 641 grid: 0.4 M latents decoded).
+const GRID_POINTS_CAP: f64 = 410_000.0;
+
 /// How log p(x) is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogPxMethod {
-    /// Numerical integration (Dz ≤ 2) on each image's own 81-point-a-side grid, centred on
-    /// q*'s mean and ±10 of its largest marginal standard deviations wide.
+    /// Numerical integration (Dz ≤ 2) on each image's own grid, centred on q*'s mean, ±10 of
+    /// its largest marginal standard deviations wide at 81 points a side, and widened (same
+    /// spacing) while more than 1e-4 of the posterior lies on its edge.
     Grid,
     /// The importance-weighted bound with K draws of q* (the full-covariance one where fitted):
     /// a lower bound on log p(x), so the approximation gap it gives is one too.
@@ -358,11 +362,25 @@ pub fn image_gaps(
                         p[dz..].iter().map(|s| (*s as f64).exp()).collect(),
                     ),
                 };
-                let half = (10.0 * sd.iter().fold(0.0f64, |a, &b| a.max(b))).clamp(1e-3, 8.0);
-                let grid = LatentGrid::square(-half, half, half / 40.0)?
-                    .for_latent(dz)?
-                    .centred_on([centre[0] as f64, centre.get(1).map_or(0.0, |&m| m as f64)]);
-                let post = grid_posteriors(ops, &grid, xi, mask)?.remove(0);
+                let c = [centre[0] as f64, centre.get(1).map_or(0.0, |&m| m as f64)];
+                let mut half = (10.0 * sd.iter().fold(0.0f64, |a, &b| a.max(b))).clamp(1e-3, 8.0);
+                let h = half / 40.0;
+                // A posterior with mass beyond ±10 sd of q* (a second mode, a heavy tail) puts
+                // mass on the grid's edge: the grid doubles in extent at the same spacing until
+                // the edge holds less than 1e-4 of it, or it covers ±8 around q* or reaches
+                // the point limit.
+                let (mut grid, mut post);
+                loop {
+                    grid = LatentGrid::square(-half, half, h)?
+                        .for_latent(dz)?
+                        .centred_on(c);
+                    post = grid_posteriors(ops, &grid, xi, mask)?.remove(0);
+                    let next = (2.0 * half / h + 1.0).powi(dz as i32);
+                    if post.edge_mass < 1e-4 || half >= 8.0 || next > GRID_POINTS_CAP {
+                        break;
+                    }
+                    half *= 2.0;
+                }
                 (
                     Estimate {
                         mean: post.log_px,
