@@ -8,13 +8,14 @@
 //! - `figures.rs`: `samples`, `reconstructions`, `latent-scatter`, `lattice`, `interpolate`,
 //!   `curves`;
 //! - `grid.rs`: `grid-posterior` and the grid options `report.rs` shares;
-//! - `svi.rs`: `svi` and `estimators`; `linear.rs`: `pca` and `ppca`;
+//! - `svi.rs`: `svi` and `estimators`; `gaps.rs`: `gaps`; `linear.rs`: `pca` and `ppca`;
 //! - `sweep.rs`: `sweep`, grids of train runs; `compare.rs`: their table and figures.
 
 mod compare;
 mod devices;
 mod eval;
 mod figures;
+mod gaps;
 mod grid;
 mod linear;
 mod markdown;
@@ -38,6 +39,7 @@ use crate::training::checkpoint;
 pub use compare::CompareArgs;
 pub use eval::EvalArgs;
 pub use figures::{CurvesArgs, InterpolateArgs, LatticeArgs, ScatterArgs};
+pub use gaps::GapsArgs;
 pub use grid::{GridArgs, GridOptionArgs};
 pub use linear::LinearArgs;
 pub use markdown::reference as markdown_reference;
@@ -95,6 +97,9 @@ pub enum Command {
     /// Every figure and the integration table of one checkpoint, with an index.html.
     #[command(allow_negative_numbers = true)]
     Report(ReportArgs),
+    /// Approximation and amortization gaps (Cremer et al. 2018): log p(x), ELBO of the best q* of the family by SVI, ELBO of the encoder's q, per test image.
+    #[command(allow_negative_numbers = true)]
+    Gaps(GapsArgs),
     /// Stochastic variational inference without the encoder: fit q(z) to the observed pixels and complete the image.
     #[command(allow_negative_numbers = true)]
     Svi(SviArgs),
@@ -130,6 +135,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Curves(a) => figures::cmd_curves(a),
         Command::Report(a) => report::cmd_report(a),
         Command::Svi(a) => svi::cmd_svi(a),
+        Command::Gaps(a) => gaps::cmd_gaps(a),
         Command::Pca(a) => linear::cmd_linear(a, false),
         Command::Ppca(a) => linear::cmd_linear(a, true),
         Command::Estimators(a) => svi::cmd_estimators(a),

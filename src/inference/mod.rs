@@ -7,6 +7,7 @@
 //! (SVI without the encoder, gradient estimators).
 
 pub mod analysis;
+pub mod gaps;
 pub mod linear;
 pub mod svi;
 

@@ -65,8 +65,6 @@ pub struct SviFit {
     pub converged: bool,
     /// Learning-rate drops taken (each at a step where the window rule fired).
     pub lr_drops: usize,
-    /// Where the window rule's trace starts: the step of the last drop.
-    window_start: usize,
     /// Per-step ELBO estimates (mean over the M samples of that step).
     pub trace: Vec<f64>,
     /// Largest distance any of μ, log σ moved from its start.
@@ -129,6 +127,51 @@ pub fn reparam_terms(
     (f, dmu, dls)
 }
 
+/// A reparameterized family of q(z) fitted by [`fit_family`]: its parameters as one vector per
+/// image, the draw z(ε), and the pathwise ELBO terms. The diagonal Gaussian is [`DiagGaussian`]
+/// (`[μ | log σ]`); the full-covariance one lives in `inference::gaps`.
+pub trait Reparam {
+    /// Parameters per image for a Dz-dimensional latent.
+    fn len(&self, dz: usize) -> usize;
+    /// z = z(p, ε), in f32 as the decoder takes it.
+    fn draw(&self, p: &[f32], eps: &[f32], z: &mut [f32]);
+    /// f = ll + log p(z) − log q(z) at z(p, ε) and ∂f/∂p, given g = ∂ll/∂z.
+    fn terms(&self, prior: &Prior, p: &[f32], eps: &[f32], ll: f64, g: &[f32]) -> (f64, Vec<f64>);
+}
+
+/// q = N(μ, diag σ²), parameters `[μ | log σ]`.
+pub struct DiagGaussian;
+
+impl Reparam for DiagGaussian {
+    fn len(&self, dz: usize) -> usize {
+        2 * dz
+    }
+    fn draw(&self, p: &[f32], eps: &[f32], z: &mut [f32]) {
+        let dz = eps.len();
+        for d in 0..dz {
+            z[d] = p[d] + p[dz + d].exp() * eps[d];
+        }
+    }
+    fn terms(&self, prior: &Prior, p: &[f32], eps: &[f32], ll: f64, g: &[f32]) -> (f64, Vec<f64>) {
+        let dz = eps.len();
+        let (f, dmu, dls) = reparam_terms(prior, &p[..dz], &p[dz..], eps, ll, g);
+        (f, dmu.into_iter().chain(dls).collect())
+    }
+}
+
+/// The fit of one image in a [`Reparam`] family.
+#[derive(Clone, Debug)]
+pub struct FamilyFit {
+    pub params: Vec<f32>,
+    pub steps: usize,
+    pub converged: bool,
+    pub lr_drops: usize,
+    window_start: usize,
+    pub trace: Vec<f64>,
+    /// Largest distance any parameter moved from its start.
+    pub moved: f32,
+}
+
 /// Fits q for each of the N images in `x` `[N, 784]` with masks `mask` `[N, 784]` from the
 /// initial (μ, log σ) rows `init` `[N, 2·Dz]`.
 pub fn fit(
@@ -139,20 +182,50 @@ pub fn fit(
     o: &SviOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<SviFit>> {
+    let dz = ops.spec().latent;
+    let fits = fit_family(ops, &DiagGaussian, x, mask, init, o, progress)?;
+    Ok(fits
+        .into_iter()
+        .map(|f| SviFit {
+            mu: f.params[..dz].to_vec(),
+            log_sigma: f.params[dz..].to_vec(),
+            steps: f.steps,
+            converged: f.converged,
+            lr_drops: f.lr_drops,
+            trace: f.trace,
+            moved: f.moved,
+        })
+        .collect())
+}
+
+/// Fits q of `family` for each of the N images from the parameter rows `init`
+/// `[N, family.len(Dz)]`: Adam on the reparameterized ELBO with M samples a step, each image
+/// with its own optimizer, window rule and learning-rate drops, all images' draws in one
+/// batched decoder call per step. ε comes from Philox stream SVI, counter (step, image·M + s):
+/// the same draws on every device.
+pub fn fit_family(
+    ops: &mut dyn ModelOps,
+    family: &dyn Reparam,
+    x: &[f32],
+    mask: &[f32],
+    init: &[f32],
+    o: &SviOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<FamilyFit>> {
     let (dz, d) = (ops.spec().latent, ops.spec().input);
     let prior = ops.spec().prior;
     let n = x.len() / d;
-    if init.len() != n * 2 * dz || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
+    let np = family.len(dz);
+    if init.len() != n * np || mask.len() != x.len() || o.samples == 0 || o.max_steps == 0 {
         return Err(Error::Usage(
             "svi: inconsistent images, masks, initialization or zero samples/steps".into(),
         ));
     }
     let m = o.samples;
-    let mut fits: Vec<SviFit> = init
-        .chunks(2 * dz)
-        .map(|r| SviFit {
-            mu: r[..dz].to_vec(),
-            log_sigma: r[dz..].to_vec(),
+    let mut fits: Vec<FamilyFit> = init
+        .chunks(np)
+        .map(|r| FamilyFit {
+            params: r.to_vec(),
             steps: 0,
             converged: false,
             lr_drops: 0,
@@ -162,8 +235,9 @@ pub fn fit(
         })
         .collect();
     let adam_cfg = OptimizerConfig::new(OptimizerKind::Adam, Some(o.lr));
-    let mut adams: Vec<Optimizer> = (0..n).map(|_| Optimizer::new(adam_cfg, 2 * dz)).collect();
+    let mut adams: Vec<Optimizer> = (0..n).map(|_| Optimizer::new(adam_cfg, np)).collect();
     let mut eps = vec![0.0f32; dz];
+    let mut zrow = vec![0.0f32; dz];
     for step in 0..o.max_steps {
         let active: Vec<usize> = (0..n).filter(|&i| !fits[i].converged).collect();
         if active.is_empty() {
@@ -187,8 +261,8 @@ pub fn fit(
                     dz,
                     &mut eps,
                 );
-                let f = &fits[i];
-                z.extend((0..dz).map(|d| f.mu[d] + f.log_sigma[d].exp() * eps[d]));
+                family.draw(&fits[i].params, &eps, &mut zrow);
+                z.extend_from_slice(&zrow);
                 all_eps.extend_from_slice(&eps);
                 xs.extend_from_slice(&x[i * d..(i + 1) * d]);
                 ms.extend_from_slice(&mask[i * d..(i + 1) * d]);
@@ -196,23 +270,20 @@ pub fn fit(
         }
         let (ll, g) = ops.loglik_grad(&z, &xs, &ms)?;
         for (a, &i) in active.iter().enumerate() {
-            let (mut elbo, mut grad) = (0.0, vec![0.0f32; 2 * dz]);
+            let (mut elbo, mut grad) = (0.0, vec![0.0f32; np]);
             for s in 0..m {
                 let r = a * m + s;
-                let f = &fits[i];
-                let (fv, dmu, dls) = reparam_terms(
+                let (fv, dp) = family.terms(
                     &prior,
-                    &f.mu,
-                    &f.log_sigma,
+                    &fits[i].params,
                     &all_eps[r * dz..(r + 1) * dz],
                     ll[r] as f64,
                     &g[r * dz..(r + 1) * dz],
                 );
                 elbo += fv / m as f64;
-                for d in 0..dz {
+                for (gk, dk) in grad.iter_mut().zip(&dp) {
                     // Adam minimizes: descend on −ELBO.
-                    grad[d] -= (dmu[d] / m as f64) as f32;
-                    grad[dz + d] -= (dls[d] / m as f64) as f32;
+                    *gk -= (dk / m as f64) as f32;
                 }
             }
             if !elbo.is_finite() {
@@ -221,10 +292,7 @@ pub fn fit(
                 )));
             }
             let f = &mut fits[i];
-            let mut p: Vec<f32> = f.mu.iter().chain(&f.log_sigma).copied().collect();
-            adams[i].step(&mut p, &grad);
-            f.mu.copy_from_slice(&p[..dz]);
-            f.log_sigma.copy_from_slice(&p[dz..]);
+            adams[i].step(&mut f.params, &grad);
             f.trace.push(elbo);
             f.steps = step + 1;
             if window_converged(&f.trace[f.window_start..], o.window, o.tol) {
@@ -240,14 +308,14 @@ pub fn fit(
         }
         progress(step + 1);
     }
-    for (f, start) in fits.iter_mut().zip(init.chunks(2 * dz)) {
-        f.moved =
-            f.mu.iter()
-                .chain(&f.log_sigma)
-                .zip(start)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-        if f.stalled() {
+    for (f, start) in fits.iter_mut().zip(init.chunks(np)) {
+        f.moved = f
+            .params
+            .iter()
+            .zip(start)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        if f.moved < MIN_MOVE {
             f.converged = false;
         }
     }

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod experiments;
 pub mod explore;
 pub mod figures;
+pub mod gaps;
 pub mod linear_models;
 pub mod plot;
 pub mod session;
@@ -146,6 +147,20 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
         );
         sections.push(("True posterior vs q(z|x)".into(), figures, String::new()));
     }
+    // `vae-gpu gaps --out` into the same directory adds its table and figure.
+    if let Some(sum) = gaps::summary_for(out, s.ck.epoch, s.ck.state.step) {
+        let png = out.join("gaps.png");
+        sections.push((
+            "Approximation and amortization gaps".into(),
+            if png.exists() { vec![png] } else { vec![] },
+            format!(
+                "<p>From <code>vae-gpu gaps</code> (Cremer, Li &amp; Duvenaud 2018): q* is the best \
+                 member of the encoder's family for each image, found by SVI from q_φ. \
+                 <a href=\"gaps.csv\">per-image CSV</a></p><pre>{}</pre>",
+                esc(&gaps::format_table(&sum))
+            ),
+        ));
+    }
     let c = &s.ck.config;
     let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>vae-gpu report</title>\
         <style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}img{max-width:100%;border:1px solid #ccc;margin:4px 0}\
@@ -193,8 +208,9 @@ pub fn write_report(s: &mut Session, out: &Path, inp: &ReportInputs) -> Result<P
     if image {
         html += &crate::report::explore::write_explorer(s, out)?;
     }
-    for (title, imgs, _) in &sections {
+    for (title, imgs, text) in &sections {
         html += &format!("<h2>{}</h2>", esc(title));
+        html += text;
         if title.starts_with("True posterior") {
             html += &grid_html;
         }

@@ -24,6 +24,7 @@
 //! [`Error::Io`]: crate::error::Error::Io
 
 mod axes;
+mod bars;
 mod canvas;
 mod charts;
 mod colour;
@@ -39,6 +40,7 @@ mod tests;
 
 use plotters::style::RGBColor;
 
+pub use bars::stacked_bars;
 pub use charts::{
     class_scatter, histograms, histograms_with, line_chart, line_chart_with, LineOptions,
 };
