@@ -8,7 +8,9 @@
 #
 # Stages: default (CSC412: the Appendix C model), early-stop, julia (the Julia/Flux solution's
 # settings), tue (2AMU20 Homework 3: conv, Gaussian, the likelihood sweep), stats271 (HW6), notes
-# (the lecture notes: circle, PCA, PPCA). Environment: VAE_GPU (the binary, default
+# (the lecture notes: circle, PCA, PPCA), gaps (the approximation and amortization gaps), vem
+# (variational EM against amortized inference; needs `cargo build --release --example
+# vem_figure`). Environment: VAE_GPU (the binary, default
 # target/release/vae-gpu; build it first with `cargo build --release`), DEVICE (default cpu: the
 # reference path, the same numbers on every machine), RUNS (default runs/figures).
 # Each stage's printed output (ELBOs, tables) is kept in $RUNS/<stage>.log.
@@ -191,11 +193,58 @@ stage_notes() {
   fig "$f/ppca-circle/ppca_samples.png" ppca_circle_samples.png
 }
 
+# resume NAME FROM EPOCHS: continue run FROM for EPOCHS more epochs into $RUNS/NAME (FROM stays
+# as it was: resuming into another --out copies the run's history).
+resume() {
+  local name=$1 from=$2 epochs=$3
+  local dir=$RUNS/$name
+  if [ -f "$dir/.done" ] && [ "${FRESH:-0}" != 1 ]; then
+    echo "== reusing $dir"
+    return
+  fi
+  rm -rf "$dir"
+  echo "== vae-gpu train --resume $(ck "$from") --epochs $epochs --out $dir"
+  "$BIN" train --device "$DEVICE" --resume "$(ck "$from")" --epochs "$epochs" --out "$dir"
+  touch "$dir/.done"
+}
+
+stage_gaps() {
+  # The approximation and amortization gaps of the default model (Dz = 2, grid) and a Dz = 20
+  # model (IWAE, K = 5000) after 10 and 100 epochs, on 100 test images each (about 45 s a run).
+  train default --epochs 10
+  resume default-e100 default 90
+  train dz20 --epochs 10 --latent-dim 20
+  resume dz20-e100 dz20 90
+  local run
+  for run in default:dz2_e10 default-e100:dz2_e100 dz20:dz20_e10 dz20-e100:dz20_e100; do
+    local f=$RUNS/${run%%:*}/gaps
+    "$BIN" gaps --checkpoint "$(ck "${run%%:*}")" --device "$DEVICE" --images 100 --out "$f"
+    fig "$f/gaps.png" "gaps_${run##*:}.png"
+  done
+  "$BIN" eval --checkpoint "$(ck default)" --device "$DEVICE" --refine 50 --images 100 \
+    --out "$RUNS/default/refine"
+}
+
+stage_vem() {
+  # Amortized inference against variational EM on 10,000 training images: test log p(x) by the
+  # grid after 1, 2, 5, 10 and 20 epochs (tools/vem_experiment.sh), drawn by tools/vem_figure.rs.
+  local d=$RUNS/vem-experiment ex=target/release/examples/vem_figure
+  [ -x "$ex" ] || { echo "error: $ex not found; run cargo build --release --example vem_figure" >&2; exit 1; }
+  local p
+  for p in amortized vem vem-s20 vem-lr5e-3; do
+    VAE_GPU="$BIN" tools/vem_experiment.sh "$p" "$d"
+  done
+  RUNS="amortized vem vem-s20 vem-lr5e-3" VAE_GPU="$BIN" tools/vem_experiment.sh grid "$d"
+  "$ex" "$d" "$d/figs"
+  fig "$d/figs/logpx_vs_epochs.png" vem_logpx_vs_epochs.png
+  fig "$d/figs/logpx_vs_seconds.png" vem_logpx_vs_seconds.png
+}
+
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(default early-stop julia tue stats271 notes)
+[ ${#stages[@]} -gt 0 ] || stages=(default early-stop julia tue stats271 notes gaps vem)
 for s in "${stages[@]}"; do
   declare -F "stage_${s//-/_}" >/dev/null ||
-    { echo "error: unknown stage $s (default early-stop julia tue stats271 notes)" >&2; exit 1; }
+    { echo "error: unknown stage $s (default early-stop julia tue stats271 notes gaps vem)" >&2; exit 1; }
 done
 for s in "${stages[@]}"; do
   fn=stage_${s//-/_}

@@ -2,7 +2,7 @@
 //! makes: test log p(x) (grid) of amortized inference and of variational EM against epochs and
 //! against training seconds.
 //!
-//! `cargo run --release --example vem_figure -- runs/vem-experiment docs/figures/vem`
+//! `cargo run --release --example vem_figure -- runs/vem-experiment DIR`
 
 use std::path::{Path, PathBuf};
 
