@@ -9,7 +9,7 @@
 pub mod conv;
 pub mod linear;
 
-use super::Scalar;
+use super::{par, Scalar};
 use crate::family::activation::activate;
 use crate::spec::{Activation, Layer, LayerKind};
 
@@ -51,14 +51,17 @@ pub fn forward<T: Scalar>(
     // Channel by channel over contiguous runs of `inner` values: no division per element, and the
     // activation's match taken once per run, so the loops vectorize (the element-wise
     // `bias[i / inner % channels]` form cost a quarter of the default model's CPU epoch).
-    for row in y[..rows * l.out].chunks_exact_mut(channels * inner) {
-        for (run, &b) in row.chunks_exact_mut(inner).zip(bias) {
-            match act {
-                Some(a) => run.iter_mut().for_each(|v| *v = activate(a, *v + b)),
-                None => run.iter_mut().for_each(|v| *v += b),
+    // Rows split across the GEMM's threads (the activation's exp is most of this pass).
+    par::rows_mut(y, rows, l.out, |_, part| {
+        for row in part.chunks_exact_mut(channels * inner) {
+            for (run, &b) in row.chunks_exact_mut(inner).zip(bias) {
+                match act {
+                    Some(a) => run.iter_mut().for_each(|v| *v = activate(a, *v + b)),
+                    None => run.iter_mut().for_each(|v| *v += b),
+                }
             }
         }
-    }
+    });
 }
 
 /// dX from dY: dY·W for a linear layer, the other direction of the convolution for the others.
