@@ -6,8 +6,8 @@
 use std::sync::OnceLock;
 
 /// Fewer values than this per part are done on the calling thread: spawning a scoped thread costs
-/// ~20 µs, the time of ~50,000 simple element operations.
-pub const MIN_PER_THREAD: usize = 50_000;
+/// ~10–20 µs, the time of ~10,000 exp-bearing element operations (tanh, the likelihood).
+pub const MIN_PER_THREAD: usize = 10_000;
 
 /// The threads element-wise passes use: `MATMUL_NUM_THREADS` (as the GEMM does), else the cores.
 pub fn threads() -> usize {

@@ -2,8 +2,8 @@
 //! it); `shaders/optimizer.wgsl` is their GPU twin, one entry point each with the same arithmetic.
 //! Both match `torch.optim` without weight decay, so that a run can be repeated in PyTorch.
 
-use serde::{Deserialize, Deserializer, Serialize};
 use crate::cpu::par;
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
