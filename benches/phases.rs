@@ -240,7 +240,7 @@ fn main() {
     let t = time(reps, || {
         layers::input_grad(d2, &params, &ws.d_outputs, B, &mut ws.decoder.d_hidden[0]);
         for (d, &h) in ws.decoder.d_hidden[0].iter_mut().zip(&ws.decoder.hidden[0]) {
-            *d = *d * activation_grad_from_output(spec.activation, h);
+            *d *= activation_grad_from_output(spec.activation, h);
         }
     });
     push_gemm(&mut rows, "dec layer 2 dH + tanh′", t, f(B, 784, 500));
