@@ -4,6 +4,7 @@
 
 pub mod layers;
 pub mod network;
+pub mod par;
 pub mod reference;
 pub mod trainer;
 pub mod vem;

@@ -2,6 +2,7 @@
 //! it); `shaders/optimizer.wgsl` is their GPU twin, one entry point each with the same arithmetic.
 //! Both match `torch.optim` without weight decay, so that a run can be repeated in PyTorch.
 
+use crate::cpu::par;
 use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,11 +207,37 @@ fn adam_update(
     let t = t as f32;
     let bc1 = 1.0 - c.beta1.powf(t);
     let bc2 = 1.0 - c.beta2.powf(t);
-    for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-        *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-        *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-        *p -= c.lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+    let update = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+            *p -= c.lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+        }
+    };
+    // Element-wise, so split across the CPU path's threads with the same values (the four
+    // vectors stream from memory: one core does not saturate it).
+    let n = par::parts(params.len(), 1);
+    if n == 1 {
+        return update(params, grads, m, v);
     }
+    let b = par::bounds(params.len(), n);
+    std::thread::scope(|s| {
+        let (mut p, mut g, mut m, mut v) = (params, grads, m, v);
+        for i in 0..n {
+            let len = b[i + 1] - b[i];
+            let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
+            let (g0, g1) = g.split_at(len);
+            let (m0, m1) = std::mem::take(&mut m).split_at_mut(len);
+            let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
+            (p, g, m, v) = (p1, g1, m1, v1);
+            let update = &update;
+            if i + 1 == n {
+                update(p0, g0, m0, v0);
+            } else {
+                s.spawn(move || update(p0, g0, m0, v0));
+            }
+        }
+    });
 }
 
 /// Adagrad: accumulate g², step by lr·g / (√Σg² + ε).

@@ -9,7 +9,7 @@
 pub mod conv;
 pub mod linear;
 
-use super::Scalar;
+use super::{par, Scalar};
 use crate::family::activation::activate;
 use crate::spec::{Activation, Layer, LayerKind};
 
@@ -48,12 +48,20 @@ pub fn forward<T: Scalar>(
     ops(&l.kind).forward(l, &params[l.w..l.b], x, rows, y);
     let (channels, inner) = l.out_channels();
     let bias = &params[l.b..l.b + channels];
-    for (i, v) in y[..rows * l.out].iter_mut().enumerate() {
-        *v += bias[i / inner % channels];
-        if let Some(a) = act {
-            *v = activate(a, *v);
+    // Channel by channel over contiguous runs of `inner` values: no division per element, and the
+    // activation's match taken once per run, so the loops vectorize (the element-wise
+    // `bias[i / inner % channels]` form cost a quarter of the default model's CPU epoch).
+    // Rows split across the GEMM's threads (the activation's exp is most of this pass).
+    par::rows_mut(y, rows, l.out, |_, part| {
+        for row in part.chunks_exact_mut(channels * inner) {
+            for (run, &b) in row.chunks_exact_mut(inner).zip(bias) {
+                match act {
+                    Some(a) => run.iter_mut().for_each(|v| *v = activate(a, *v + b)),
+                    None => run.iter_mut().for_each(|v| *v += b),
+                }
+            }
         }
-    }
+    });
 }
 
 /// dX from dY: dY·W for a linear layer, the other direction of the convolution for the others.
@@ -73,8 +81,19 @@ pub fn param_grads<T: Scalar>(l: &Layer, x: &[T], dy: &[T], rows: usize, grads: 
 /// convolution's channels). Twin of `colsum` (inner = 1) and `channel_sum` in reduce.wgsl.
 pub fn colsum<T: Scalar>(dy: &[T], rows: usize, channels: usize, inner: usize, out: &mut [T]) {
     out[..channels].iter_mut().for_each(|v| *v = T::zero());
-    for row in dy[..rows * channels * inner].chunks(channels * inner) {
-        for (o, values) in out.iter_mut().zip(row.chunks(inner)) {
+    let rows_of = dy[..rows * channels * inner].chunks_exact(channels * inner);
+    if inner == 1 {
+        // A linear layer's columns: the same additions in the same order as below, row-wise
+        // across the columns so that they vectorize.
+        for row in rows_of {
+            for (o, &v) in out[..channels].iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+        return;
+    }
+    for row in rows_of {
+        for (o, values) in out.iter_mut().zip(row.chunks_exact(inner)) {
             for &v in values {
                 *o += v;
             }

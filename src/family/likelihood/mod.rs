@@ -29,7 +29,7 @@ pub mod gaussian;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::Scalar;
+use crate::cpu::{par, Scalar};
 use crate::data::representation::Representation;
 
 pub use bernoulli::Bernoulli;
@@ -501,22 +501,70 @@ pub fn log_prob_rows<T: Scalar>(
     with_member!(lik, m => rows_of(m, lik.channels(), io, loglik, grads))
 }
 
-fn rows_of<M: Member, T: Scalar>(
+fn rows_of<M: Member + Sync, T: Scalar>(
     member: &M,
     channels: usize,
     io: &Rows<T>,
     loglik: &mut [T],
+    grads: Option<RowGrads<T>>,
+) {
+    let (d, rows) = (io.dim, loglik.len());
+    let width = channels * d;
+    // Rows are independent: contiguous ranges of them on the CPU path's threads, each row summed
+    // in the same order whatever the split.
+    let n = par::parts(rows, width);
+    if n == 1 {
+        return row_range(member, width, io, 0, loglik, grads);
+    }
+    let b = par::bounds(rows, n);
+    std::thread::scope(|s| {
+        let mut ll = loglik;
+        let mut g = grads;
+        for i in 0..n {
+            let len = b[i + 1] - b[i];
+            let (ll0, ll1) = std::mem::take(&mut ll).split_at_mut(len);
+            ll = ll1;
+            let g0 = g.as_mut().map(|g| {
+                let (o0, o1) = std::mem::take(&mut g.d_outputs).split_at_mut(len * width);
+                g.d_outputs = o1;
+                let f0 = g.d_free.as_mut().map(|f| {
+                    let (f0, f1) = std::mem::take(f).split_at_mut(len * d);
+                    *f = f1;
+                    f0
+                });
+                RowGrads {
+                    scale: g.scale,
+                    d_outputs: o0,
+                    d_free: f0,
+                }
+            });
+            let r0 = b[i];
+            if i + 1 == n {
+                row_range(member, width, io, r0, ll0, g0);
+            } else {
+                s.spawn(move || row_range(member, width, io, r0, ll0, g0));
+            }
+        }
+    });
+}
+
+/// Rows `r0..r0 + loglik.len()` of [`rows_of`]; `grads` holds those rows only.
+fn row_range<M: Member, T: Scalar>(
+    member: &M,
+    width: usize,
+    io: &Rows<T>,
+    r0: usize,
+    loglik: &mut [T],
     mut grads: Option<RowGrads<T>>,
 ) {
     let d = io.dim;
-    let width = channels * d;
     // Everything that is per row is sliced once here, so the per-pixel loop (a large share of a
     // CPU training step) indexes short slices and tests no Option it does not need.
     for (r, ll) in loglik.iter_mut().enumerate() {
-        let b = r % io.batch;
+        let b = (r0 + r) % io.batch;
         let x = &io.x[b * d..(b + 1) * d];
         let mask = io.mask.map(|m| &m[b * d..(b + 1) * d]);
-        let outputs = &io.outputs[r * width..(r + 1) * width];
+        let outputs = &io.outputs[(r0 + r) * width..(r0 + r + 1) * width];
         let weight = |p: usize| mask.map_or(T::one(), |m| m[p]);
         let free = |p: usize| io.free.map_or(T::zero(), |f| f[p % f.len()]);
         let at = |p: usize| Outputs {
