@@ -5,10 +5,25 @@
 //! ([`conv_weight_grad`]). See [`ConvGeometry`] for why three cover both layers. GPU twin:
 //! `gpu::layers::conv`.
 //!
-//! Each is im2col plus one GEMM over the whole batch: a `patches` matrix holds, for every output
-//! position of every row, the k×k window of every channel of the full side (`[rows·OH·OW, C·k·k]`), so the
-//! convolution is `patches · Wᵀ`. The GPU kernel computes the same products without storing the
-//! patches (it gathers them while loading its tiles).
+//! Each is im2col plus GEMM. The patch matrix is stored transposed, `cols[C·k·k, images·OH·OW]`:
+//! row (c·k + ky)·k + kx holds that tap of channel c for every output position of every image, so
+//! the small side of each product (the channels) is the GEMM's m and the long side its n, the
+//! shape matrixmultiply runs fastest, and an image's `[C, OH·OW]` block of the product is already
+//! in NCHW order (a copy of runs of OH·OW values, no element-wise transpose). The forward and
+//! scatter products go a tile of images at a time ([`tile_images`]), so the patches a tile needs
+//! stay in cache between im2col and the GEMM; the weight gradient sums over the whole batch in
+//! one product. The buffers live in a per-thread [`scratch`] reused from call to call, not
+//! allocated (and page-faulted) each step. The GPU kernel computes the same products without
+//! storing the patches (it gathers them while loading its tiles).
+//!
+//! Every output is summed in the order of the plain definition, so the values are bit-identical to
+//! im2col + one GEMM over `[rows·OH·OW, C·k·k]` patches: each GEMM reduces over the same index in
+//! the same order and kc blocks (only m and n change roles; the tiles split n, never the
+//! reduction), and [`col2im`] adds each full-side value's contributions in increasing output
+//! position.
+
+use std::any::Any;
+use std::cell::RefCell;
 
 use super::LayerOps;
 use crate::cpu::{gemm, Scalar, View};
@@ -50,59 +65,210 @@ impl<T: Scalar> LayerOps<T> for ConvTranspose2d {
     }
 }
 
-/// The index on the full side a window tap reads, or `None` in the zero padding:
-/// `out·stride − padding + tap` along one axis.
-fn tap(out: usize, tap: usize, g: &ConvGeometry, size: usize) -> Option<usize> {
-    (out * g.stride + tap)
-        .checked_sub(g.padding)
-        .filter(|&i| i < size)
+/// Where each window tap of each output position reads, in a zero-padded copy of one channel
+/// of the full side: im2col and col2im become a table-driven copy with no bounds tests or edge
+/// cases in their inner loops (a convolution's rows of 7 or 14 taps were all edges).
+struct Taps {
+    /// The padded plane, `hp × wp`: the image at offset (padding, padding), zeros around it,
+    /// large enough for every window.
+    hp: usize,
+    wp: usize,
+    /// `by_tap[t·S + o]`: the padded index tap t = ky·k + kx of output position o reads.
+    by_tap: Vec<u32>,
 }
 
-/// Calls `f(patch_row, patch_col, image_index)` for every tap of every window that falls inside
-/// the full side: patch row (n·OH + oy)·OW + ox, column (c·k + ky)·k + kx.
-fn for_each_tap(g: &ConvGeometry, rows: usize, mut f: impl FnMut(usize, usize, usize)) {
-    let [ci, h, w] = g.full;
-    let [_, oh, ow] = g.reduced;
-    let k = g.kernel;
-    for n in 0..rows {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = (n * oh + oy) * ow + ox;
-                for c in 0..ci {
-                    for ky in 0..k {
-                        let Some(y) = tap(oy, ky, g, h) else { continue };
-                        for kx in 0..k {
-                            let Some(x) = tap(ox, kx, g, w) else { continue };
-                            f(row, (c * k + ky) * k + kx, ((n * ci + c) * h + y) * w + x);
-                        }
+impl Taps {
+    fn new(g: &ConvGeometry) -> Self {
+        let [_, h, w] = g.full;
+        let [_, oh, ow] = g.reduced;
+        let (k, st, p) = (g.kernel, g.stride, g.padding);
+        let hp = (p + h).max((oh.max(1) - 1) * st + k);
+        let wp = (p + w).max((ow.max(1) - 1) * st + k);
+        let mut by_tap = Vec::with_capacity(k * k * oh * ow);
+        for ky in 0..k {
+            for kx in 0..k {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        by_tap.push(((oy * st + ky) * wp + ox * st + kx) as u32);
                     }
+                }
+            }
+        }
+        Self { hp, wp, by_tap }
+    }
+
+    /// Copies `plane` (`[H, W]`) into the interior of `pad` (`hp × wp`), whose border is zero.
+    fn pad<T: Scalar>(&self, g: &ConvGeometry, plane: &[T], pad: &mut [T]) {
+        let [_, h, w] = g.full;
+        for (y, row) in plane[..h * w].chunks_exact(w).enumerate() {
+            pad[(y + g.padding) * self.wp + g.padding..][..w].copy_from_slice(row);
+        }
+    }
+}
+
+/// About this many values (256 KiB of f32) of patches per tile of images: the tile's patches,
+/// written by im2col and read back by the GEMM's packing, stay in the core's L2.
+const TILE_VALUES: usize = 1 << 16;
+
+/// Images per tile for the forward and scatter products of `g`.
+fn tile_images(g: &ConvGeometry, rows: usize) -> usize {
+    let per_image = g.patch_len() * g.reduced[1] * g.reduced[2];
+    (TILE_VALUES / per_image.max(1)).clamp(1, rows.max(1))
+}
+
+thread_local! {
+    /// Buffers per thread, kept between calls: a step's convolutions reuse them instead of
+    /// allocating (and zeroing, page by page) megabytes of patches each time.
+    static SCRATCH: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on three scratch buffers of `a`, `b` and `c` values: the first two with unspecified
+/// contents, the third zeroed.
+fn scratch<T: Scalar, R>(
+    [a, b, c]: [usize; 3],
+    f: impl FnOnce(&mut [T], &mut [T], &mut [T]) -> R,
+) -> R {
+    let taken = SCRATCH.with(|s| s.borrow_mut().take());
+    let mut bufs = taken
+        .and_then(|b| b.downcast::<[Vec<T>; 3]>().ok())
+        .map_or_else(|| [Vec::new(), Vec::new(), Vec::new()], |b| *b);
+    for (v, n) in bufs.iter_mut().zip([a, b, c]) {
+        if v.len() < n {
+            v.resize(n, T::zero());
+        }
+    }
+    bufs[2][..c].fill(T::zero());
+    let [x, y, z] = &mut bufs;
+    let out = f(&mut x[..a], &mut y[..b], &mut z[..c]);
+    SCRATCH.with(|s| *s.borrow_mut() = Some(Box::new(bufs)));
+    out
+}
+
+/// `cols[C·k·k, count·OH·OW]`: the windows of images `first..first + count` of `full`
+/// `[rows, C, H, W]`, zeros in the padding (see the module note for the layout). `pad` is a
+/// zeroed `hp × wp` buffer.
+fn im2col<T: Scalar>(
+    g: &ConvGeometry,
+    taps: &Taps,
+    full: &[T],
+    first: usize,
+    count: usize,
+    cols: &mut [T],
+    pad: &mut [T],
+) {
+    let ci = g.full[0];
+    let (kk, s, plane) = (
+        g.kernel * g.kernel,
+        g.reduced[1] * g.reduced[2],
+        g.full[1] * g.full[2],
+    );
+    let width = count * s;
+    for b in 0..count {
+        for c in 0..ci {
+            taps.pad(g, &full[((first + b) * ci + c) * plane..], pad);
+            for (t, idx) in taps.by_tap.chunks_exact(s).enumerate() {
+                let row = &mut cols[(c * kk + t) * width + b * s..][..s];
+                for (d, &i) in row.iter_mut().zip(idx) {
+                    *d = pad[i as usize];
                 }
             }
         }
     }
 }
 
-/// `[rows·OH·OW, C·k·k]` windows of `full` `[rows, C, H, W]`, zeros in the padding.
-fn im2col<T: Scalar>(g: &ConvGeometry, full: &[T], rows: usize) -> Vec<T> {
-    let cols = g.patch_len();
-    let mut patches = vec![T::zero(); rows * g.reduced[1] * g.reduced[2] * cols];
-    for_each_tap(g, rows, |r, c, i| patches[r * cols + c] = full[i]);
-    patches
-}
-
-/// `[rows·OH·OW, C]` from `[rows, C, OH·OW]`: channels last, one row per output position.
-fn channels_last<T: Scalar>(g: &ConvGeometry, reduced: &[T], rows: usize) -> Vec<T> {
-    let [c, oh, ow] = g.reduced;
-    let s = oh * ow;
-    let mut t = vec![T::zero(); rows * c * s];
-    for n in 0..rows {
-        for ch in 0..c {
-            for p in 0..s {
-                t[(n * s + p) * c + ch] = reduced[(n * c + ch) * s + p];
+/// Images `first..first + count` of `full` `[rows, C, H, W]` = the sum of `cols` (im2col's
+/// layout) over every window. Each value's contributions are added in increasing output position
+/// (oy, then ox), the order of the plain definition: the taps go in decreasing order, since a
+/// larger ky (kx) reaches a given row (column) from a smaller oy (ox). `pad` is `hp × wp`.
+fn col2im<T: Scalar>(
+    g: &ConvGeometry,
+    taps: &Taps,
+    cols: &[T],
+    first: usize,
+    count: usize,
+    full: &mut [T],
+    pad: &mut [T],
+) {
+    let [ci, h, w] = g.full;
+    let (kk, s) = (g.kernel * g.kernel, g.reduced[1] * g.reduced[2]);
+    let width = count * s;
+    for b in 0..count {
+        for c in 0..ci {
+            pad.fill(T::zero());
+            for (t, idx) in taps.by_tap.chunks_exact(s).enumerate().rev() {
+                let row = &cols[(c * kk + t) * width + b * s..][..s];
+                for (&v, &i) in row.iter().zip(idx) {
+                    pad[i as usize] += v;
+                }
+            }
+            let plane = &mut full[((first + b) * ci + c) * h * w..][..h * w];
+            for (y, dst) in plane.chunks_exact_mut(w).enumerate() {
+                dst.copy_from_slice(&pad[(y + g.padding) * taps.wp + g.padding..][..w]);
             }
         }
     }
-    t
+}
+
+/// `[rows·OH·OW, C·k·k]` patches of `full` `[rows, C, H, W]`, one row per output position: the
+/// layout the weight gradient's packing reads fastest, its reduction (over positions) outermost.
+/// `pads` holds C zeroed `hp × wp` planes.
+fn im2col_rows<T: Scalar>(
+    g: &ConvGeometry,
+    taps: &Taps,
+    full: &[T],
+    rows: usize,
+    patches: &mut [T],
+    pads: &mut [T],
+) {
+    let ci = g.full[0];
+    let (kk, s, plane) = (
+        g.kernel * g.kernel,
+        g.reduced[1] * g.reduced[2],
+        g.full[1] * g.full[2],
+    );
+    let padded = taps.hp * taps.wp;
+    let cols = ci * kk;
+    for n in 0..rows {
+        for (c, pad) in pads.chunks_exact_mut(padded).enumerate() {
+            taps.pad(g, &full[(n * ci + c) * plane..], pad);
+        }
+        for o in 0..s {
+            let row = &mut patches[(n * s + o) * cols..][..cols];
+            for (c, pad) in pads.chunks_exact(padded).enumerate() {
+                for t in 0..kk {
+                    row[c * kk + t] = pad[taps.by_tap[t * s + o] as usize];
+                }
+            }
+        }
+    }
+}
+
+/// Images `first..first + count` of `nchw` `[rows, C, S]` into `cm` `[C, count·S]`
+/// (channel-major, the GEMM's layout): runs of S values.
+fn channel_major<T: Scalar>(
+    c: usize,
+    s: usize,
+    first: usize,
+    count: usize,
+    nchw: &[T],
+    cm: &mut [T],
+) {
+    for ch in 0..c {
+        for b in 0..count {
+            cm[(ch * count + b) * s..][..s]
+                .copy_from_slice(&nchw[((first + b) * c + ch) * s..][..s]);
+        }
+    }
+}
+
+/// The inverse of [`channel_major`]: `cm` `[C, count·S]` into images `first..` of `nchw`.
+fn to_nchw<T: Scalar>(c: usize, s: usize, first: usize, count: usize, cm: &[T], nchw: &mut [T]) {
+    for ch in 0..c {
+        for b in 0..count {
+            nchw[((first + b) * c + ch) * s..][..s]
+                .copy_from_slice(&cm[(ch * count + b) * s..][..s]);
+        }
+    }
 }
 
 /// reduced `[rows, C_r, OH, OW]` = conv2d(full `[rows, C_f, H, W]`) with `weights`
@@ -114,28 +280,37 @@ pub fn conv_gather<T: Scalar>(
     rows: usize,
     reduced: &mut [T],
 ) {
-    let (cols, [c, oh, ow]) = (g.patch_len(), g.reduced);
-    let s = oh * ow;
-    let patches = im2col(g, full, rows);
-    let mut t = vec![T::zero(); rows * s * c];
-    gemm(
-        rows * s,
-        cols,
-        c,
-        View::rows(&patches, 0, cols),
-        View::transposed(weights, 0, cols),
-        &mut t,
-        0,
-        c,
-        false,
-    );
-    for n in 0..rows {
-        for ch in 0..c {
-            for p in 0..s {
-                reduced[(n * c + ch) * s + p] = t[(n * s + p) * c + ch];
+    let (kk, c) = (g.patch_len(), g.reduced[0]);
+    let s = g.reduced[1] * g.reduced[2];
+    let (tile, taps) = (tile_images(g, rows), Taps::new(g));
+    let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp + kk * c];
+    scratch(lens, |cols: &mut [T], out: &mut [T], rest: &mut [T]| {
+        // W stored `[C_f·k·k, C_r]`: the GEMM packs its m side fastest from contiguous columns.
+        let (pad, wt) = rest.split_at_mut(taps.hp * taps.wp);
+        for (ch, w) in weights[..c * kk].chunks_exact(kk).enumerate() {
+            for (i, &v) in w.iter().enumerate() {
+                wt[i * c + ch] = v;
             }
         }
-    }
+        for first in (0..rows).step_by(tile) {
+            let count = tile.min(rows - first);
+            let n = count * s;
+            im2col(g, &taps, full, first, count, cols, pad);
+            // out[C_r, n] = W[C_r, C_f·k·k] · cols.
+            gemm(
+                c,
+                kk,
+                n,
+                View::transposed(wt, 0, c),
+                View::rows(cols, 0, n),
+                out,
+                0,
+                n,
+                false,
+            );
+            to_nchw(c, s, first, count, out, reduced);
+        }
+    })
 }
 
 /// full `[rows, C_f, H, W]` = the transpose of conv2d applied to `reduced` `[rows, C_r, OH, OW]`:
@@ -149,25 +324,30 @@ pub fn conv_scatter<T: Scalar>(
     rows: usize,
     full: &mut [T],
 ) {
-    let (cols, c) = (g.patch_len(), g.reduced[0]);
+    let (kk, c) = (g.patch_len(), g.reduced[0]);
     let s = g.reduced[1] * g.reduced[2];
-    let t = channels_last(g, reduced, rows);
-    let mut patches = vec![T::zero(); rows * s * cols];
-    gemm(
-        rows * s,
-        c,
-        cols,
-        View::rows(&t, 0, c),
-        View::rows(weights, 0, cols),
-        &mut patches,
-        0,
-        cols,
-        false,
-    );
-    full[..rows * g.full_len()]
-        .iter_mut()
-        .for_each(|v| *v = T::zero());
-    for_each_tap(g, rows, |r, col, i| full[i] += patches[r * cols + col]);
+    let (tile, taps) = (tile_images(g, rows), Taps::new(g));
+    let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp];
+    scratch(lens, |cols: &mut [T], cm: &mut [T], pad: &mut [T]| {
+        for first in (0..rows).step_by(tile) {
+            let count = tile.min(rows - first);
+            let n = count * s;
+            channel_major(c, s, first, count, reduced, cm);
+            // cols[C_f·k·k, n] = Wᵀ · cm[C_r, n].
+            gemm(
+                kk,
+                c,
+                n,
+                View::transposed(weights, 0, kk),
+                View::rows(cm, 0, n),
+                cols,
+                0,
+                n,
+                false,
+            );
+            col2im(g, &taps, cols, first, count, full, pad);
+        }
+    })
 }
 
 /// dW `[C_r, C_f, k, k]` = Σ over rows and output positions of reduced_grad ⊗ window of `full`:
@@ -181,21 +361,34 @@ pub fn conv_weight_grad<T: Scalar>(
     rows: usize,
     dw: &mut [T],
 ) {
-    let (cols, c) = (g.patch_len(), g.reduced[0]);
+    let (kk, c) = (g.patch_len(), g.reduced[0]);
     let s = g.reduced[1] * g.reduced[2];
-    let patches = im2col(g, full, rows);
-    let t = channels_last(g, reduced_grad, rows);
-    gemm(
-        c,
-        rows * s,
-        cols,
-        View::transposed(&t, 0, c),
-        View::rows(&patches, 0, cols),
-        dw,
-        0,
-        cols,
-        false,
-    );
+    let taps = Taps::new(g);
+    let lens = [rows * s * kk, rows * s * c, g.full[0] * taps.hp * taps.wp];
+    scratch(lens, |patches: &mut [T], t: &mut [T], pads: &mut [T]| {
+        im2col_rows(g, &taps, full, rows, patches, pads);
+        // t[rows·S, C_r]: reduced_grad with its channels last.
+        for n in 0..rows {
+            for ch in 0..c {
+                let src = &reduced_grad[(n * c + ch) * s..][..s];
+                for (p, &v) in src.iter().enumerate() {
+                    t[(n * s + p) * c + ch] = v;
+                }
+            }
+        }
+        // dW[C_r, C_f·k·k] = tᵀ · patches: one product over the whole batch.
+        gemm(
+            c,
+            rows * s,
+            kk,
+            View::transposed(t, 0, c),
+            View::rows(patches, 0, kk),
+            dw,
+            0,
+            kk,
+            false,
+        );
+    })
 }
 
 #[cfg(test)]
@@ -254,6 +447,144 @@ mod tests {
         );
         // Window (0,0) covers (−1..0, −1..0): only (0,0) lies inside, under tap (1,1).
         assert_eq!(reduced, [1000.0, 200.0, 30.0, 4.0]);
+    }
+
+    /// The index on the full side a window tap reads, or `None` in the zero padding:
+    /// `out·stride − padding + tap` along one axis.
+    fn tap(out: usize, tap: usize, g: &ConvGeometry, size: usize) -> Option<usize> {
+        (out * g.stride + tap)
+            .checked_sub(g.padding)
+            .filter(|&i| i < size)
+    }
+
+    /// The plain definition the module note promises bit-identity with: `[rows·OH·OW, C·k·k]`
+    /// patches from every in-image tap, one GEMM over the batch, and for the scatter the patch
+    /// values added back tap by tap in increasing output position.
+    fn plain(g: &ConvGeometry, w: &[f32], full: &[f32], red: &[f32], rows: usize) -> [Vec<f32>; 3] {
+        let ([ci, h, wd], [c, oh, ow], k) = (g.full, g.reduced, g.kernel);
+        let (cols, s) = (g.patch_len(), oh * ow);
+        let mut taps = Vec::new(); // (patch row, patch column, full index)
+        for n in 0..rows {
+            for (oy, ox) in (0..oh).flat_map(|y| (0..ow).map(move |x| (y, x))) {
+                for (cc, ky, kx) in (0..ci).flat_map(|c| (0..k * k).map(move |t| (c, t / k, t % k)))
+                {
+                    if let (Some(y), Some(x)) = (tap(oy, ky, g, h), tap(ox, kx, g, wd)) {
+                        let i = ((n * ci + cc) * h + y) * wd + x;
+                        taps.push(((n * oh + oy) * ow + ox, (cc * k + ky) * k + kx, i));
+                    }
+                }
+            }
+        }
+        let mut patches = vec![0.0; rows * s * cols];
+        taps.iter()
+            .for_each(|&(r, col, i)| patches[r * cols + col] = full[i]);
+        let mut t = vec![0.0; rows * s * c]; // `red` channels last
+        for (n, ch, p) in (0..rows).flat_map(|n| (0..c * s).map(move |i| (n, i / s, i % s))) {
+            t[(n * s + p) * c + ch] = red[(n * c + ch) * s + p];
+        }
+        let mut y = vec![0.0; rows * s * c];
+        gemm(
+            rows * s,
+            cols,
+            c,
+            View::rows(&patches, 0, cols),
+            View::transposed(w, 0, cols),
+            &mut y,
+            0,
+            c,
+            false,
+        );
+        let mut gathered = vec![0.0; red.len()];
+        for (n, ch, p) in (0..rows).flat_map(|n| (0..c * s).map(move |i| (n, i / s, i % s))) {
+            gathered[(n * c + ch) * s + p] = y[(n * s + p) * c + ch];
+        }
+        let mut back = vec![0.0; rows * s * cols];
+        gemm(
+            rows * s,
+            c,
+            cols,
+            View::rows(&t, 0, c),
+            View::rows(w, 0, cols),
+            &mut back,
+            0,
+            cols,
+            false,
+        );
+        let mut scattered = vec![0.0; full.len()];
+        taps.iter()
+            .for_each(|&(r, col, i)| scattered[i] += back[r * cols + col]);
+        let mut dw = vec![0.0; w.len()];
+        gemm(
+            c,
+            rows * s,
+            cols,
+            View::transposed(&t, 0, c),
+            View::rows(&patches, 0, cols),
+            &mut dw,
+            0,
+            cols,
+            false,
+        );
+        [gathered, scattered, dw]
+    }
+
+    /// The tiled, table-driven products equal the plain definition bit for bit (f32), on odd
+    /// shapes and on one whose batch splits into tiles of 2, 2 and 1 images.
+    #[test]
+    fn the_tiled_products_are_bit_identical_to_the_plain_definition() {
+        let geometries = [
+            (
+                ConvGeometry {
+                    full: [3, 7, 5],
+                    reduced: [2, 4, 3],
+                    kernel: 3,
+                    stride: 2,
+                    padding: 1,
+                },
+                3,
+            ),
+            (
+                ConvGeometry {
+                    full: [16, 20, 18],
+                    reduced: [8, 10, 9],
+                    kernel: 4,
+                    stride: 2,
+                    padding: 1,
+                },
+                5,
+            ),
+            (
+                ConvGeometry {
+                    full: [2, 6, 6],
+                    reduced: [3, 5, 5],
+                    kernel: 2,
+                    stride: 1,
+                    padding: 0,
+                },
+                2,
+            ),
+        ];
+        assert_eq!(
+            tile_images(&geometries[1].0, 5),
+            2,
+            "the second shape must split into tiles"
+        );
+        for (g, rows) in geometries {
+            let val = |i: usize, m: usize| ((i * m % 1009) as f32 - 504.0) / 317.0;
+            let x: Vec<f32> = (0..rows * g.full_len()).map(|i| val(i, 37)).collect();
+            let y: Vec<f32> = (0..rows * g.reduced_len()).map(|i| val(i, 53)).collect();
+            let w: Vec<f32> = (0..g.weight_len()).map(|i| val(i, 71)).collect();
+            let [want_g, want_s, want_w] = plain(&g, &w, &x, &y, rows);
+            let mut got = vec![0.0; y.len()];
+            conv_gather(&g, &w, &x, rows, &mut got);
+            assert_eq!(got, want_g, "gather {g:?}");
+            let mut got = vec![1.0; x.len()];
+            conv_scatter(&g, &w, &y, rows, &mut got);
+            assert_eq!(got, want_s, "scatter {g:?}");
+            let mut got = vec![1.0; w.len()];
+            conv_weight_grad(&g, &x, &y, rows, &mut got);
+            assert_eq!(got, want_w, "weight gradient {g:?}");
+        }
     }
 
     /// ⟨conv(x), y⟩ = ⟨x, scatter(y)⟩ (the scatter is the adjoint), and the weight gradient is
