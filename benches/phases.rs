@@ -347,6 +347,7 @@ fn main() {
                 pixels: Representation::Threshold,
                 data: DataSource::Mnist,
                 objective: Default::default(),
+                vem: None,
             };
             let splits = Arc::new(Splits {
                 train: train.clone(),

@@ -190,6 +190,7 @@ fn trained(latent: usize) -> (ModelSpec, Vec<f32>, Vec<f32>) {
         pixels: Representation::Threshold,
         data: DataSource::Mnist,
         objective: Default::default(),
+        vem: None,
     };
     let mut b = CpuBackend::new(&cfg, splits.clone());
     for epoch in 1..=4 {

@@ -216,11 +216,13 @@ stage_gaps() {
   train dz20 --epochs 10 --latent-dim 20
   resume dz20-e100 dz20 90
   local run
-  for run in default:dz2_e10 default-e100:dz2_e100 dz20:dz20_e10 dz20-e100:dz20_e100; do
-    local f=$RUNS/${run%%:*}/gaps
-    "$BIN" gaps --checkpoint "$(ck "${run%%:*}")" --device "$DEVICE" --images 100 --out "$f"
-    fig "$f/gaps.png" "gaps_${run##*:}.png"
+  for run in default default-e100 dz20 dz20-e100; do
+    "$BIN" gaps --checkpoint "$(ck "$run")" --device "$DEVICE" --images 100 --out "$RUNS/$run/gaps"
   done
+  fig "$RUNS/default/gaps/gaps.png" gaps_dz2_e10.png
+  fig "$RUNS/default-e100/gaps/gaps.png" gaps_dz2_e100.png
+  fig "$RUNS/dz20/gaps/gaps.png" gaps_dz20_e10.png
+  fig "$RUNS/dz20-e100/gaps/gaps.png" gaps_dz20_e100.png
   "$BIN" eval --checkpoint "$(ck default)" --device "$DEVICE" --refine 50 --images 100 \
     --out "$RUNS/default/refine"
 }
