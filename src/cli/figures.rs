@@ -47,6 +47,7 @@ pub struct CurvesArgs {
     /// metrics.jsonl written by `vae-gpu train`
     #[arg(long)]
     pub metrics: PathBuf,
+    /// Directory for training_curves.png
     #[arg(long, default_value = "figures")]
     pub out: PathBuf,
 }

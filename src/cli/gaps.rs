@@ -53,6 +53,7 @@ pub struct GapsArgs {
     /// SVI: times the stopping rule divides --lr by 10 before it stops an image
     #[arg(long, default_value_t = 2, value_parser = super::whole_usize)]
     pub lr_drops: usize,
+    /// No progress bar
     #[arg(long)]
     pub quiet: bool,
 }

@@ -64,8 +64,8 @@ pub(super) fn cmd_linear(a: &LinearArgs, probabilistic: bool) -> Result<()> {
         let r = ppca_report(&train, &test, a.components, a.seed, &a.out)?;
         let ll = r.test_log_likelihood;
         println!(
-            "probabilistic PCA, {} components, fitted on {rows}",
-            a.components
+            "probabilistic PCA, {}, fitted on {rows}",
+            crate::report::linear_models::components(a.components)
         );
         println!("σ² = {:.6}", r.sigma2);
         println!(
@@ -82,9 +82,14 @@ pub(super) fn cmd_linear(a: &LinearArgs, probabilistic: bool) -> Result<()> {
     } else {
         let r = pca_report(&train, &test, a.components, &a.out)?;
         println!(
-            "PCA fitted on {rows}: {} components explain {:.2}% of the variance; test \
+            "PCA fitted on {rows}: {} {} {:.2}% of the variance; test \
              reconstruction MSE {:.5} per value",
-            r.components,
+            crate::report::linear_models::components(r.components),
+            if r.components == 1 {
+                "explains"
+            } else {
+                "explain"
+            },
             100.0 * r.explained,
             r.test_mse
         );

@@ -42,6 +42,7 @@ pub struct SviArgs {
     /// Samples in the final ELBO estimates
     #[arg(long, default_value_t = 1000)]
     pub elbo_samples: usize,
+    /// No progress bar
     #[arg(long)]
     pub quiet: bool,
 }

@@ -87,7 +87,10 @@ pub fn pca_report(train: &DataSet, test: &DataSet, k: usize, out: &Path) -> Resu
         let caption = format!("{k}-component reconstructions");
         plot::image_panels(
             &figure,
-            &format!("PCA with {k} components: test digits and their reconstructions"),
+            &format!(
+                "PCA with {}: test digits and their reconstructions",
+                components(k)
+            ),
             &[
                 Panel::fill("test digits", 8, &x[..shown * d]),
                 Panel::fill(&caption, 8, &recon[..shown * d]),
@@ -159,7 +162,8 @@ pub fn ppca_report(
     let (z_first, samples) = ppca_samples(&ppca, k, n_samples, seed);
     let mut files = vec![csv_path];
     let title = format!(
-        "Probabilistic PCA, {k} components: samples (σ² = {:.4})",
+        "Probabilistic PCA, {}: samples (σ² = {:.4})",
+        components(k),
         ppca.sigma2
     );
     let figure = out.join("ppca_samples.png");
@@ -289,4 +293,13 @@ fn ppca_samples(ppca: &Ppca, k: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<f3
         }
     }
     (z_first, samples)
+}
+
+/// "1 component", "k components".
+pub fn components(k: usize) -> String {
+    if k == 1 {
+        "1 component".into()
+    } else {
+        format!("{k} components")
+    }
 }
