@@ -535,4 +535,21 @@ fn the_cli_trains_resumes_and_evaluates_a_vem_run_and_refuses_bad_input() {
     ]);
     assert!(!iwae.status.success());
     assert!(String::from_utf8_lossy(&iwae.stderr).contains("grid-posterior"));
+    // So is --refine (SVI from the encoder's q), before any ELBO is printed.
+    let refine = vae_gpu(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        ck_s,
+        "--refine",
+        "5",
+    ]);
+    assert!(!refine.status.success());
+    assert!(String::from_utf8_lossy(&refine.stderr).contains("--inference vem"));
+    assert!(
+        !String::from_utf8_lossy(&refine.stdout).contains("ELBO"),
+        "refused before evaluating: {}",
+        String::from_utf8_lossy(&refine.stdout)
+    );
 }

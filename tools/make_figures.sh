@@ -3,7 +3,7 @@
 # figures and the code cannot disagree. Each stage trains its runs into $RUNS/<name> (a finished
 # run is reused; FRESH=1 retrains it) and copies the figures it draws into docs/figures/.
 #
-#   tools/make_figures.sh                 # every stage, in order (about 15 minutes on 2 CPU cores, fresh)
+#   tools/make_figures.sh                 # every stage, in order (about 35 minutes on 2 CPU cores, fresh)
 #   tools/make_figures.sh default notes   # only these stages
 #
 # Stages: default (CSC412: the Appendix C model), early-stop, julia (the Julia/Flux solution's
@@ -11,7 +11,7 @@
 # (the lecture notes: circle, PCA, PPCA), gaps (the approximation and amortization gaps), vem
 # (variational EM against amortized inference; needs `cargo build --release --example
 # vem_figure`). Environment: VAE_GPU (the binary, default
-# target/release/vae-gpu; build it first with `cargo build --release`), DEVICE (default cpu: the
+# target/release/vae-gpu; build it first with `cargo build --release --bins --examples`), DEVICE (default cpu: the
 # reference path, the same numbers on every machine), RUNS (default runs/figures).
 # Each stage's printed output (ELBOs, tables) is kept in $RUNS/<stage>.log.
 set -euo pipefail

@@ -56,6 +56,14 @@ pub(super) fn cmd_eval(a: &EvalArgs) -> Result<()> {
         ));
     }
     let ck = checkpoint::load(&a.checkpoint)?;
+    if ck.config.vem.is_some() && (a.iwae.is_some() || a.refine.is_some()) {
+        // Refused before the ELBOs are printed: both start from the encoder's q, which a
+        // variational-EM run never trained.
+        return Err(crate::error::Error::Usage(format!(
+            "{} was trained with --inference vem: --iwae and --refine draw from the encoder's q,              which it never trained. Drop them (eval reports the ELBO of q fitted by the E-step),              or use grid-posterior for log p(x)",
+            a.checkpoint.display()
+        )));
+    }
     let data = load_data(&ck.config.data, &a.data.data)?;
     // The run's test split unless --test-size says otherwise, so the ELBO is the one `train`
     // printed; checkpoints that do not record it are scored on every test row.
