@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use super::axes::{axis_range, build_chart, draw_axes, finite_min_max, Axis};
 use super::canvas::{draw_title, px_i, render, title_width};
-use super::legend::{draw_legend, legend_box_size, Mark};
+use super::legend::{draw_legend, legend_box_size, side_panel_width, Mark};
 use super::text::{Align, Txt, Valign};
 use super::{HUGE, TAB10, TEXT_GRAY, TITLE_H};
 use crate::error::{Error, Result};
@@ -66,13 +66,8 @@ pub fn stacked_bars(
         .enumerate()
         .map(|(k, (name, _))| (name.to_string(), Mark::Dot(color(k))))
         .collect();
-    let (lw, legend_h) = legend_box_size(None, &entries);
-    let notes_w = notes
-        .iter()
-        .map(|t| super::text::text_width(t, super::legend::NOTE_SIZE))
-        .max()
-        .unwrap_or(0);
-    let lw = lw.max(notes_w).min(480);
+    let (_, legend_h) = legend_box_size(None, &entries);
+    let lw = side_panel_width(&entries, notes, 480);
     let w = (900 + px_i(lw) + 24).max(title_width(title));
     let h = 580;
     render(path, FIG, w, h, |c| {

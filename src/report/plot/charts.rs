@@ -8,7 +8,7 @@ use super::axes::{axis_range, build_chart, draw_axes, finite_min_max, tick_label
 use super::canvas::{
     draw_title, px, px_i, render, title_width, with_caption, Area, Canvas, DrawResult,
 };
-use super::legend::{draw_legend, legend_box_size, Mark};
+use super::legend::{draw_legend, legend_box_size, side_panel_width, Mark};
 use super::text::{Align, Txt, Valign};
 use super::{HUGE, Q_COLOR, TAB10, TARGET_W, TEXT_GRAY, TITLE_H};
 use crate::error::{Error, Result};
@@ -183,14 +183,7 @@ pub fn line_chart_with(
     if let Some((_, label)) = &opts.vline {
         entries.push((label.clone(), Mark::Dashed(MARKER)));
     }
-    let (lw, _) = legend_box_size(None, &entries);
-    let notes_w = opts
-        .notes
-        .iter()
-        .map(|n| super::text::text_width(n, super::legend::NOTE_SIZE))
-        .max()
-        .unwrap_or(0);
-    let lw = lw.max(notes_w).min(400);
+    let lw = side_panel_width(&entries, &opts.notes, 400);
     let w = (860 + px_i(lw) + 24).max(title_width(title));
     let h = 580;
     render(path, FIG, w, h, |c| {

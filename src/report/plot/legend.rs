@@ -46,6 +46,17 @@ pub(super) fn legend_box_size(title: Option<&str>, entries: &[(String, Mark)]) -
     (tw.max(title_w), rows * LEGEND_ROW + 8)
 }
 
+/// Width of the panel beside a plot that holds an untitled legend and grey notes under it: the
+/// wider of the legend box and the widest note, at most `max` pixels.
+pub(super) fn side_panel_width(entries: &[(String, Mark)], notes: &[String], max: i32) -> i32 {
+    let notes_w = notes
+        .iter()
+        .map(|t| text_width(t, NOTE_SIZE))
+        .max()
+        .unwrap_or(0);
+    legend_box_size(None, entries).0.max(notes_w).min(max)
+}
+
 fn draw_mark(c: &Canvas, mark: Mark, x: i32, cy: i32) -> DrawResult<()> {
     match mark {
         Mark::Line(col) => c.root.draw(&PathElement::new(
