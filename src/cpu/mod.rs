@@ -157,6 +157,39 @@ pub fn gemm<T: Scalar>(
     ldc: usize,
     accumulate: bool,
 ) {
+    gemm_on(m, k, n, a, b, c, c_off, ldc, accumulate, true)
+}
+
+/// [`gemm`] on the calling thread alone: for products that are themselves one of several parts
+/// running in parallel (a convolution's tile of images).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_serial<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: View<T>,
+    b: View<T>,
+    c: &mut [T],
+    c_off: usize,
+    ldc: usize,
+    accumulate: bool,
+) {
+    gemm_on(m, k, n, a, b, c, c_off, ldc, accumulate, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_on<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: View<T>,
+    b: View<T>,
+    c: &mut [T],
+    c_off: usize,
+    ldc: usize,
+    accumulate: bool,
+    split: bool,
+) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operand out of bounds");
     assert!(
         m == 0 || n == 0 || c_off + (m - 1) * ldc + n <= c.len(),
@@ -166,22 +199,74 @@ pub fn gemm<T: Scalar>(
         return;
     }
     let beta = if accumulate { T::one() } else { T::zero() };
-    // SAFETY: bounds of all three strided ranges were checked above.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            a.data.as_ptr().add(a.off),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr().add(b.off),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.as_mut_ptr().add(c_off),
-            ldc as isize,
-            1,
-        )
+    // Split the longer side of C over the CPU path's threads (tile-aligned ranges): every element
+    // is still one thread's sum over all of k in the same kc blocks, so the bits do not depend
+    // on the split.
+    let by_columns = n >= m;
+    let long = if by_columns { n } else { m };
+    let cuts = if split {
+        par::gemm_split(m * k * n, long, GEMM_TILE)
+    } else {
+        vec![0, long]
+    };
+    let (a_ptr, b_ptr) = (Shared(a.data.as_ptr()), Shared(b.data.as_ptr()));
+    let c_ptr = Shared(c.as_mut_ptr() as *const T);
+    let part = |i: usize| {
+        let (lo, hi) = (cuts[i], cuts[i + 1]);
+        let (mi, ni, a_off, b_off, c_at) = if by_columns {
+            (m, hi - lo, a.off, b.off + lo * b.cs, c_off + lo)
+        } else {
+            (hi - lo, n, a.off + lo * a.rs, b.off, c_off + lo * ldc)
+        };
+        // SAFETY: bounds of all three strided ranges were checked above, each part's A and B
+        // ranges lie inside them, and the parts write disjoint elements of C (its own columns
+        // or rows), so no two threads touch the same value.
+        unsafe {
+            T::gemm_raw(
+                mi,
+                k,
+                ni,
+                a_ptr.get().add(a_off),
+                a.rs as isize,
+                a.cs as isize,
+                b_ptr.get().add(b_off),
+                b.rs as isize,
+                b.cs as isize,
+                beta,
+                (c_ptr.get() as *mut T).add(c_at),
+                ldc as isize,
+                1,
+            )
+        }
+    };
+    let parts = cuts.len() - 1;
+    if parts == 1 {
+        return part(0);
+    }
+    par::scope(|s| {
+        for i in 1..parts {
+            let part = &part;
+            s.spawn(move |_| part(i));
+        }
+        part(0);
+    });
+}
+
+/// The side of matrixmultiply's f32 kernel tile (16 × 16 with AVX-512): a split of a product
+/// falls on its multiples so that no part adds a partial tile.
+const GEMM_TILE: usize = 16;
+
+/// A pointer the parts of one split product share; each part only reads its operands' ranges and
+/// writes its own elements of C (see [`gemm`]).
+#[derive(Clone, Copy)]
+struct Shared<T>(*const T);
+impl<T> Shared<T> {
+    /// The pointer (a method, so that closures capture the `Send` wrapper, not its field).
+    fn get(self) -> *const T {
+        self.0
     }
 }
+// SAFETY: only used by `gemm`, whose parts read shared operands and write disjoint outputs.
+unsafe impl<T: Sync> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Shared<T> {}

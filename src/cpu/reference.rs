@@ -8,7 +8,7 @@
 
 use super::layers::colsum;
 use super::network::{self, NetworkActivations};
-use super::Scalar;
+use super::{par, Scalar};
 use crate::family::likelihood::{log_prob_rows, RowGrads, Rows};
 use crate::spec::ModelSpec;
 
@@ -187,6 +187,19 @@ pub fn scale_rows<T: Scalar>(target: &mut [T], width: usize, weights: &[T]) {
 /// the posterior family. Returns the loss: −(mean ELBO over all B·L rows), or −(mean over images
 /// of the IWAE bound of their L rows); fills `grads` (same layout as `params`) when given.
 pub fn step<T: Scalar>(
+    spec: &ModelSpec,
+    objective: Objective,
+    params: &[T],
+    x: &[T],
+    eps: &[T],
+    ws: &mut Workspace<T>,
+    grads: Option<&mut [T]>,
+) -> T {
+    // On the CPU path's pool, so that every split inside the step is a cheap hand-off.
+    par::install(|| step_on_pool(spec, objective, params, x, eps, ws, grads))
+}
+
+fn step_on_pool<T: Scalar>(
     spec: &ModelSpec,
     objective: Objective,
     params: &[T],

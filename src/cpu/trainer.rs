@@ -1,5 +1,6 @@
 //! `--device cpu`: training and evaluation on the reference path, with the host optimizer.
 
+use super::par;
 use super::reference::{step, Workspace};
 use crate::data::batch::{gather_batch, EVAL_EPOCH};
 use crate::error::{Error, Result};
@@ -69,21 +70,18 @@ impl Backend for CpuBackend {
                 c.rows(),
                 c.model.latent,
             );
-            let loss = step(
-                &c.model,
-                c.objective,
-                &self.params,
-                &self.x,
-                &eps,
-                &mut self.ws,
-                Some(&mut self.grads),
-            );
-            // The ELBO of the step's draws, whatever the objective (as the GPU's elbo_sum).
-            sum += match c.objective {
-                Objective::Elbo => -(loss as f64) * b as f64,
-                Objective::Iwae => (0..b).map(|i| self.ws.image_elbo(i)).sum(),
-            };
-            self.optimizer.step(&mut self.params, &self.grads);
+            let (params, grads, ws, x) = (&mut self.params, &mut self.grads, &mut self.ws, &self.x);
+            let optimizer = &mut self.optimizer;
+            // The step and the update on the CPU path's pool: one hand-off per step.
+            sum += par::install(|| {
+                let loss = step(&c.model, c.objective, params, x, &eps, ws, Some(grads));
+                optimizer.step(params, grads);
+                // The ELBO of the step's draws, whatever the objective (as the GPU's elbo_sum).
+                match c.objective {
+                    Objective::Elbo => -(loss as f64) * b as f64,
+                    Objective::Iwae => (0..b).map(|i| ws.image_elbo(i)).sum::<f64>(),
+                }
+            });
             progress(i + 1);
         }
         Ok(sum / (steps * b) as f64)

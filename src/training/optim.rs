@@ -221,7 +221,7 @@ fn adam_update(
         return update(params, grads, m, v);
     }
     let b = par::bounds(params.len(), n);
-    std::thread::scope(|s| {
+    par::scope(|s| {
         let (mut p, mut g, mut m, mut v) = (params, grads, m, v);
         for i in 0..n {
             let len = b[i + 1] - b[i];
@@ -234,7 +234,7 @@ fn adam_update(
             if i + 1 == n {
                 update(p0, g0, m0, v0);
             } else {
-                s.spawn(move || update(p0, g0, m0, v0));
+                s.spawn(move |_| update(p0, g0, m0, v0));
             }
         }
     });

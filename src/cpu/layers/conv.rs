@@ -26,7 +26,7 @@ use std::any::Any;
 use std::cell::RefCell;
 
 use super::LayerOps;
-use crate::cpu::{gemm, Scalar, View};
+use crate::cpu::{gemm, gemm_serial, par, Scalar, View};
 use crate::spec::layers::ConvGeometry;
 use crate::spec::Layer;
 
@@ -116,19 +116,27 @@ fn tile_images(g: &ConvGeometry, rows: usize) -> usize {
     (TILE_VALUES / per_image.max(1)).clamp(1, rows.max(1))
 }
 
+/// One thread's kept buffers (see [`scratch`]).
+type Slot = RefCell<Option<Box<dyn Any>>>;
+
 thread_local! {
     /// Buffers per thread, kept between calls: a step's convolutions reuse them instead of
-    /// allocating (and zeroing, page by page) megabytes of patches each time.
-    static SCRATCH: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// allocating (and zeroing, page by page) megabytes of patches each time. `PART` serves one
+    /// thread's share of a product (its tiles' patches), `CALL` the calling thread's whole-call
+    /// buffers (the batch's patches of a weight gradient); two slots, because the calling
+    /// thread also runs a part while holding its call's buffers.
+    static PART: Slot = const { RefCell::new(None) };
+    static CALL: Slot = const { RefCell::new(None) };
 }
 
-/// Runs `f` on three scratch buffers of `a`, `b` and `c` values: the first two with unspecified
-/// contents, the third zeroed.
+/// Runs `f` on three scratch buffers of `a`, `b` and `c` values from this thread's `slot`: the
+/// first two with unspecified contents, the third zeroed.
 fn scratch<T: Scalar, R>(
+    slot: &'static std::thread::LocalKey<Slot>,
     [a, b, c]: [usize; 3],
     f: impl FnOnce(&mut [T], &mut [T], &mut [T]) -> R,
 ) -> R {
-    let taken = SCRATCH.with(|s| s.borrow_mut().take());
+    let taken = slot.with(|s| s.borrow_mut().take());
     let mut bufs = taken
         .and_then(|b| b.downcast::<[Vec<T>; 3]>().ok())
         .map_or_else(|| [Vec::new(), Vec::new(), Vec::new()], |b| *b);
@@ -140,7 +148,7 @@ fn scratch<T: Scalar, R>(
     bufs[2][..c].fill(T::zero());
     let [x, y, z] = &mut bufs;
     let out = f(&mut x[..a], &mut y[..b], &mut z[..c]);
-    SCRATCH.with(|s| *s.borrow_mut() = Some(Box::new(bufs)));
+    slot.with(|s| *s.borrow_mut() = Some(Box::new(bufs)));
     out
 }
 
@@ -283,34 +291,49 @@ pub fn conv_gather<T: Scalar>(
     let (kk, c) = (g.patch_len(), g.reduced[0]);
     let s = g.reduced[1] * g.reduced[2];
     let (tile, taps) = (tile_images(g, rows), Taps::new(g));
-    let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp + kk * c];
-    scratch(lens, |cols: &mut [T], out: &mut [T], rest: &mut [T]| {
-        // W stored `[C_f·k·k, C_r]`: the GEMM packs its m side fastest from contiguous columns.
-        let (pad, wt) = rest.split_at_mut(taps.hp * taps.wp);
-        for (ch, w) in weights[..c * kk].chunks_exact(kk).enumerate() {
-            for (i, &v) in w.iter().enumerate() {
-                wt[i * c + ch] = v;
+    scratch(
+        &CALL,
+        [kk * c, 0, 0],
+        |wt: &mut [T], _: &mut [T], _: &mut [T]| {
+            // W stored `[C_f·k·k, C_r]`: the GEMM packs its m side fastest from contiguous columns.
+            for (ch, w) in weights[..c * kk].chunks_exact(kk).enumerate() {
+                for (i, &v) in w.iter().enumerate() {
+                    wt[i * c + ch] = v;
+                }
             }
-        }
-        for first in (0..rows).step_by(tile) {
-            let count = tile.min(rows - first);
-            let n = count * s;
-            im2col(g, &taps, full, first, count, cols, pad);
-            // out[C_r, n] = W[C_r, C_f·k·k] · cols.
-            gemm(
-                c,
-                kk,
-                n,
-                View::transposed(wt, 0, c),
-                View::rows(cols, 0, n),
-                out,
-                0,
-                n,
-                false,
-            );
-            to_nchw(c, s, first, count, out, reduced);
-        }
-    })
+            let wt = &*wt;
+            // Contiguous ranges of images on the CPU path's threads, each a run of tiles.
+            let parts = par::parts(rows.div_ceil(tile), kk * tile * s);
+            par::rows_mut_in(reduced, rows, c * s, parts, |r0, part| {
+                let count_here = part.len() / (c * s);
+                let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp];
+                scratch(
+                    &PART,
+                    lens,
+                    |cols: &mut [T], out: &mut [T], pad: &mut [T]| {
+                        for at in (0..count_here).step_by(tile) {
+                            let count = tile.min(count_here - at);
+                            let n = count * s;
+                            im2col(g, &taps, full, r0 + at, count, cols, pad);
+                            // out[C_r, n] = W[C_r, C_f·k·k] · cols.
+                            gemm_serial(
+                                c,
+                                kk,
+                                n,
+                                View::transposed(wt, 0, c),
+                                View::rows(cols, 0, n),
+                                out,
+                                0,
+                                n,
+                                false,
+                            );
+                            to_nchw(c, s, at, count, out, part);
+                        }
+                    },
+                )
+            });
+        },
+    )
 }
 
 /// full `[rows, C_f, H, W]` = the transpose of conv2d applied to `reduced` `[rows, C_r, OH, OW]`:
@@ -327,27 +350,37 @@ pub fn conv_scatter<T: Scalar>(
     let (kk, c) = (g.patch_len(), g.reduced[0]);
     let s = g.reduced[1] * g.reduced[2];
     let (tile, taps) = (tile_images(g, rows), Taps::new(g));
-    let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp];
-    scratch(lens, |cols: &mut [T], cm: &mut [T], pad: &mut [T]| {
-        for first in (0..rows).step_by(tile) {
-            let count = tile.min(rows - first);
-            let n = count * s;
-            channel_major(c, s, first, count, reduced, cm);
-            // cols[C_f·k·k, n] = Wᵀ · cm[C_r, n].
-            gemm(
-                kk,
-                c,
-                n,
-                View::transposed(weights, 0, kk),
-                View::rows(cm, 0, n),
-                cols,
-                0,
-                n,
-                false,
-            );
-            col2im(g, &taps, cols, first, count, full, pad);
-        }
-    })
+    let image = g.full.iter().product::<usize>();
+    // Contiguous ranges of images on the CPU path's threads, each a run of tiles.
+    let parts = par::parts(rows.div_ceil(tile), kk * tile * s);
+    par::rows_mut_in(full, rows, image, parts, |r0, part| {
+        let count_here = part.len() / image.max(1);
+        let lens = [kk * tile * s, c * tile * s, taps.hp * taps.wp];
+        scratch(
+            &PART,
+            lens,
+            |cols: &mut [T], cm: &mut [T], pad: &mut [T]| {
+                for at in (0..count_here).step_by(tile) {
+                    let count = tile.min(count_here - at);
+                    let n = count * s;
+                    channel_major(c, s, r0 + at, count, reduced, cm);
+                    // cols[C_f·k·k, n] = Wᵀ · cm[C_r, n].
+                    gemm_serial(
+                        kk,
+                        c,
+                        n,
+                        View::transposed(weights, 0, kk),
+                        View::rows(cm, 0, n),
+                        cols,
+                        0,
+                        n,
+                        false,
+                    );
+                    col2im(g, &taps, cols, at, count, part, pad);
+                }
+            },
+        )
+    });
 }
 
 /// dW `[C_r, C_f, k, k]` = Σ over rows and output positions of reduced_grad ⊗ window of `full`:
@@ -364,31 +397,49 @@ pub fn conv_weight_grad<T: Scalar>(
     let (kk, c) = (g.patch_len(), g.reduced[0]);
     let s = g.reduced[1] * g.reduced[2];
     let taps = Taps::new(g);
-    let lens = [rows * s * kk, rows * s * c, g.full[0] * taps.hp * taps.wp];
-    scratch(lens, |patches: &mut [T], t: &mut [T], pads: &mut [T]| {
-        im2col_rows(g, &taps, full, rows, patches, pads);
-        // t[rows·S, C_r]: reduced_grad with its channels last.
-        for n in 0..rows {
-            for ch in 0..c {
-                let src = &reduced_grad[(n * c + ch) * s..][..s];
-                for (p, &v) in src.iter().enumerate() {
-                    t[(n * s + p) * c + ch] = v;
+    let lens = [rows * s * kk, rows * s * c, 0];
+    scratch(
+        &CALL,
+        lens,
+        |patches: &mut [T], t: &mut [T], _: &mut [T]| {
+            // The patches and the transposed gradient, image ranges on the CPU path's threads.
+            par::rows_mut(patches, rows, s * kk, |r0, part| {
+                let mut pads = vec![T::zero(); g.full[0] * taps.hp * taps.wp];
+                im2col_rows(
+                    g,
+                    &taps,
+                    &full[r0 * g.full.iter().product::<usize>()..],
+                    part.len() / (s * kk).max(1),
+                    part,
+                    &mut pads,
+                );
+            });
+            // t[rows·S, C_r]: reduced_grad with its channels last.
+            par::rows_mut(t, rows, s * c, |r0, part| {
+                for (i, dst) in part.chunks_exact_mut(s * c).enumerate() {
+                    for ch in 0..c {
+                        let src = &reduced_grad[((r0 + i) * c + ch) * s..][..s];
+                        for (p, &v) in src.iter().enumerate() {
+                            dst[p * c + ch] = v;
+                        }
+                    }
                 }
-            }
-        }
-        // dW[C_r, C_f·k·k] = tᵀ · patches: one product over the whole batch.
-        gemm(
-            c,
-            rows * s,
-            kk,
-            View::transposed(t, 0, c),
-            View::rows(patches, 0, kk),
-            dw,
-            0,
-            kk,
-            false,
-        );
-    })
+            });
+            // dW[C_r, C_f·k·k] = tᵀ · patches: one product over the whole batch (split by columns
+            // of dW across the threads, each summing over the whole batch).
+            gemm(
+                c,
+                rows * s,
+                kk,
+                View::transposed(t, 0, c),
+                View::rows(patches, 0, kk),
+                dw,
+                0,
+                kk,
+                false,
+            );
+        },
+    )
 }
 
 #[cfg(test)]

@@ -517,7 +517,7 @@ fn rows_of<M: Member + Sync, T: Scalar>(
         return row_range(member, width, io, 0, loglik, grads);
     }
     let b = par::bounds(rows, n);
-    std::thread::scope(|s| {
+    par::scope(|s| {
         let mut ll = loglik;
         let mut g = grads;
         for i in 0..n {
@@ -542,7 +542,7 @@ fn rows_of<M: Member + Sync, T: Scalar>(
             if i + 1 == n {
                 row_range(member, width, io, r0, ll0, g0);
             } else {
-                s.spawn(move || row_range(member, width, io, r0, ll0, g0));
+                s.spawn(move |_| row_range(member, width, io, r0, ll0, g0));
             }
         }
     });
