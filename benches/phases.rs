@@ -18,17 +18,25 @@ use vae_gpu::data::batch::{epoch_permutation, gather_batch, Representation};
 use vae_gpu::data::{mnist, DataSource};
 use vae_gpu::device::{gpu_context, DeviceKind};
 use vae_gpu::family::activation::activation_grad_from_output;
+use vae_gpu::family::activation::Activation;
 use vae_gpu::family::likelihood::{log_prob_rows, RowGrads, Rows};
 use vae_gpu::gpu::trainer::{GpuBackend, OptimizerOn};
 use vae_gpu::rng::{noise_batch, stream};
-use vae_gpu::spec::{init_params, ModelSpec};
+use vae_gpu::spec::layers::conv_arch;
+use vae_gpu::spec::{init_params, GaussianMean, Layer, LayerKind, Likelihood, ModelSpec, Variance};
 use vae_gpu::training::backend::{Backend, Objective, Splits, TrainConfig};
 use vae_gpu::training::optim::{Optimizer, OptimizerConfig};
 
 const B: usize = 100;
 
-/// Median seconds of `reps` calls of `f` (after two warm-up calls).
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+/// Median seconds of `reps` calls of `f` (after two warm-up calls), on the CPU path's pool as the
+/// trainer runs its steps (so that a phase's splits are the cheap hand-offs they are in training).
+fn time(reps: usize, f: impl FnMut() + Send) -> f64 {
+    par::install(|| time_here(reps, f))
+}
+
+/// [`time`] on the calling thread (the GPU's epochs).
+fn time_here(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
     f();
     let mut t: Vec<f64> = (0..reps)
@@ -333,6 +341,8 @@ fn main() {
         600.0 * flop / peak / 1e9
     );
 
+    conv_phases(peak, &train, &perm);
+
     // The whole GPU step on whatever adapter is present.
     match gpu_context(DeviceKind::Auto).or_else(|_| gpu_context(DeviceKind::Vulkan)) {
         Err(e) => println!("\nGPU: no adapter ({e}); whole-step time not measured"),
@@ -357,7 +367,7 @@ fn main() {
             let mut gpu = GpuBackend::new(ctx, &cfg, &splits, OptimizerOn::Gpu)
                 .unwrap_or_else(|e| panic!("{e}"));
             let mut epoch = 0;
-            let t = time(3, || {
+            let t = time_here(3, || {
                 epoch += 1;
                 gpu.train_epoch(epoch, &perm, &mut |_| {})
                     .unwrap_or_else(|e| panic!("{e}"));
@@ -371,4 +381,117 @@ fn main() {
             );
         }
     }
+}
+
+/// Multiply-adds per row of a layer's forward product (its input gradient and weight gradient
+/// have the same count).
+fn macs(l: &Layer) -> usize {
+    match l.kind {
+        LayerKind::Linear => l.inp * l.out,
+        LayerKind::Conv2d(g) | LayerKind::ConvTranspose2d(g) => {
+            g.reduced.iter().product::<usize>() * g.patch_len()
+        }
+    }
+}
+
+/// The conv model of `--arch conv --likelihood gaussian --variance decoder` (the PyTorch
+/// comparison's second model), layer by layer: each layer's three products with their bias,
+/// activation and bias gradient, then the whole step, against the 2048³ rate.
+fn conv_phases(peak: f64, train: &vae_gpu::data::DataSet, perm: &[u32]) {
+    let (encoder, decoder) = conv_arch([1, 28, 28], [32, 64], &[256]);
+    let spec = ModelSpec {
+        image: Some([1, 28, 28]),
+        encoder,
+        decoder,
+        activation: Activation::Relu,
+        likelihood: Likelihood::Gaussian {
+            mean: GaussianMean::Identity,
+            variance: Variance::Decoder,
+        },
+        ..ModelSpec::mnist(1, 2)
+    };
+    let lay = spec.layout();
+    let mut x = vec![0.0f32; B * spec.input];
+    gather_batch(train, perm, 0, B, Representation::Grayscale, 0, 1, &mut x);
+    let eps = noise_batch(spec.posterior, 0, stream::TRAIN_NOISE, 1, B, spec.latent);
+    let mut params = init_params(&spec, 0);
+    let mut grads = vec![0.0f32; params.len()];
+    let mut ws = Workspace::<f32>::new(&spec, B, 1);
+    let reps = 30;
+    println!("\nConv model (`--arch conv --likelihood gaussian --variance decoder`), B = 100:\n");
+    println!("| layer | forward ms | input grad ms | dW + db ms | GFLOP/s (all three) |");
+    println!("|---|---:|---:|---:|---|");
+    let mut flop_total = 0.0;
+    let mut layer_total = 0.0;
+    for (side, layers_of) in [("enc", &lay.encoder), ("dec", &lay.decoder)] {
+        for (i, l) in layers_of.iter().enumerate() {
+            let xin: Vec<f32> = (0..B * l.inp)
+                .map(|j| ((j % 13) as f32 - 6.0) * 0.1)
+                .collect();
+            let dy: Vec<f32> = (0..B * l.out)
+                .map(|j| ((j % 7) as f32 - 3.0) * 0.01)
+                .collect();
+            let mut y = vec![0.0f32; B * l.out];
+            let mut dx = vec![0.0f32; B * l.inp];
+            let act = (i + 1 < layers_of.len()).then_some(spec.activation);
+            let tf = time(reps, || layers::forward(l, &params, &xin, B, &mut y, act));
+            let ti = time(reps, || layers::input_grad(l, &params, &dy, B, &mut dx));
+            let tw = time(reps, || layers::param_grads(l, &xin, &dy, B, &mut grads));
+            let flop = 2.0 * (B * macs(l)) as f64;
+            // The first encoder layer's input gradient is never computed in training.
+            let (secs, work) = if side == "enc" && i == 0 {
+                (tf + tw, 2.0 * flop)
+            } else {
+                (tf + ti + tw, 3.0 * flop)
+            };
+            flop_total += work;
+            layer_total += secs;
+            let kind = match l.kind {
+                LayerKind::Linear => "linear",
+                LayerKind::Conv2d(_) => "conv2d",
+                LayerKind::ConvTranspose2d(_) => "conv_transpose2d",
+            };
+            println!(
+                "| {side} {kind} {}→{} | {:.3} | {:.3} | {:.3} | {:.1} ({:.0}% of 2048³) |",
+                l.inp,
+                l.out,
+                tf * 1e3,
+                ti * 1e3,
+                tw * 1e3,
+                work / secs / 1e9,
+                100.0 * work / secs / 1e9 / peak
+            );
+        }
+    }
+    let mut opt = Optimizer::new(OptimizerConfig::default(), params.len());
+    let whole = time(reps, || {
+        step(
+            &spec,
+            Objective::Elbo,
+            &params,
+            &x,
+            &eps,
+            &mut ws,
+            Some(&mut grads),
+        );
+        opt.step(&mut params, &grads);
+    });
+    println!(
+        "| **layers' products (sum)** | {:.3} | | | {:.1} GFLOP/s |",
+        layer_total * 1e3,
+        flop_total / layer_total / 1e9
+    );
+    println!(
+        "| **whole step (step + Adam)** | {:.3} | | | {:.1} GFLOP/s; GEMM-bound limit {:.3} ms ({:.0}%) |",
+        whole * 1e3,
+        flop_total / whole / 1e9,
+        flop_total / peak / 1e9 * 1e3,
+        100.0 * flop_total / peak / 1e9 / whole
+    );
+    println!(
+        "\n10,000-image epoch ≈ 100 steps × {:.3} ms = {:.2} s (GEMM-bound limit {:.2} s)",
+        whole * 1e3,
+        100.0 * whole,
+        100.0 * flop_total / peak / 1e9
+    );
 }
