@@ -8,6 +8,7 @@ pub mod par;
 pub mod reference;
 pub mod trainer;
 pub mod vem;
+pub mod wide;
 
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};

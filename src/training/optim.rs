@@ -208,11 +208,7 @@ fn adam_update(
     let bc1 = 1.0 - c.beta1.powf(t);
     let bc2 = 1.0 - c.beta2.powf(t);
     let update = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-            *p -= c.lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
-        }
+        adam_range(params, grads, m, v, c, bc1, bc2)
     };
     // Element-wise, so split across the CPU path's threads with the same values (the four
     // vectors stream from memory: one core does not saturate it).
@@ -239,6 +235,26 @@ fn adam_update(
         }
     });
 }
+
+crate::widest!(
+    /// Adam on one range of the parameters, `bc1` and `bc2` its bias corrections: the loop
+    /// compiled for the widest vector unit (`cpu::wide`; the same bits at every width).
+    fn adam_range(
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        c: AdamConfig,
+        bc1: f32,
+        bc2: f32,
+    ) {
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+            *p -= c.lr * (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+        }
+    }
+);
 
 /// Adagrad: accumulate g², step by lr·g / (√Σg² + ε).
 fn adagrad_update(c: AdagradConfig, params: &mut [f32], grads: &[f32], sum: &mut [f32]) {
