@@ -32,6 +32,10 @@ pub trait Scalar:
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
+    /// e^x as a loop compiled for vectors can inline (f32: `wide::exp_f32`, within 1 ulp; f64:
+    /// libm's): for the element-wise passes that `cpu::wide` vectorizes (tanh). Elsewhere libm's
+    /// `exp`, whose calls are faster one value at a time.
+    fn exp_inline(self) -> Self;
     fn ln(self) -> Self;
     fn abs(self) -> Self;
     fn max(self, other: Self) -> Self;
@@ -67,8 +71,9 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $exp_inline:path) => {
         impl Scalar for $t {
+            #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t
             }
@@ -78,12 +83,18 @@ macro_rules! impl_scalar {
             fn exp(self) -> Self {
                 <$t>::exp(self)
             }
+            #[inline(always)]
+            fn exp_inline(self) -> Self {
+                $exp_inline(self)
+            }
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
+            #[inline(always)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
+            #[inline(always)]
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
             }
@@ -108,8 +119,10 @@ macro_rules! impl_scalar {
         }
     };
 }
-impl_scalar!(f32, matrixmultiply::sgemm);
-impl_scalar!(f64, matrixmultiply::dgemm);
+// f32's inline exp is the branch-free one of `wide`, which vectorizes; f64's (the gradient checks)
+// is libm's.
+impl_scalar!(f32, matrixmultiply::sgemm, wide::exp_f32);
+impl_scalar!(f64, matrixmultiply::dgemm, f64::exp);
 
 /// A strided matrix view: element (i, j) at `data[off + i*rs + j*cs]`.
 #[derive(Clone, Copy)]
