@@ -4,7 +4,7 @@ on the same machine, data, thread count and timer (the training pass of each epo
 
     cargo build --release
     python tools/torch_bench.py --model mlp --vae-gpu target/release/vae-gpu [--threads 2]
-        [--epochs 3] [--train-size 60000] [--test-size 10000] [--device cpu|cuda]
+        [--epochs 3] [--rounds 1] [--train-size 60000] [--test-size 10000] [--device cpu|cuda]
         [--vae-device cpu|vulkan] [--skip-torch] [--json FILE]
 
 Models (both sides build the same network, initialisation and objective):
@@ -26,7 +26,10 @@ metrics.jsonl; its evaluation is timed apart). PyTorch on `--device cuda` synchr
 starting and before stopping each epoch's timer, and keeps the running loss on the device (no
 per-step `.item()`, which would add a host round trip to every step that vae-gpu does not pay).
 The summary per side is the median epoch time excluding the first epoch (warm-up: allocator,
-kernel caches, shader compilation), or the single epoch when `--epochs 1`.
+kernel caches, shader compilation), or the single epoch when `--epochs 1`. `--rounds N` runs the
+two sides alternately N times and takes each side's median over all rounds (the table adds each
+round's ratio): on a shared machine whose speed drifts over minutes, one round can put the two
+sides in different conditions.
 
 Test ELBO: after training, each side evaluates the Monte Carlo ELBO (one draw per image) over the
 first `--test-size` test images; expect agreement within noise and the run-to-run spread of
@@ -273,6 +276,9 @@ def table(res):
     if res.get("ratio_vae_gpu_over_torch") is not None:
         lines.append(f"\nvae-gpu / PyTorch epoch time: {res['ratio_vae_gpu_over_torch']:.2f}× "
                      "(below 1: vae-gpu is faster)")
+    if res.get("ratio_per_round"):
+        lines.append("per round (alternated): " +
+                     ", ".join(f"{r:.2f}×" for r in res["ratio_per_round"]))
     return "\n".join(lines)
 
 
@@ -295,11 +301,13 @@ def parse_args(argv=None):
     p.add_argument("--data", default=str(ROOT / "data" / "mnist"), help="MNIST IDX directory for PyTorch")
     p.add_argument("--vae-data", default=None,
                    help="MNIST directory for vae-gpu [default: the copy compiled into the binary]")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate the two sides this many times; medians over all rounds")
     p.add_argument("--json", metavar="FILE", default=None, help="write the results as one JSON object")
     a = p.parse_args(argv)
     if a.train_size is None:
         a.train_size = 60_000 if a.model == "mlp" else 10_000
-    for name in ("epochs", "train_size", "test_size", "threads"):
+    for name in ("epochs", "train_size", "test_size", "threads", "rounds"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.train_size < 100:
@@ -316,12 +324,30 @@ def run(a):
                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                       "summary": "median epoch seconds excluding the first epoch"}}
     # vae-gpu first, as tools/torch_conv.py did: a bad binary fails before the long PyTorch run.
-    if a.vae_gpu:
-        res["vae_gpu"] = vae_gpu_run(a)
-    if not a.skip_torch:
-        res["torch"] = torch_run(a)
+    # With --rounds N the two sides alternate N times (on a shared or throttled machine the speed
+    # drifts over minutes; alternating spreads the drift over both) and each side's summary is
+    # the median over every round's epochs but the first.
+    rounds = []
+    for _ in range(a.rounds):
+        one = {}
+        if a.vae_gpu:
+            one["vae_gpu"] = vae_gpu_run(a)
+        if not a.skip_torch:
+            one["torch"] = torch_run(a)
+        rounds.append(one)
+    for key in ("vae_gpu", "torch"):
+        if key in rounds[0]:
+            res[key] = dict(rounds[0][key])
+            if a.rounds > 1:
+                warm = [t for r in rounds for t in
+                        (r[key]["epoch_seconds"][1:] if a.epochs > 1 else r[key]["epoch_seconds"])]
+                res[key]["epoch_seconds"] = [t for r in rounds for t in r[key]["epoch_seconds"]]
+                res[key]["median_seconds"] = statistics.median(warm)
     if "vae_gpu" in res and "torch" in res:
         res["ratio_vae_gpu_over_torch"] = res["vae_gpu"]["median_seconds"] / res["torch"]["median_seconds"]
+        if a.rounds > 1:
+            res["ratio_per_round"] = [r["vae_gpu"]["median_seconds"] / r["torch"]["median_seconds"]
+                                      for r in rounds]
     return res
 
 

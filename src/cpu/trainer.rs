@@ -37,8 +37,8 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-        format!("cpu reference path (GEMM threads: {threads})")
+        // The threads of the CPU path's pool (`MATMUL_NUM_THREADS`, else the cores).
+        format!("cpu reference path ({} threads)", super::par::threads())
     }
 
     fn train_epoch(

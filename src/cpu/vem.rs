@@ -154,8 +154,11 @@ impl CpuVemBackend {
 
 impl Backend for CpuVemBackend {
     fn describe(&self) -> String {
-        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-        format!("cpu reference path (GEMM threads: {threads}), variational EM")
+        // The threads of the CPU path's pool (`MATMUL_NUM_THREADS`, else the cores).
+        format!(
+            "cpu reference path ({} threads), variational EM",
+            super::par::threads()
+        )
     }
 
     fn train_epoch(
