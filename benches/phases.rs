@@ -81,7 +81,7 @@ fn main() {
     let threads = par::threads();
     let peak_t = gemm_time(2048, 2048, 2048, false, false, 5);
     let peak = 2.0 * 2048f64.powi(3) / peak_t / 1e9;
-    println!("GEMM threads: {threads}; sgemm 2048³ (matrixmultiply): {peak:.1} GFLOP/s\n");
+    println!("CPU path threads: {threads}; sgemm 2048³ (matrixmultiply, split over them): {peak:.1} GFLOP/s\n");
 
     let spec = ModelSpec::mnist(500, 2);
     let lay = spec.layout();
@@ -300,18 +300,16 @@ fn main() {
         (7 * params.len() * 4) as f64,
     );
 
-    let whole = time(reps, || {
-        step(
-            &spec,
-            Objective::Elbo,
-            &params,
-            &x,
-            &eps,
-            &mut ws,
-            Some(&mut grads),
-        );
-        opt.step(&mut params, &grads);
-    });
+    let whole = whole_step(
+        reps,
+        &spec,
+        &mut params,
+        &x,
+        &eps,
+        &mut ws,
+        &mut grads,
+        &mut opt,
+    );
     let sum: f64 = rows[5..].iter().map(|r| r.secs).sum();
     let flop = 5.0 * f(B, 784, 500);
     println!("| phase (CPU, B = 100) | ms | work | achieved |");
@@ -464,18 +462,16 @@ fn conv_phases(peak: f64, train: &vae_gpu::data::DataSet, perm: &[u32]) {
         }
     }
     let mut opt = Optimizer::new(OptimizerConfig::default(), params.len());
-    let whole = time(reps, || {
-        step(
-            &spec,
-            Objective::Elbo,
-            &params,
-            &x,
-            &eps,
-            &mut ws,
-            Some(&mut grads),
-        );
-        opt.step(&mut params, &grads);
-    });
+    let whole = whole_step(
+        reps,
+        &spec,
+        &mut params,
+        &x,
+        &eps,
+        &mut ws,
+        &mut grads,
+        &mut opt,
+    );
     println!(
         "| **layers' products (sum)** | {:.3} | | | {:.1} GFLOP/s |",
         layer_total * 1e3,
@@ -494,4 +490,22 @@ fn conv_phases(peak: f64, train: &vae_gpu::data::DataSet, perm: &[u32]) {
         100.0 * whole,
         100.0 * flop_total / peak / 1e9
     );
+}
+
+/// Median seconds of a whole training step (`reference::step` and the optimizer) of `spec`.
+#[allow(clippy::too_many_arguments)]
+fn whole_step(
+    reps: usize,
+    spec: &ModelSpec,
+    params: &mut [f32],
+    x: &[f32],
+    eps: &[f32],
+    ws: &mut Workspace<f32>,
+    grads: &mut [f32],
+    opt: &mut Optimizer,
+) -> f64 {
+    time(reps, || {
+        step(spec, Objective::Elbo, params, x, eps, ws, Some(grads));
+        opt.step(params, grads);
+    })
 }

@@ -196,53 +196,43 @@ pub fn step<T: Scalar>(
     grads: Option<&mut [T]>,
 ) -> T {
     // On the CPU path's pool, so that every split inside the step is a cheap hand-off.
-    par::install(|| step_on_pool(spec, objective, params, x, eps, ws, grads))
-}
-
-fn step_on_pool<T: Scalar>(
-    spec: &ModelSpec,
-    objective: Objective,
-    params: &[T],
-    x: &[T],
-    eps: &[T],
-    ws: &mut Workspace<T>,
-    grads: Option<&mut [T]>,
-) -> T {
-    let lay = spec.layout();
-    network::forward(
-        &lay.encoder,
-        spec.activation,
-        params,
-        x,
-        ws.batch,
-        &mut ws.encoder,
-    );
-    let backward = grads.is_some();
-    let mut grads = grads;
-    let loss = step_from_q(
-        spec,
-        objective,
-        params,
-        x,
-        eps,
-        ws,
-        grads.as_deref_mut(),
-        backward,
-    );
-    if let Some(g) = grads {
-        network::backward(
+    par::install(|| {
+        let lay = spec.layout();
+        network::forward(
             &lay.encoder,
             spec.activation,
             params,
             x,
             ws.batch,
             &mut ws.encoder,
-            &ws.denc,
-            Some(g),
-            None,
         );
-    }
-    loss
+        let backward = grads.is_some();
+        let mut grads = grads;
+        let loss = step_from_q(
+            spec,
+            objective,
+            params,
+            x,
+            eps,
+            ws,
+            grads.as_deref_mut(),
+            backward,
+        );
+        if let Some(g) = grads {
+            network::backward(
+                &lay.encoder,
+                spec.activation,
+                params,
+                x,
+                ws.batch,
+                &mut ws.encoder,
+                &ws.denc,
+                Some(g),
+                None,
+            );
+        }
+        loss
+    })
 }
 
 /// The step after the encoder, from the q rows `[B, 2·Dz]` already in `ws.encoder.out`: sample,
