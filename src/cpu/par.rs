@@ -134,14 +134,15 @@ pub fn rows_mut_in<T: Send>(
 /// thread when the product is large enough, each a multiple of `align` (the GEMM kernel's tile)
 /// but the last. Returns the range starts and `len`.
 pub fn gemm_split(macs: usize, len: usize, align: usize) -> Vec<usize> {
+    let align = align.max(1);
     let n = if macs < MIN_GEMM_MACS {
         1
     } else {
-        width().min(len / align.max(1)).max(1)
+        width().min(len / align).max(1)
     };
-    let mut b: Vec<usize> = (0..n)
+    // Each part is at least `align` long (n ≤ len / align), so no range is empty.
+    (0..n)
         .map(|i| (len * i / n) / align * align)
-        .collect::<Vec<_>>();
-    b.push(len);
-    b
+        .chain([len])
+        .collect()
 }
